@@ -1,0 +1,68 @@
+//! Command-line arguments. Every flag overrides the matching setting (see
+//! `config/default.toml`).
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// One OpenAI-compatible endpoint in front of many LLM provider keys.
+#[derive(Debug, Default, Parser)]
+#[command(name = "llm-key-proxy", version, about)]
+pub struct Cli {
+    /// Address to listen on [default: 0.0.0.0; needs PROXY_API_KEY unless loopback]
+    #[arg(long)]
+    pub host: Option<String>,
+
+    /// Port to listen on [default: 8000]
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Extra TOML settings file layered over config/default.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory of the state database [default: data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Validate the configuration, print it with secrets masked, and exit
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_flag() {
+        let cli = Cli::try_parse_from([
+            "llm-key-proxy",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "9999",
+            "--config",
+            "local.toml",
+            "--data-dir",
+            "/var/lib/lkp",
+            "--check-config",
+        ])
+        .unwrap();
+        assert_eq!(cli.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(cli.port, Some(9999));
+        assert_eq!(cli.config, Some(PathBuf::from("local.toml")));
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/var/lib/lkp")));
+        assert!(cli.check_config);
+    }
+
+    #[test]
+    fn defaults_are_left_to_the_settings_layers() {
+        let cli = Cli::try_parse_from(["llm-key-proxy"]).unwrap();
+        assert!(cli.host.is_none() && cli.port.is_none() && !cli.check_config);
+    }
+
+    #[test]
+    fn bad_port_is_rejected() {
+        assert!(Cli::try_parse_from(["llm-key-proxy", "--port", "70000"]).is_err());
+    }
+}

@@ -1,0 +1,326 @@
+//! Configuration: settings files, the environment and the command line,
+//! layered and validated once at startup.
+//!
+//! Layering, lowest first: compiled defaults (a copy of
+//! `config/default.toml`) → `config/default.toml` in the working directory →
+//! the `--config` file → environment variables → CLI flags. Provider keys come
+//! only from the environment (see [`providers`]).
+
+pub mod duration;
+pub mod env;
+pub mod providers;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Cli;
+use crate::error::InitError;
+use crate::secret::Secret;
+pub use env::{Env, EnvMap};
+pub use providers::ProviderConfig;
+
+/// The documented defaults, compiled in so the binary runs from any
+/// directory.
+const DEFAULTS_TOML: &str = include_str!("../../config/default.toml");
+
+/// Where `cargo run` finds the editable defaults.
+const DEFAULT_FILE: &str = "config/default.toml";
+
+/// Environment variables that override settings: `(variable, setting path)`.
+const ENV_SETTINGS: &[(&str, &str)] = &[
+    ("PROXY_HOST", "server.host"),
+    ("PROXY_PORT", "server.port"),
+    ("PROXY_DATA_DIR", "server.data_dir"),
+    ("PROXY_WORKERS", "server.workers"),
+    ("MAX_BODY_SIZE", "server.max_body_size"),
+    ("GLOBAL_TIMEOUT", "proxy.global_timeout"),
+    ("UPSTREAM_TIMEOUT", "proxy.upstream_timeout"),
+    ("STREAM_IDLE_TIMEOUT", "proxy.stream_idle_timeout"),
+    ("MODELS_CACHE_TTL", "proxy.models_cache_ttl"),
+    ("MODELS_FETCH_TIMEOUT", "proxy.models_fetch_timeout"),
+    ("MAX_UPSTREAM_RESPONSE_SIZE", "proxy.max_upstream_response_size"),
+    ("UPSTREAM_CONNECTION_LIMIT", "proxy.upstream_connection_limit"),
+];
+
+/// Settings that can live in a file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub proxy: ProxySettings,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub max_body_size: usize,
+    pub workers: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    #[serde(with = "duration")]
+    pub global_timeout: Duration,
+    #[serde(with = "duration")]
+    pub upstream_timeout: Duration,
+    #[serde(with = "duration")]
+    pub stream_idle_timeout: Duration,
+    #[serde(with = "duration")]
+    pub models_cache_ttl: Duration,
+    #[serde(with = "duration")]
+    pub models_fetch_timeout: Duration,
+    pub max_upstream_response_size: usize,
+    pub upstream_connection_limit: usize,
+}
+
+/// Everything the proxy runs with: settings, the proxy key and providers.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub settings: Settings,
+    #[serde(serialize_with = "serialize_optional_secret")]
+    pub proxy_api_key: Option<Secret>,
+    pub providers: Vec<ProviderConfig>,
+    /// Problems that do not stop startup; logged once by the caller.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+fn serialize_optional_secret<S: serde::Serializer>(
+    key: &Option<Secret>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(k) => s.serialize_str(&k.mask()),
+        None => s.serialize_none(),
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Builds the configuration from every layer and validates it.
+    pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, InitError> {
+        let settings = load_settings(Path::new(DEFAULT_FILE), cli, env)?;
+        Config::from_settings(settings, env)
+    }
+
+    /// Completes `settings` with the proxy key and providers from `env`.
+    pub fn from_settings(settings: Settings, env: &dyn Env) -> Result<Config, InitError> {
+        let discovery = providers::discover(env)?;
+        let proxy_api_key = env
+            .get("PROXY_API_KEY")
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .map(Secret::new);
+        let config = Config {
+            settings,
+            proxy_api_key,
+            providers: discovery.providers,
+            warnings: discovery.warnings,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot; each message says how to fix it.
+    pub fn validate(&self) -> Result<(), InitError> {
+        let proxy = &self.settings.proxy;
+        for (name, value) in [
+            ("proxy.global_timeout", proxy.global_timeout),
+            ("proxy.upstream_timeout", proxy.upstream_timeout),
+            ("proxy.stream_idle_timeout", proxy.stream_idle_timeout),
+            ("proxy.models_fetch_timeout", proxy.models_fetch_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(InitError::Config(format!(
+                    "`{name}` is zero: set it to a positive duration such as \"30s\""
+                )));
+            }
+        }
+        let server = &self.settings.server;
+        for (name, value) in [
+            ("server.max_body_size", server.max_body_size),
+            ("proxy.max_upstream_response_size", proxy.max_upstream_response_size),
+            ("proxy.upstream_connection_limit", proxy.upstream_connection_limit),
+        ] {
+            if value == 0 {
+                return Err(InitError::Config(format!(
+                    "`{name}` is 0: set it to a positive number"
+                )));
+            }
+        }
+        if self.proxy_api_key.is_none() && !is_loopback(&server.host) {
+            return Err(InitError::Config(format!(
+                "refusing to listen on {} without PROXY_API_KEY: anyone on the network could \
+                 spend your provider keys. Set PROXY_API_KEY in .env, or listen locally with \
+                 --host 127.0.0.1",
+                server.host
+            )));
+        }
+        Ok(())
+    }
+
+    /// Looks up a configured provider by name.
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The effective configuration as TOML, every secret masked.
+    pub fn to_masked_toml(&self) -> Result<String, InitError> {
+        toml::to_string_pretty(self)
+            .map_err(|e| InitError::Config(format!("cannot render the configuration: {e}")))
+    }
+}
+
+/// True for addresses only this machine can reach.
+pub fn is_loopback(host: &str) -> bool {
+    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || trimmed.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Layers the settings files, the environment and the CLI flags.
+pub fn load_settings(default_file: &Path, cli: &Cli, env: &dyn Env) -> Result<Settings, InitError> {
+    let mut builder = config::Config::builder()
+        .add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml))
+        .add_source(File::from(default_file).format(FileFormat::Toml).required(false));
+    if let Some(extra) = &cli.config {
+        if !extra.is_file() {
+            return Err(InitError::Config(format!(
+                "--config {}: no such file: check the path",
+                extra.display()
+            )));
+        }
+        builder = builder.add_source(File::from(extra.as_path()).format(FileFormat::Toml));
+    }
+    for (var, path) in ENV_SETTINGS {
+        if let Some(value) = env.get(var).filter(|v| !v.trim().is_empty()) {
+            builder = builder.set_override(*path, value).map_err(config_error)?;
+        }
+    }
+    let flags: [(&str, Option<String>); 3] = [
+        ("server.host", cli.host.clone()),
+        ("server.port", cli.port.map(|p| p.to_string())),
+        (
+            "server.data_dir",
+            cli.data_dir.as_ref().map(|d| d.display().to_string()),
+        ),
+    ];
+    for (path, value) in flags {
+        builder = builder.set_override_option(path, value).map_err(config_error)?;
+    }
+    builder
+        .build()
+        .and_then(|c| c.try_deserialize::<Settings>())
+        .map_err(config_error)
+}
+
+fn config_error(e: config::ConfigError) -> InitError {
+    InitError::Config(format!("invalid configuration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("llm-key-proxy").chain(args.iter().copied())).unwrap()
+    }
+
+    fn no_file() -> &'static Path {
+        Path::new("/nonexistent/default.toml")
+    }
+
+    #[test]
+    fn compiled_defaults_match_the_documented_file() {
+        let s = load_settings(no_file(), &cli(&[]), &EnvMap::default()).unwrap();
+        assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.server.port, 8000);
+        assert_eq!(s.server.max_body_size, 32 * 1024 * 1024);
+        assert_eq!(s.proxy.global_timeout, Duration::from_secs(30));
+        assert_eq!(s.proxy.upstream_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = dir.path().join("extra.toml");
+        std::fs::write(&extra, "[server]\nport = 9000\nhost = \"127.0.0.2\"\n").unwrap();
+        let extra_arg = extra.display().to_string();
+        let env = EnvMap::from([("PROXY_PORT", "9100"), ("GLOBAL_TIMEOUT", "45")]);
+        let s = load_settings(no_file(), &cli(&["--config", &extra_arg]), &env).unwrap();
+        assert_eq!(s.server.port, 9100, "env beats the file");
+        assert_eq!(s.server.host, "127.0.0.2", "file beats defaults");
+        assert_eq!(s.proxy.global_timeout, Duration::from_secs(45));
+        let s = load_settings(no_file(), &cli(&["--config", &extra_arg, "--port", "9200"]), &env)
+            .unwrap();
+        assert_eq!(s.server.port, 9200, "CLI beats env");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = dir.path().join("extra.toml");
+        std::fs::write(&extra, "[server]\nprot = 9000\n").unwrap();
+        let arg = extra.display().to_string();
+        let err = load_settings(no_file(), &cli(&["--config", &arg]), &EnvMap::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_duration_says_what_is_accepted() {
+        let env = EnvMap::from([("GLOBAL_TIMEOUT", "forever")]);
+        let err = load_settings(no_file(), &cli(&[]), &env).unwrap_err().to_string();
+        assert!(err.contains("forever") && err.contains("30s"), "{err}");
+    }
+
+    #[test]
+    fn public_host_without_proxy_key_is_refused() {
+        let settings = load_settings(no_file(), &cli(&[]), &EnvMap::default()).unwrap();
+        let err = Config::from_settings(settings.clone(), &EnvMap::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PROXY_API_KEY") && err.contains("--host 127.0.0.1"), "{err}");
+        let with_key = EnvMap::from([("PROXY_API_KEY", "a-long-proxy-secret")]);
+        assert!(Config::from_settings(settings, &with_key).is_ok());
+        let local = load_settings(no_file(), &cli(&["--host", "127.0.0.1"]), &EnvMap::default())
+            .unwrap();
+        assert!(Config::from_settings(local, &EnvMap::default()).is_ok());
+    }
+
+    #[test]
+    fn loopback_detection() {
+        for host in ["127.0.0.1", "127.0.0.9", "::1", "[::1]", "localhost"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.2", "example.com"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn masked_toml_hides_every_secret() {
+        let settings = load_settings(no_file(), &cli(&[]), &EnvMap::default()).unwrap();
+        let env = EnvMap::from([
+            ("PROXY_API_KEY", "proxy-secret-value-1234"),
+            ("OPENAI_API_KEY_1", "sk-live-secret-abcdefgh"),
+        ]);
+        let text = Config::from_settings(settings, &env).unwrap().to_masked_toml().unwrap();
+        assert!(!text.contains("proxy-secret-value"), "{text}");
+        assert!(!text.contains("live-secret"), "{text}");
+        assert!(text.contains("sk-…efgh"), "{text}");
+        assert!(text.contains("global_timeout = \"30s\""), "{text}");
+    }
+}

@@ -1,0 +1,288 @@
+//! Provider discovery: which providers are configured, with which keys.
+//!
+//! Every `<PROVIDER>_API_KEY` or `<PROVIDER>_API_KEY_<anything>` variable adds
+//! a key to provider `<provider>` (lower-cased). `<P>_API_BASE` overrides a
+//! preset's base URL or defines a custom OpenAI-compatible provider.
+//! `MAX_CONCURRENT_REQUESTS_PER_KEY_<P>` and `<P>_MODELS` tune a provider.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::env::Env;
+use crate::error::InitError;
+use crate::providers::presets::preset_base;
+use crate::secret::Secret;
+
+/// Requests one key may serve at once for one model, unless configured.
+pub const DEFAULT_MAX_CONCURRENT_PER_KEY: u32 = 1;
+
+/// One configured provider.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderConfig {
+    pub name: String,
+    /// Base URL without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub api_base: String,
+    /// In discovery order; never empty for a configured provider.
+    #[serde(serialize_with = "serialize_masked")]
+    pub keys: Vec<Secret>,
+    /// Requests in flight per (key, model); `None` = unlimited.
+    pub max_concurrent_per_key: Option<u32>,
+    /// Extra model ids from `<P>_MODELS`, listed in `/v1/models`.
+    pub static_models: Vec<String>,
+}
+
+/// What discovery found, plus warnings for the operator.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub providers: Vec<ProviderConfig>,
+    pub warnings: Vec<String>,
+}
+
+fn serialize_masked<S: serde::Serializer>(keys: &[Secret], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(keys.iter().map(Secret::mask))
+}
+
+/// Splits `NVIDIA_NIM_API_KEY_2` into `("nvidia_nim", "2")`, and
+/// `OPENAI_API_KEY` into `("openai", "")`.
+fn parse_key_var(var: &str) -> Option<(String, String)> {
+    const MARKER: &str = "_API_KEY";
+    let mut search_from = 0;
+    while let Some(pos) = var[search_from..].find(MARKER) {
+        let at = search_from + pos;
+        let rest = &var[at + MARKER.len()..];
+        if at > 0 && (rest.is_empty() || rest.starts_with('_')) {
+            let suffix = rest.trim_start_matches('_').to_string();
+            return Some((var[..at].to_ascii_lowercase(), suffix));
+        }
+        search_from = at + MARKER.len();
+    }
+    None
+}
+
+/// Sort order for key variables: bare `X_API_KEY` first, then numeric
+/// suffixes in numeric order, then other suffixes alphabetically.
+fn suffix_order(suffix: &str) -> (u8, u64, String) {
+    match suffix.parse::<u64>() {
+        _ if suffix.is_empty() => (0, 0, String::new()),
+        Ok(n) => (1, n, String::new()),
+        Err(_) => (2, 0, suffix.to_string()),
+    }
+}
+
+fn valid_provider_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Finds every configured provider in `env`.
+pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
+    let mut found = Discovery::default();
+    // provider -> [(suffix order, variable, value)]
+    let mut key_vars: BTreeMap<String, Vec<((u8, u64, String), String, String)>> = BTreeMap::new();
+    let mut bases: BTreeMap<String, String> = BTreeMap::new();
+
+    for (var, value) in env.vars() {
+        if var == "PROXY_API_KEY" {
+            continue;
+        }
+        if let Some((provider, suffix)) = parse_key_var(&var) {
+            if !valid_provider_name(&provider) {
+                continue;
+            }
+            key_vars
+                .entry(provider)
+                .or_default()
+                .push((suffix_order(&suffix), var, value));
+        } else if let Some(prefix) = var.strip_suffix("_API_BASE") {
+            let provider = prefix.to_ascii_lowercase();
+            if valid_provider_name(&provider) && !value.trim().is_empty() {
+                bases.insert(provider, value.trim().trim_end_matches('/').to_string());
+            }
+        }
+    }
+
+    for (name, mut vars) in key_vars {
+        vars.sort();
+        let mut keys: Vec<Secret> = Vec::new();
+        for (_, var, value) in vars {
+            let value = value.trim();
+            if value.is_empty() {
+                found
+                    .warnings
+                    .push(format!("`{var}` is empty and was skipped: set it in `.env` or remove it"));
+            } else if keys.iter().any(|k| k.expose() == value) {
+                found
+                    .warnings
+                    .push(format!("`{var}` repeats a key already configured for `{name}`; using it once"));
+            } else {
+                keys.push(Secret::new(value));
+            }
+        }
+        let upper = name.to_ascii_uppercase();
+        let api_base = match bases.remove(&name) {
+            Some(base) => validate_base(&upper, base)?,
+            None => match preset_base(&name) {
+                Some(base) => base.to_string(),
+                None => {
+                    found.warnings.push(format!(
+                        "provider `{name}` has keys but no known base URL: set `{upper}_API_BASE` \
+                         to its OpenAI-compatible endpoint (e.g. http://localhost:8000/v1)"
+                    ));
+                    continue;
+                }
+            },
+        };
+        if keys.is_empty() {
+            continue;
+        }
+        found.providers.push(ProviderConfig {
+            max_concurrent_per_key: max_concurrent(env, &upper)?,
+            static_models: static_models(env, &upper)?,
+            name,
+            api_base,
+            keys,
+        });
+    }
+    for name in bases.keys() {
+        let upper = name.to_ascii_uppercase();
+        found.warnings.push(format!(
+            "`{upper}_API_BASE` is set but provider `{name}` has no key: set `{upper}_API_KEY` \
+             (any value, for a server without auth)"
+        ));
+    }
+    Ok(found)
+}
+
+fn validate_base(upper: &str, base: String) -> Result<String, InitError> {
+    let ok = (base.starts_with("http://") || base.starts_with("https://"))
+        && base.parse::<awc::http::Uri>().is_ok();
+    if ok {
+        Ok(base)
+    } else {
+        Err(InitError::Config(format!(
+            "`{upper}_API_BASE` = `{base}` is not an http(s) URL: set it to the provider's \
+             OpenAI-compatible base, e.g. http://localhost:8000/v1"
+        )))
+    }
+}
+
+fn max_concurrent(env: &dyn Env, upper: &str) -> Result<Option<u32>, InitError> {
+    let var = format!("MAX_CONCURRENT_REQUESTS_PER_KEY_{upper}");
+    let Some(raw) = env.get(&var) else {
+        return Ok(Some(DEFAULT_MAX_CONCURRENT_PER_KEY));
+    };
+    match raw.trim().parse::<i64>() {
+        Ok(n) if n <= 0 => Ok(None),
+        Ok(n) => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
+        Err(_) => Err(InitError::Config(format!(
+            "`{var}` = `{raw}` is not a whole number: use e.g. 1, 4, or 0 for unlimited"
+        ))),
+    }
+}
+
+fn static_models(env: &dyn Env, upper: &str) -> Result<Vec<String>, InitError> {
+    let var = format!("{upper}_MODELS");
+    let Some(raw) = env.get(&var) else {
+        return Ok(Vec::new());
+    };
+    if raw.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str::<Vec<String>>(&raw).map_err(|_| {
+        InitError::Config(format!(
+            "`{var}` must be a JSON array of model ids, e.g. [\"llama-3-8b\",\"qwen2-7b\"]"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env::EnvMap;
+
+    fn names(d: &Discovery) -> Vec<&str> {
+        d.providers.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn key_variables_are_parsed() {
+        assert_eq!(parse_key_var("OPENAI_API_KEY"), Some(("openai".into(), "".into())));
+        assert_eq!(
+            parse_key_var("NVIDIA_NIM_API_KEY_12"),
+            Some(("nvidia_nim".into(), "12".into()))
+        );
+        assert_eq!(parse_key_var("GEMINI_API_KEY_backup"), Some(("gemini".into(), "backup".into())));
+        assert_eq!(parse_key_var("OPENAI_API_KEYS"), None);
+        assert_eq!(parse_key_var("_API_KEY"), None);
+        assert_eq!(parse_key_var("OPENAI_API_BASE"), None);
+    }
+
+    #[test]
+    fn keys_are_discovered_in_suffix_order_without_duplicates_or_empties() {
+        let env = EnvMap::from([
+            ("GROQ_API_KEY_10", "gsk_key_number_ten_000"),
+            ("GROQ_API_KEY_2", "gsk_key_number_two_000"),
+            ("GROQ_API_KEY", "gsk_key_bare_000000000"),
+            ("GROQ_API_KEY_3", "gsk_key_number_two_000"),
+            ("GROQ_API_KEY_4", "  "),
+            ("PROXY_API_KEY", "not-a-provider-key"),
+        ]);
+        let d = discover(&env).unwrap();
+        assert_eq!(names(&d), vec!["groq"]);
+        let keys: Vec<&str> = d.providers[0].keys.iter().map(|k| k.expose()).collect();
+        assert_eq!(
+            keys,
+            vec!["gsk_key_bare_000000000", "gsk_key_number_two_000", "gsk_key_number_ten_000"]
+        );
+        assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+        assert!(d.warnings.iter().any(|w| w.contains("GROQ_API_KEY_4") && w.contains("empty")));
+        assert!(d.warnings.iter().any(|w| w.contains("GROQ_API_KEY_3") && w.contains("repeats")));
+        assert_eq!(d.providers[0].api_base, "https://api.groq.com/openai/v1");
+        assert_eq!(d.providers[0].max_concurrent_per_key, Some(1));
+    }
+
+    #[test]
+    fn api_base_overrides_preset_and_defines_custom_providers() {
+        let env = EnvMap::from([
+            ("OPENAI_API_KEY", "sk-aaaaaaaaaaaaaaaa"),
+            ("OPENAI_API_BASE", "http://127.0.0.1:9999/v1/"),
+            ("VLLM_API_KEY_1", "dummy-key-for-vllm"),
+            ("VLLM_API_BASE", "http://localhost:8000/v1"),
+            ("VLLM_MODELS", "[\"llama-3-8b\"]"),
+            ("MAX_CONCURRENT_REQUESTS_PER_KEY_VLLM", "0"),
+            ("LONELY_API_BASE", "http://localhost:1/v1"),
+        ]);
+        let d = discover(&env).unwrap();
+        assert_eq!(names(&d), vec!["openai", "vllm"]);
+        assert_eq!(d.providers[0].api_base, "http://127.0.0.1:9999/v1");
+        assert_eq!(d.providers[1].api_base, "http://localhost:8000/v1");
+        assert_eq!(d.providers[1].static_models, vec!["llama-3-8b"]);
+        assert_eq!(d.providers[1].max_concurrent_per_key, None);
+        assert!(d.warnings.iter().any(|w| w.contains("LONELY_API_KEY")));
+    }
+
+    #[test]
+    fn unknown_provider_without_base_is_skipped_with_a_warning() {
+        let env = EnvMap::from([("MYSTERY_API_KEY", "abcdefghijklmnop")]);
+        let d = discover(&env).unwrap();
+        assert!(d.providers.is_empty());
+        assert!(d.warnings[0].contains("MYSTERY_API_BASE"));
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_name_the_variable() {
+        let cases = [
+            [("X_API_KEY", "abcdefghijklmnop"), ("X_API_BASE", "ftp://host/v1")],
+            [("OPENAI_API_KEY", "abcdefghijklmnop"), ("MAX_CONCURRENT_REQUESTS_PER_KEY_OPENAI", "two")],
+            [("OPENAI_API_KEY", "abcdefghijklmnop"), ("OPENAI_MODELS", "gpt-4o,gpt-4")],
+        ];
+        let expected = ["X_API_BASE", "MAX_CONCURRENT_REQUESTS_PER_KEY_OPENAI", "OPENAI_MODELS"];
+        for (case, var) in cases.into_iter().zip(expected) {
+            let err = discover(&EnvMap::from(case)).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Request errors and their one rendering: the OpenAI error envelope
+//! `{"error":{"message","type","param","code"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Why one request failed. `status_code` is an exhaustive match, so a new
+/// variant forces a decision about what the client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The client sent something the proxy cannot serve.
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<&'static str>,
+        code: Option<&'static str>,
+    },
+
+    #[error(
+        "invalid proxy key: send `Authorization: Bearer <PROXY_API_KEY>` with the key from the \
+         proxy's .env"
+    )]
+    Unauthorized,
+
+    #[error("request body is larger than the limit of {limit} bytes: send a smaller request or raise `server.max_body_size`")]
+    PayloadTooLarge { limit: usize },
+
+    #[error("no route for {method} {path}: see GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings")]
+    NotFound { method: String, path: String },
+
+    /// Every key of the provider was tried and failed; names each (masked).
+    #[error("{0}")]
+    NoAvailableKeys(String),
+
+    /// The global deadline passed before a response could start.
+    #[error("{0}")]
+    Timeout(String),
+
+    /// An internal component (the key pool, a worker) is gone; the service
+    /// is shutting down.
+    #[error("the proxy is shutting down or overloaded ({0}); retry shortly")]
+    Unavailable(&'static str),
+}
+
+/// The OpenAI error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorEnvelope<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub param: Option<&'a str>,
+    pub code: Option<&'a str>,
+}
+
+// === impl ApiError ===
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::InvalidRequest {
+            message: message.into(),
+            param: None,
+            code: None,
+        }
+    }
+
+    pub fn invalid_param(message: impl Into<String>, param: &'static str) -> ApiError {
+        ApiError::InvalidRequest {
+            message: message.into(),
+            param: Some(param),
+            code: None,
+        }
+    }
+
+    /// OpenAI's `type` and `code` for this error.
+    fn kind_and_code(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            ApiError::InvalidRequest { code, .. } => ("invalid_request_error", *code),
+            ApiError::Unauthorized => ("authentication_error", Some("invalid_api_key")),
+            ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
+            ApiError::NotFound { .. } => ("invalid_request_error", Some("not_found")),
+            ApiError::NoAvailableKeys(_) => ("service_unavailable", Some("no_available_keys")),
+            ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
+            ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            ApiError::InvalidRequest { param, .. } => *param,
+            _ => None,
+        }
+    }
+
+    /// The envelope as JSON text (also used for in-stream error events).
+    pub fn to_json(&self) -> String {
+        let (kind, code) = self.kind_and_code();
+        let envelope = ErrorEnvelope {
+            error: ErrorBody {
+                message: self.to_string(),
+                kind,
+                param: self.param(),
+                code,
+            },
+        };
+        serde_json::to_string(&envelope).unwrap_or_else(|_| {
+            r#"{"error":{"message":"error","type":"api_error","param":null,"code":null}}"#.into()
+        })
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type("application/json")
+            .body(self.to_json())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_shape() {
+        let err = ApiError::invalid_param("`model` is required", "model");
+        let v: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
+        assert_eq!(v["error"]["message"], "`model` is required");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "model");
+        assert!(v["error"]["code"].is_null());
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ApiError::Unauthorized.status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::PayloadTooLarge { limit: 1 }.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
+        let e = ApiError::NoAvailableKeys("all failed".into());
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.to_json().contains("no_available_keys"));
+        assert_eq!(ApiError::Timeout("late".into()).status_code(), StatusCode::GATEWAY_TIMEOUT);
+    }
+}

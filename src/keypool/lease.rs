@@ -1,0 +1,75 @@
+//! A `Lease` is the right to use one key for one attempt at one model.
+
+use actix::Addr;
+
+use super::messages::ReportOutcome;
+use super::state::Outcome;
+use super::KeyPool;
+use crate::secret::Secret;
+
+/// Held while an attempt runs. [`Lease::finish`] reports how it went; a lease
+/// dropped without finishing (the client disconnected, the handler bailed
+/// out) reports [`Outcome::Abandoned`], so the key is always released.
+#[derive(Debug)]
+pub struct Lease {
+    pool: Addr<KeyPool>,
+    provider: String,
+    model: String,
+    index: usize,
+    key: Secret,
+    done: bool,
+}
+
+// === impl Lease ===
+
+impl Lease {
+    pub(super) fn new(pool: Addr<KeyPool>, provider: &str, model: &str, index: usize, key: Secret) -> Lease {
+        Lease {
+            pool,
+            provider: provider.to_string(),
+            model: model.to_string(),
+            index,
+            key,
+            done: false,
+        }
+    }
+
+    /// The key to send upstream.
+    pub fn key(&self) -> &Secret {
+        &self.key
+    }
+
+    /// The key's position in its provider's pool (stable for a pool's life).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Reports the attempt's outcome and releases the key.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.report(outcome);
+    }
+
+    /// Forgets the lease without reporting; the pool has already undone it.
+    pub(super) fn disarm(mut self) {
+        self.done = true;
+    }
+
+    fn report(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.pool.do_send(ReportOutcome {
+            provider: std::mem::take(&mut self.provider),
+            model: std::mem::take(&mut self.model),
+            index: self.index,
+            outcome,
+        });
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.report(Outcome::Abandoned);
+    }
+}

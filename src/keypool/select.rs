@@ -1,0 +1,87 @@
+//! Which key serves the next request: a pure function over the pool's state.
+//!
+//! Among keys that are not excluded (already tried by this request) and have
+//! fewer than the per-model limit in flight for the model:
+//! 1. keys with nothing in flight at all, then keys busy only with other
+//!    models;
+//! 2. within a tier, fewest successes today for the model, then least
+//!    recently used.
+
+use super::state::KeyState;
+
+/// The index of the best key for `model`, if any is free now.
+///
+/// `limit` is the per-(key, model) concurrency limit; `None` = unlimited.
+/// Linear in the number of keys: pools are tens of keys, and even 10,000
+/// keys scan in microseconds.
+pub fn pick(keys: &[KeyState], model: &str, limit: Option<u32>, exclude: &[usize]) -> Option<usize> {
+    keys.iter()
+        .enumerate()
+        .filter(|(i, _)| !exclude.contains(i))
+        .filter(|(_, k)| limit.is_none_or(|l| k.in_flight_for(model) < l))
+        .min_by_key(|(_, k)| (k.in_flight > 0, k.successes_today(model), k.last_used))
+        .map(|(i, _)| i)
+}
+
+/// Whether any key could still serve this request later (it is busy now but
+/// not excluded). When false, waiting is pointless.
+pub fn any_candidate(keys: &[KeyState], exclude: &[usize]) -> bool {
+    (0..keys.len()).any(|i| !exclude.contains(&i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn pool(n: usize) -> Vec<KeyState> {
+        (0..n)
+            .map(|i| KeyState::new(Secret::new(format!("sk-test-key-{i:04}"))))
+            .collect()
+    }
+
+    fn busy(k: &mut KeyState, model: &str) {
+        k.in_flight += 1;
+        k.model_mut(model).in_flight += 1;
+    }
+
+    #[test]
+    fn idle_keys_come_before_keys_busy_with_other_models() {
+        let mut keys = pool(2);
+        busy(&mut keys[0], "other");
+        keys[1].model_mut("m").usage.daily.successes = 50;
+        assert_eq!(pick(&keys, "m", Some(1), &[]), Some(1));
+    }
+
+    #[test]
+    fn a_key_busy_with_another_model_still_serves() {
+        let mut keys = pool(1);
+        busy(&mut keys[0], "other");
+        assert_eq!(pick(&keys, "m", Some(1), &[]), Some(0));
+        assert_eq!(pick(&keys, "other", Some(1), &[]), None);
+        assert_eq!(pick(&keys, "other", None, &[]), Some(0));
+        assert_eq!(pick(&keys, "other", Some(2), &[]), Some(0));
+    }
+
+    #[test]
+    fn fewest_successes_today_then_least_recently_used() {
+        let mut keys = pool(3);
+        keys[0].model_mut("m").usage.daily.successes = 3;
+        keys[1].model_mut("m").usage.daily.successes = 1;
+        keys[2].model_mut("m").usage.daily.successes = 1;
+        keys[1].last_used = 9;
+        keys[2].last_used = 4;
+        assert_eq!(pick(&keys, "m", Some(1), &[]), Some(2));
+        assert_eq!(pick(&keys, "m", Some(1), &[2]), Some(1));
+        assert_eq!(pick(&keys, "m", Some(1), &[1, 2]), Some(0));
+        assert_eq!(pick(&keys, "m", Some(1), &[0, 1, 2]), None);
+    }
+
+    #[test]
+    fn candidates_left() {
+        let keys = pool(2);
+        assert!(any_candidate(&keys, &[0]));
+        assert!(!any_candidate(&keys, &[0, 1]));
+        assert!(!any_candidate(&[], &[]));
+    }
+}

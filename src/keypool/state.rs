@@ -1,0 +1,172 @@
+//! What the pool knows about each key: in-flight counts and usage per model.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{KeyId, Secret};
+
+/// Usage counters for one key and one model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Attempts that reached the provider (whatever their outcome).
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// Counters for today and since the key was first seen. `lifetime` includes
+/// today; the daily reset zeroes `daily` only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub daily: Counters,
+    pub lifetime: Counters,
+}
+
+/// How one leased attempt ended, as reported by whoever held the lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider answered with success; tokens as it reported them.
+    Success {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    },
+    /// The provider refused the request itself (400/404/413/422): not the
+    /// key's fault, so no penalty.
+    ClientError,
+    /// The attempt failed in a way that is the key's or provider's problem.
+    Failure(FailureKind),
+    /// The client went away, or the attempt never reached the provider.
+    Abandoned,
+}
+
+/// Why an attempt failed; shown (with the masked key) when every key failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// 401/403: the provider rejected the key.
+    KeyRejected,
+    /// 402 or a quota-exhausted answer.
+    Quota,
+    /// 429.
+    RateLimited,
+    /// 408, 5xx, connection or timeout problems, unreadable bodies.
+    Transient,
+}
+
+/// One key of one provider.
+#[derive(Debug)]
+pub struct KeyState {
+    pub secret: Secret,
+    pub id: KeyId,
+    pub masked: String,
+    /// Requests in flight on this key, all models together.
+    pub in_flight: u32,
+    /// Monotonic sequence number of the last lease; smaller = used longer ago.
+    pub last_used: u64,
+    pub models: HashMap<String, ModelState>,
+}
+
+/// One key's state for one model.
+#[derive(Debug, Default)]
+pub struct ModelState {
+    pub in_flight: u32,
+    pub usage: Usage,
+    /// Changed since the last write to the store.
+    pub dirty: bool,
+}
+
+// === impl Counters ===
+
+impl Counters {
+    pub fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Success {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.requests += 1;
+                self.successes += 1;
+                self.prompt_tokens += prompt_tokens;
+                self.completion_tokens += completion_tokens;
+            }
+            Outcome::ClientError => self.requests += 1,
+            Outcome::Failure(_) => {
+                self.requests += 1;
+                self.failures += 1;
+            }
+            Outcome::Abandoned => {}
+        }
+    }
+}
+
+// === impl FailureKind ===
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::KeyRejected => "key_rejected",
+            FailureKind::Quota => "quota",
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Transient => "transient",
+        }
+    }
+}
+
+// === impl KeyState ===
+
+impl KeyState {
+    pub fn new(secret: Secret) -> KeyState {
+        KeyState {
+            id: secret.id(),
+            masked: secret.mask(),
+            secret,
+            in_flight: 0,
+            last_used: 0,
+            models: HashMap::new(),
+        }
+    }
+
+    pub fn in_flight_for(&self, model: &str) -> u32 {
+        self.models.get(model).map_or(0, |m| m.in_flight)
+    }
+
+    pub fn successes_today(&self, model: &str) -> u64 {
+        self.models.get(model).map_or(0, |m| m.usage.daily.successes)
+    }
+
+    pub fn model_mut(&mut self, model: &str) -> &mut ModelState {
+        self.models.entry(model.to_owned()).or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_record_each_outcome() {
+        let mut c = Counters::default();
+        c.record(Outcome::Success {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+        });
+        c.record(Outcome::Failure(FailureKind::RateLimited));
+        c.record(Outcome::ClientError);
+        c.record(Outcome::Abandoned);
+        assert_eq!(
+            c,
+            Counters {
+                requests: 3,
+                successes: 1,
+                failures: 1,
+                prompt_tokens: 10,
+                completion_tokens: 5
+            }
+        );
+    }
+}

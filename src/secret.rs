@@ -1,0 +1,141 @@
+//! Secrets that must never be printed.
+//!
+//! `Secret` owns a provider key or the proxy key. Its `Debug` and `Display`
+//! print a mask (`sk-…abcd`), so a secret that slips into a log line, an
+//! error message or a panic shows nothing useful. The raw value is reachable
+//! only through [`Secret::expose`], which makes every use easy to audit.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::sync::Arc;
+
+/// Shortest secret whose first and last characters may be shown. Shorter
+/// values are masked completely: showing 7 of 10 characters would leak it.
+const MIN_LEN_FOR_PARTIAL_MASK: usize = 12;
+
+/// A secret string. Cheap to clone (shared).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(Arc<str>);
+
+/// A stable, non-reversible identifier of a key: the first 12 hex digits of
+/// its SHA-256. Used in the database, in `/v1/usage` and in logs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct KeyId(String);
+
+// === impl Secret ===
+
+impl Secret {
+    pub fn new(value: impl Into<Arc<str>>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The raw value, for the one place that must send it (an HTTP header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A display form that keeps a prefix and the last four characters:
+    /// enough to tell keys apart, never enough to use one.
+    pub fn mask(&self) -> String {
+        mask(&self.0)
+    }
+
+    pub fn id(&self) -> KeyId {
+        KeyId::of(&self.0)
+    }
+
+    /// Compares in time independent of where the values differ, so the proxy
+    /// key cannot be guessed byte by byte from response timings. Both sides
+    /// are hashed first, which also hides the length.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let a = Sha256::digest(self.0.as_bytes());
+        let b = Sha256::digest(candidate.as_bytes());
+        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.mask())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.mask())
+    }
+}
+
+/// Masks any secret-like string: `sk-proj-abcdef123456` → `sk-…3456`.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < MIN_LEN_FOR_PARTIAL_MASK {
+        return "…".to_string();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+// === impl KeyId ===
+
+impl KeyId {
+    pub fn of(raw: &str) -> KeyId {
+        let digest = Sha256::digest(raw.as_bytes());
+        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        KeyId(hex)
+    }
+
+    /// An id read back from the store.
+    pub fn from_stored(id: &str) -> KeyId {
+        KeyId(id.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let s = Secret::new("sk-proj-0123456789abcdef");
+        assert_eq!(format!("{s}"), "sk-…cdef");
+        assert_eq!(format!("{s:?}"), "Secret(sk-…cdef)");
+        assert!(!format!("{s:?}{s}").contains("0123456789"));
+    }
+
+    #[test]
+    fn short_values_are_fully_masked() {
+        assert_eq!(mask("short-key"), "…");
+        assert_eq!(mask(""), "…");
+    }
+
+    #[test]
+    fn key_id_is_stable_12_hex_digits() {
+        let id = KeyId::of("sk-test-key");
+        assert_eq!(id.as_str().len(), 12);
+        assert_eq!(id, Secret::new("sk-test-key").id());
+        assert_ne!(id, KeyId::of("sk-test-kez"));
+        assert!(id.as_str().chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn matches_is_exact() {
+        let s = Secret::new("proxy-secret");
+        assert!(s.matches("proxy-secret"));
+        assert!(!s.matches("proxy-secreT"));
+        assert!(!s.matches("proxy-secret "));
+        assert!(!s.matches(""));
+    }
+}
