@@ -1,1 +1,43 @@
-fn main() {}
+//! The `llm-key-proxy` binary: parse flags, load configuration, run.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use llm_key_proxy::cli::Cli;
+use llm_key_proxy::config::{Config, EnvMap};
+use llm_key_proxy::error::InitError;
+use llm_key_proxy::server;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), InitError> {
+    let env = EnvMap::load(Path::new(".env"))?;
+    let config = Config::load(&cli, &env)?;
+    if cli.check_config {
+        for warning in &config.warnings {
+            eprintln!("warning: {warning}");
+        }
+        print!("{}", config.to_masked_toml()?);
+        println!("# configuration is valid");
+        return Ok(());
+    }
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
+    actix_rt::System::new().block_on(async {
+        let app = server::start(config).await?;
+        app.run_until_stopped().await;
+        Ok(())
+    })
+}

@@ -29,6 +29,9 @@ pub enum ApiError {
     #[error("no route for {method} {path}: see GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings")]
     NotFound { method: String, path: String },
 
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+
     /// Every key of the provider was tried and failed; names each (masked).
     #[error("{0}")]
     NoAvailableKeys(String),
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::Unauthorized => ("authentication_error", Some("invalid_api_key")),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::NotFound { .. } => ("invalid_request_error", Some("not_found")),
+            ApiError::MethodNotAllowed { .. } => ("invalid_request_error", Some("method_not_allowed")),
             ApiError::NoAvailableKeys(_) => ("service_unavailable", Some("no_available_keys")),
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
             ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
@@ -121,6 +125,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -5,5 +5,5 @@
 mod api;
 mod init;
 
-pub use api::{ApiError, ErrorEnvelope};
+pub use api::{ApiError, ErrorBody, ErrorEnvelope};
 pub use init::InitError;

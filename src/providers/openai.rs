@@ -1,0 +1,301 @@
+//! The OpenAI-compatible wire format: pure functions that prepare requests
+//! and rewrite answers. No I/O here.
+//!
+//! Answers keep the client's `provider/` prefix on `model`. Streams get
+//! `stream_options.include_usage` so usage can be recorded; the usage-only
+//! chunk this adds is dropped unless the client asked for it.
+
+use serde_json::{Map, Value};
+
+use super::TokenUsage;
+
+/// Paths below a provider's base URL.
+pub const CHAT_PATH: &str = "/chat/completions";
+pub const EMBEDDINGS_PATH: &str = "/embeddings";
+pub const MODELS_PATH: &str = "/models";
+
+/// Prepares a chat or embeddings body for the upstream: the bare model name,
+/// and for streams `stream_options.include_usage = true`. Returns whether
+/// the client itself asked for the usage chunk.
+pub fn prepare_request(body: &mut Map<String, Value>, upstream_model: &str, stream: bool) -> bool {
+    body.insert("model".into(), Value::String(upstream_model.to_string()));
+    if !stream {
+        return false;
+    }
+    let options = body
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !options.is_object() {
+        *options = Value::Object(Map::new());
+    }
+    let Some(options) = options.as_object_mut() else {
+        return false;
+    };
+    let asked = options.get("include_usage") == Some(&Value::Bool(true));
+    options.insert("include_usage".into(), Value::Bool(true));
+    asked
+}
+
+/// A non-streaming answer, rewritten for the client.
+#[derive(Debug)]
+pub struct Rewritten {
+    pub body: Vec<u8>,
+    pub usage: TokenUsage,
+}
+
+/// Prefixes `model` and reads `usage` of a JSON answer. `None` when the body
+/// is not a JSON object (an upstream fault).
+pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object_mut()?;
+    prefix_model_value(object, provider);
+    let usage = usage_of(object.get("usage"));
+    let body = serde_json::to_vec(&value).ok()?;
+    Some(Rewritten { body, usage })
+}
+
+/// What to do with one upstream stream event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamItem {
+    /// `[DONE]`: the upstream finished.
+    Done,
+    /// An event to relay (or drop), with what it tells about the stream.
+    Chunk {
+        /// The rewritten data, or `None` to drop the event.
+        data: Option<String>,
+        usage: Option<TokenUsage>,
+        /// The event carries a `finish_reason`.
+        finished: bool,
+    },
+    /// An `{"error":…}` event.
+    Error(String),
+}
+
+/// Translates one stream event. `client_wants_usage`: keep the usage-only
+/// chunk (the client set `stream_options.include_usage`).
+pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> StreamItem {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return StreamItem::Done;
+    }
+    if value_start(data, "error") == Some(b'{') {
+        return StreamItem::Error(data.to_string());
+    }
+    let finished = value_start(data, "finish_reason") == Some(b'"');
+    if value_start(data, "usage") != Some(b'{') {
+        // The common case: no JSON parse, a targeted prefix insert.
+        return StreamItem::Chunk {
+            data: Some(prefix_model_text(data, provider)),
+            usage: None,
+            finished,
+        };
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
+        return StreamItem::Chunk {
+            data: Some(data.to_string()),
+            usage: None,
+            finished,
+        };
+    };
+    let usage = Some(usage_of(object.get("usage")));
+    let usage_only = object
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_none_or(|c| c.is_empty());
+    if usage_only && !client_wants_usage {
+        return StreamItem::Chunk {
+            data: None,
+            usage,
+            finished,
+        };
+    }
+    prefix_model_value(&mut object, provider);
+    StreamItem::Chunk {
+        data: serde_json::to_string(&object).ok(),
+        usage,
+        finished,
+    }
+}
+
+/// Model ids from a `GET /models` answer (`{"data":[{"id":…}]}`).
+pub fn model_ids(body: &[u8]) -> Option<Vec<String>> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let data = value.get("data")?.as_array()?;
+    Some(
+        data.iter()
+            .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+fn usage_of(usage: Option<&Value>) -> TokenUsage {
+    let field = |name: &str| usage.and_then(|u| u.get(name)).and_then(Value::as_u64).unwrap_or(0);
+    TokenUsage {
+        prompt_tokens: field("prompt_tokens"),
+        completion_tokens: field("completion_tokens"),
+    }
+}
+
+fn prefix_model_value(object: &mut Map<String, Value>, provider: &str) {
+    if let Some(Value::String(model)) = object.get_mut("model") {
+        if !has_prefix(model, provider) {
+            *model = format!("{provider}/{model}");
+        }
+    }
+}
+
+fn has_prefix(model: &str, provider: &str) -> bool {
+    model
+        .strip_prefix(provider)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Inserts `provider/` at the start of the first `"model"` string value of
+/// a JSON text. Inside JSON strings quotes are escaped, so the first
+/// unescaped `"model"` key found is a real key (the top-level one in every
+/// chunk providers send).
+fn prefix_model_text(data: &str, provider: &str) -> String {
+    let Some(at) = value_offset(data, "model") else {
+        return data.to_string();
+    };
+    if data.as_bytes().get(at) != Some(&b'"') || has_prefix(&data[at + 1..], provider) {
+        return data.to_string();
+    }
+    let mut out = String::with_capacity(data.len() + provider.len() + 1);
+    out.push_str(&data[..=at]);
+    out.push_str(provider);
+    out.push('/');
+    out.push_str(&data[at + 1..]);
+    out
+}
+
+/// The first byte of the value of key `name` in a JSON text.
+fn value_start(data: &str, name: &str) -> Option<u8> {
+    value_offset(data, name).and_then(|at| data.as_bytes().get(at).copied())
+}
+
+/// Offset of the value of the first `"name":` key in a JSON text.
+fn value_offset(data: &str, name: &str) -> Option<usize> {
+    let needle = format!("\"{name}\"");
+    let bytes = data.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = data[from..].find(&needle) {
+        let mut at = from + pos + needle.len();
+        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        if bytes.get(at) == Some(&b':') {
+            at += 1;
+            while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+                at += 1;
+            }
+            return Some(at);
+        }
+        from = from + pos + needle.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_gets_bare_model_and_usage_option() {
+        let mut body = json!({"model":"openai/gpt-4o","messages":[],"stream":true,"x_custom":1});
+        let asked = prepare_request(body.as_object_mut().unwrap(), "gpt-4o", true);
+        assert!(!asked);
+        assert_eq!(body["model"], "gpt-4o");
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["x_custom"], 1, "unknown fields pass through");
+
+        let mut body = json!({"model":"m","stream_options":{"include_usage":true}});
+        assert!(prepare_request(body.as_object_mut().unwrap(), "m", true));
+        let mut body = json!({"model":"m"});
+        prepare_request(body.as_object_mut().unwrap(), "m", false);
+        assert!(body.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn response_model_is_prefixed_and_usage_read() {
+        let body = br#"{"id":"x","model":"gpt-4o-2024-08-06","choices":[{"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#;
+        let out = rewrite_response(body, "openai").unwrap();
+        let v: Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(v["model"], "openai/gpt-4o-2024-08-06");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(out.usage, TokenUsage { prompt_tokens: 12, completion_tokens: 3 });
+        assert!(rewrite_response(b"", "openai").is_none());
+        assert!(rewrite_response(b"[1]", "openai").is_none());
+    }
+
+    #[test]
+    fn openrouter_models_are_prefixed_once() {
+        let body = br#"{"model":"openrouter/meta-llama/llama-3"}"#;
+        let v: Value = serde_json::from_slice(&rewrite_response(body, "openrouter").unwrap().body).unwrap();
+        assert_eq!(v["model"], "openrouter/meta-llama/llama-3");
+    }
+
+    #[test]
+    fn content_chunks_are_prefixed_without_touching_content() {
+        let data = r#"{"id":"c","model": "gpt-4o","choices":[{"delta":{"content":"say \"model\": \"x\""},"finish_reason":null}],"usage":null}"#;
+        let StreamItem::Chunk { data: Some(out), usage, finished } = translate_event(data, "openai", false) else {
+            panic!("expected a chunk");
+        };
+        assert!(out.contains(r#""model": "openai/gpt-4o""#), "{out}");
+        assert!(out.contains(r#"say \"model\": \"x\""#), "{out}");
+        assert_eq!(usage, None);
+        assert!(!finished);
+    }
+
+    #[test]
+    fn finish_reason_is_kept_and_seen() {
+        let data = r#"{"model":"m","choices":[{"delta":{},"finish_reason":"stop"}]}"#;
+        let item = translate_event(data, "p", false);
+        assert_eq!(
+            item,
+            StreamItem::Chunk {
+                data: Some(r#"{"model":"p/m","choices":[{"delta":{},"finish_reason":"stop"}]}"#.into()),
+                usage: None,
+                finished: true
+            }
+        );
+    }
+
+    #[test]
+    fn usage_only_chunk_is_dropped_unless_asked_for() {
+        let data = r#"{"model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
+        let usage = Some(TokenUsage { prompt_tokens: 7, completion_tokens: 2 });
+        assert_eq!(
+            translate_event(data, "p", false),
+            StreamItem::Chunk { data: None, usage, finished: false }
+        );
+        let StreamItem::Chunk { data: Some(kept), usage: u, .. } = translate_event(data, "p", true) else {
+            panic!("expected a chunk");
+        };
+        assert_eq!(u, usage);
+        assert!(kept.contains("\"p/m\""));
+    }
+
+    #[test]
+    fn usage_on_a_content_chunk_is_recorded_and_relayed() {
+        let data = r#"{"model":"m","choices":[{"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+        let StreamItem::Chunk { data: Some(_), usage: Some(_), finished: true } = translate_event(data, "p", false) else {
+            panic!("expected a relayed chunk with usage");
+        };
+    }
+
+    #[test]
+    fn done_and_error_events() {
+        assert_eq!(translate_event("[DONE]", "p", false), StreamItem::Done);
+        let err = r#"{"error":{"message":"overloaded"}}"#;
+        assert_eq!(translate_event(err, "p", false), StreamItem::Error(err.into()));
+    }
+
+    #[test]
+    fn model_list() {
+        let ids = model_ids(br#"{"object":"list","data":[{"id":"a"},{"id":"b"},{"x":1}]}"#).unwrap();
+        assert_eq!(ids, vec!["a", "b"]);
+        assert!(model_ids(b"{}").is_none());
+    }
+}

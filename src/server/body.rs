@@ -1,0 +1,175 @@
+//! Reading a client's JSON body and the `provider/model` it names.
+
+use actix_web::http::header::{HeaderMap, CONTENT_LENGTH};
+use actix_web::web;
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::config::{Config, ProviderConfig};
+use crate::error::ApiError;
+
+/// Reads the whole body, refusing more than `limit` bytes, and parses it as
+/// a JSON object.
+pub async fn read_json_object(
+    headers: &HeaderMap,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ApiError::invalid("the request body is empty: send a JSON object"));
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid("the request body must be a JSON object")),
+        Err(e) => Err(ApiError::invalid(format!("the request body is not valid JSON: {e}"))),
+    }
+}
+
+/// The provider and upstream model a request names.
+#[derive(Debug)]
+pub struct Target<'a> {
+    pub provider: &'a ProviderConfig,
+    /// The model without the provider prefix, as the provider knows it.
+    pub model: String,
+}
+
+/// Resolves `body.model` (`"<provider>/<model>"`) against the configured
+/// providers.
+pub fn resolve_target<'a>(config: &'a Config, body: &Map<String, Value>) -> Result<Target<'a>, ApiError> {
+    let example = "e.g. \"openai/gpt-4o-mini\"";
+    let model = match body.get("model") {
+        Some(Value::String(m)) => m.trim(),
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_param(
+                format!("`model` is required: name the provider and the model, {example}"),
+                "model",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                format!("`model` must be a string like {example}"),
+                "model",
+            ))
+        }
+    };
+    let Some((provider, upstream_model)) = model
+        .split_once('/')
+        .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+    else {
+        return Err(ApiError::invalid_param(
+            format!(
+                "model \"{model}\" has no provider prefix: use \"<provider>/<model>\", {example}; \
+                 configured providers: {}",
+                configured(config)
+            ),
+            "model",
+        ));
+    };
+    let name = provider.to_ascii_lowercase();
+    let Some(provider) = config.provider(&name) else {
+        return Err(ApiError::invalid_param(
+            format!(
+                "unknown provider `{name}` in model \"{model}\": configured providers: {}. \
+                 To use it, add {upper}_API_KEY (and {upper}_API_BASE for a custom provider) \
+                 to .env",
+                configured(config),
+                upper = name.to_ascii_uppercase()
+            ),
+            "model",
+        ));
+    };
+    Ok(Target {
+        provider,
+        model: upstream_model.to_string(),
+    })
+}
+
+/// `stream` as a boolean (absent or null = false).
+pub fn stream_flag(body: &Map<String, Value>) -> Result<bool, ApiError> {
+    match body.get("stream") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::invalid_param("`stream` must be true or false", "stream")),
+    }
+}
+
+fn configured(config: &Config) -> String {
+    if config.providers.is_empty() {
+        return "none (add <PROVIDER>_API_KEY to .env)".into();
+    }
+    config
+        .providers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_settings, EnvMap};
+    use serde_json::json;
+
+    fn config() -> Config {
+        let env = EnvMap::from([
+            ("OPENAI_API_KEY", "sk-aaaaaaaaaaaaaaaaaaaa"),
+            ("OPENROUTER_API_KEY", "sk-or-bbbbbbbbbbbbbbbb"),
+        ]);
+        let cli = crate::cli::Cli {
+            host: Some("127.0.0.1".into()),
+            ..Default::default()
+        };
+        let settings = load_settings(std::path::Path::new("/nonexistent"), &cli, &env).unwrap();
+        Config::from_settings(settings, &env).unwrap()
+    }
+
+    fn resolve(body: Value) -> Result<(String, String), String> {
+        let config = config();
+        resolve_target(&config, body.as_object().unwrap())
+            .map(|t| (t.provider.name.clone(), t.model))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn provider_prefix_is_split_once() {
+        assert_eq!(resolve(json!({"model":"openai/gpt-4o"})), Ok(("openai".into(), "gpt-4o".into())));
+        assert_eq!(
+            resolve(json!({"model":"OpenRouter/meta-llama/llama-3-70b"})),
+            Ok(("openrouter".into(), "meta-llama/llama-3-70b".into()))
+        );
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let err = resolve(json!({"model":"gpt-4o"})).unwrap_err();
+        assert!(err.contains("no provider prefix") && err.contains("openai, openrouter"), "{err}");
+        let err = resolve(json!({"model":"foo/bar"})).unwrap_err();
+        assert!(err.contains("unknown provider `foo`") && err.contains("FOO_API_KEY"), "{err}");
+        assert!(resolve(json!({})).unwrap_err().contains("`model` is required"));
+        assert!(resolve(json!({"model":5})).unwrap_err().contains("must be a string"));
+        assert!(resolve(json!({"model":"openai/"})).is_err());
+    }
+
+    #[test]
+    fn stream_flag_values() {
+        assert_eq!(stream_flag(json!({}).as_object().unwrap()).unwrap(), false);
+        assert_eq!(stream_flag(json!({"stream":true}).as_object().unwrap()).unwrap(), true);
+        assert!(stream_flag(json!({"stream":"yes"}).as_object().unwrap()).is_err());
+    }
+}

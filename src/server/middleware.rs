@@ -1,0 +1,132 @@
+//! Middleware: a request id and one log line for every request; the proxy
+//! key check for `/v1`.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage, ResponseError};
+
+use super::Shared;
+use crate::error::ApiError;
+use crate::secret::Secret;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-supplied request id that is echoed back.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// What a handler learned about a request, for its log line.
+#[derive(Clone, Debug, Default)]
+pub struct RequestSummary {
+    pub provider: String,
+    pub model: String,
+    /// Masked key of the last attempt.
+    pub key: String,
+    pub attempts: u32,
+}
+
+/// Gives every response an `x-request-id` (the client's, if it sent a sane
+/// one) and logs one line per request.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = client_request_id(req.headers()).unwrap_or_else(new_request_id);
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let status = res.status().as_u16();
+    match res.request().extensions().get::<RequestSummary>() {
+        Some(s) => log::info!(
+            "{method} {path} {status} provider={} model={} key={} attempts={} {elapsed:.1}ms id={id}",
+            s.provider,
+            s.model,
+            s.key,
+            s.attempts
+        ),
+        None => log::info!("{method} {path} {status} {elapsed:.1}ms id={id}"),
+    }
+    Ok(res)
+}
+
+/// Rejects `/v1` requests without the proxy key (when one is configured).
+pub async fn require_proxy_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let expected = req
+        .app_data::<web::Data<Shared>>()
+        .and_then(|s| s.config.proxy_api_key.clone());
+    if let Some(expected) = expected {
+        if !is_authorized(req.headers(), &expected) {
+            return Ok(req.into_response(ApiError::Unauthorized.error_response()));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// `Authorization: Bearer <key>`, the scheme in any case, the key compared
+/// in constant time.
+pub fn is_authorized(headers: &HeaderMap, expected: &Secret) -> bool {
+    let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && expected.matches(token.trim())
+}
+
+fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    let id = headers.get(REQUEST_ID)?.to_str().ok()?;
+    let sane = !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_graphic());
+    sane.then(|| id.to_string())
+}
+
+fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::new_v4().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let key = Secret::new("proxy-key-123456");
+        for ok in ["Bearer proxy-key-123456", "bearer proxy-key-123456", "BEARER  proxy-key-123456"] {
+            assert!(is_authorized(&headers(ok), &key), "{ok}");
+        }
+        for bad in ["Bearer proxy-key-12345", "Basic proxy-key-123456", "proxy-key-123456", "Bearer"] {
+            assert!(!is_authorized(&headers(bad), &key), "{bad}");
+        }
+        assert!(!is_authorized(&HeaderMap::new(), &key));
+    }
+
+    #[test]
+    fn request_ids() {
+        let mut h = HeaderMap::new();
+        assert_eq!(client_request_id(&h), None);
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(client_request_id(&h).as_deref(), Some("abc-123"));
+        h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_eq!(client_request_id(&h), None);
+        assert!(new_request_id().starts_with("req_"));
+    }
+}

@@ -1,0 +1,155 @@
+//! The HTTP server: routes, auth, the rotation loop and stream relay.
+//!
+//! [`start`] opens the store, starts the [`KeyPool`] on its own thread and
+//! the actix-web server with one [`UpstreamWorker`] per HTTP worker thread,
+//! and returns a [`RunningApp`] handle (tests start the real app on port 0
+//! this way).
+
+mod body;
+mod middleware;
+mod models;
+mod relay;
+mod routes;
+mod stream;
+
+use std::net::SocketAddr;
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::{is_loopback, Config};
+use crate::error::InitError;
+use crate::keypool::{KeyPool, PoolProvider, Shutdown};
+use crate::store::Store;
+use crate::worker::{ClientSettings, UpstreamWorker};
+pub use middleware::is_authorized;
+
+/// How long in-flight requests may run on after a stop signal.
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+
+/// What every handler shares.
+pub struct Shared {
+    pub config: Config,
+    pub pool: Addr<KeyPool>,
+    pub models: models::ModelsCache,
+}
+
+/// A started proxy.
+pub struct RunningApp {
+    addr: SocketAddr,
+    server: ServerHandle,
+    serving: actix_rt::task::JoinHandle<std::io::Result<()>>,
+    pool: Addr<KeyPool>,
+    pool_thread: Arbiter,
+}
+
+/// Starts the proxy described by `config`. Must run inside an actix system.
+pub async fn start(config: Config) -> Result<RunningApp, InitError> {
+    let store = Store::open(&config.settings.server.data_dir)?;
+    let providers = config.providers.iter().map(|p| PoolProvider {
+        name: p.name.clone(),
+        keys: p.keys.clone(),
+        max_concurrent_per_key: p.max_concurrent_per_key,
+    });
+    let (pool, pool_thread) = KeyPool::new(providers, Some(store)).start_on_own_thread();
+
+    let server_settings = config.settings.server.clone();
+    let client = ClientSettings {
+        connection_limit: config.settings.proxy.upstream_connection_limit,
+    };
+    let shared = web::Data::new(Shared {
+        models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
+        pool: pool.clone(),
+        config,
+    });
+    let app_shared = shared.clone();
+    let mut server = HttpServer::new(move || {
+        let worker = UpstreamWorker::new(&client).start();
+        App::new()
+            .app_data(app_shared.clone())
+            .app_data(web::Data::new(worker))
+            .wrap(from_fn(middleware::request_context))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+    if server_settings.workers > 0 {
+        server = server.workers(server_settings.workers);
+    }
+    let bind_addr = format!("{}:{}", server_settings.host, server_settings.port);
+    let server = server
+        .bind((server_settings.host.as_str(), server_settings.port))
+        .map_err(|e| InitError::Bind {
+            addr: bind_addr.clone(),
+            reason: e.to_string(),
+        })?;
+    let addr = server.addrs().first().copied().ok_or(InitError::Bind {
+        addr: bind_addr,
+        reason: "no address to listen on".into(),
+    })?;
+    let server = server.run();
+    let handle = server.handle();
+    announce(&shared.config, addr);
+    Ok(RunningApp {
+        addr,
+        server: handle,
+        serving: actix_rt::spawn(server),
+        pool,
+        pool_thread,
+    })
+}
+
+fn announce(config: &Config, addr: SocketAddr) {
+    log::info!("llm-key-proxy listening on http://{addr}");
+    if config.providers.is_empty() {
+        log::warn!(
+            "no provider keys configured: the model list is empty and every request will fail. \
+             Add e.g. OPENAI_API_KEY to .env (see .env.example)"
+        );
+    }
+    for p in &config.providers {
+        log::info!("provider {}: {} key(s) -> {}", p.name, p.keys.len(), p.api_base);
+    }
+    if config.proxy_api_key.is_none() && is_loopback(&config.settings.server.host) {
+        log::warn!("PROXY_API_KEY is not set: the proxy is open to anyone on this machine");
+    }
+}
+
+// === impl RunningApp ===
+
+impl RunningApp {
+    /// The address the server listens on (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the server stops (SIGINT/SIGTERM), then saves state.
+    pub async fn run_until_stopped(self) {
+        let RunningApp {
+            serving,
+            pool,
+            pool_thread,
+            ..
+        } = self;
+        if let Ok(Err(e)) = serving.await {
+            log::error!("the server stopped with an error: {e}");
+        }
+        close_pool(pool, pool_thread).await;
+    }
+
+    /// Stops accepting, lets in-flight requests finish, saves state and
+    /// closes the database.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        self.run_until_stopped().await;
+    }
+}
+
+async fn close_pool(pool: Addr<KeyPool>, thread: Arbiter) {
+    if pool.send(Shutdown).await.is_err() {
+        log::error!("the key pool had stopped before shutdown; recent usage may be lost");
+    }
+    thread.stop();
+}

@@ -1,0 +1,137 @@
+//! `GET /v1/models`: every configured provider's model list, fetched with a
+//! pool key and cached for `proxy.models_cache_ttl`, plus `<P>_MODELS`.
+//! A provider whose list cannot be fetched is skipped with a warning (and
+//! asked again next time).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_web::http::Method;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::Shared;
+use crate::config::ProviderConfig;
+use crate::keypool::PeekKey;
+use crate::providers::openai;
+use crate::worker::{self, CallUpstream, UpstreamWorker};
+
+/// Model lists fetched from providers, with when they were fetched.
+#[derive(Debug)]
+pub struct ModelsCache {
+    ttl: Duration,
+    lists: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelList {
+    pub object: &'static str,
+    pub data: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub object: &'static str,
+    pub owned_by: String,
+}
+
+// === impl ModelsCache ===
+
+impl ModelsCache {
+    pub fn new(ttl: Duration) -> ModelsCache {
+        ModelsCache {
+            ttl,
+            lists: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fresh(&self, provider: &str) -> Option<Vec<String>> {
+        let lists = self.lists.lock().ok()?;
+        let (at, ids) = lists.get(provider)?;
+        (at.elapsed() < self.ttl).then(|| ids.clone())
+    }
+
+    fn store(&self, provider: &str, ids: Vec<String>) {
+        if let Ok(mut lists) = self.lists.lock() {
+            lists.insert(provider.to_string(), (Instant::now(), ids));
+        }
+    }
+}
+
+/// Every model of every configured provider, ids prefixed `provider/`.
+pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> ModelList {
+    let lists = futures_util::future::join_all(
+        shared
+            .config
+            .providers
+            .iter()
+            .map(|p| provider_models(shared, worker, p)),
+    )
+    .await;
+    let mut data = Vec::new();
+    for (provider, ids) in shared.config.providers.iter().zip(lists) {
+        let mut seen = std::collections::HashSet::new();
+        for id in ids.into_iter().chain(provider.static_models.iter().cloned()) {
+            if seen.insert(id.clone()) {
+                data.push(ModelEntry {
+                    id: format!("{}/{id}", provider.name),
+                    object: "model",
+                    owned_by: provider.name.clone(),
+                });
+            }
+        }
+    }
+    ModelList {
+        object: "list",
+        data,
+    }
+}
+
+async fn provider_models(shared: &Shared, worker: &Addr<UpstreamWorker>, provider: &ProviderConfig) -> Vec<String> {
+    if let Some(ids) = shared.models.fresh(&provider.name) {
+        return ids;
+    }
+    match fetch(shared, worker, provider).await {
+        Ok(ids) => {
+            shared.models.store(&provider.name, ids.clone());
+            ids
+        }
+        Err(why) => {
+            log::warn!("cannot list the models of `{}`: {why}; skipping it", provider.name);
+            Vec::new()
+        }
+    }
+}
+
+async fn fetch(shared: &Shared, worker: &Addr<UpstreamWorker>, provider: &ProviderConfig) -> Result<Vec<String>, String> {
+    let key = shared
+        .pool
+        .send(PeekKey {
+            provider: provider.name.clone(),
+        })
+        .await
+        .map_err(|_| "the key pool stopped".to_string())?
+        .ok_or("no key")?;
+    let settings = &shared.config.settings.proxy;
+    let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
+    let (_cancel, cancel) = oneshot::channel();
+    let call = CallUpstream {
+        method: Method::GET,
+        url: format!("{}{}", provider.api_base, openai::MODELS_PATH),
+        key,
+        body: None,
+        timeout: settings.models_fetch_timeout,
+        cancel,
+    };
+    let mut response = worker::call(worker, call).await.map_err(|e| e.to_string())?;
+    if !response.status.is_success() {
+        return Err(format!("HTTP {}", response.status.as_u16()));
+    }
+    let body = worker::read_body(&mut response.body, settings.max_upstream_response_size, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    openai::model_ids(&body).ok_or_else(|| "the answer has no `data` list of models".to_string())
+}

@@ -1,0 +1,135 @@
+//! Route table and handlers.
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde_json::json;
+
+use super::body::{read_json_object, resolve_target, stream_flag};
+use super::middleware::require_proxy_key;
+use super::models::list_models;
+use super::relay::{forward, Forward};
+use super::Shared;
+use crate::error::ApiError;
+use crate::keypool::GetUsage;
+use crate::providers::openai::{self, prepare_request};
+use crate::worker::UpstreamWorker;
+
+type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health)).service(
+        web::scope("/v1")
+            .wrap(from_fn(require_proxy_key))
+            .service(post("/chat/completions", chat_completions))
+            .service(post("/embeddings", embeddings))
+            .service(get("/models", models))
+            .service(get("/providers", providers))
+            .service(get("/usage", usage))
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// A resource answering `POST`; other methods get 405 in the error envelope.
+fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn chat_completions(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+) -> Result<HttpResponse, ApiError> {
+    proxy_call(req, payload, shared, worker, openai::CHAT_PATH, true).await
+}
+
+async fn embeddings(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+) -> Result<HttpResponse, ApiError> {
+    proxy_call(req, payload, shared, worker, openai::EMBEDDINGS_PATH, false).await
+}
+
+/// Shared body of the completion-like routes.
+async fn proxy_call(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+    path: &'static str,
+    can_stream: bool,
+) -> Result<HttpResponse, ApiError> {
+    let limit = shared.config.settings.server.max_body_size;
+    let mut body = read_json_object(req.headers(), payload, limit).await?;
+    let target = resolve_target(&shared.config, &body)?;
+    let stream = can_stream && stream_flag(&body)?;
+    let client_wants_usage = prepare_request(&mut body, &target.model, stream);
+    let body = serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::invalid(format!("cannot re-encode the request: {e}")))?;
+    let request = Forward {
+        target,
+        path,
+        body,
+        stream,
+        client_wants_usage,
+    };
+    forward(&shared, &worker, &req, request).await
+}
+
+async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {
+    HttpResponse::Ok().json(list_models(&shared, &worker).await)
+}
+
+async fn providers(shared: web::Data<Shared>) -> HttpResponse {
+    let names: Vec<&str> = shared.config.providers.iter().map(|p| p.name.as_str()).collect();
+    HttpResponse::Ok().json(names)
+}
+
+async fn usage(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let report = shared
+        .pool
+        .send(GetUsage)
+        .await
+        .map_err(|_| ApiError::Unavailable("the key pool stopped"))?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound {
+        method: req.method().to_string(),
+        path: req.path().to_string(),
+    })
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        path: req.path().to_string(),
+    })
+}

@@ -1,0 +1,194 @@
+//! `spawn_app()`: the real proxy on 127.0.0.1:0, configured from a map, in
+//! front of a `MockUpstream`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use llm_key_proxy::cli::Cli;
+use llm_key_proxy::config::{load_settings, Config, EnvMap};
+use llm_key_proxy::server::{self, RunningApp};
+use serde_json::{json, Value};
+
+use crate::mock_upstream::MockUpstream;
+
+pub const PROXY_KEY: &str = "test-proxy-key-0123456789";
+/// Provider keys long enough to get distinct masks (`key…0001`).
+pub const KEY_1: &str = "key-number-one-0001";
+pub const KEY_2: &str = "key-number-two-0002";
+pub const KEY_3: &str = "key-number-three-0003";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: awc::Client,
+    pub mock: MockUpstream,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+    app: Option<RunningApp>,
+}
+
+/// Options for `spawn_with`.
+pub struct Options {
+    pub keys: Vec<&'static str>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            keys: vec![KEY_1, KEY_2],
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A proxy with provider `mock` (keys `KEY_1`, `KEY_2`) at a fresh mock.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    let mock = MockUpstream::start().await;
+    let mut env = vec![
+        ("PROXY_API_KEY".to_string(), PROXY_KEY.to_string()),
+        ("MOCK_API_BASE".to_string(), mock.base_url.clone()),
+        ("GLOBAL_TIMEOUT".to_string(), "10s".to_string()),
+        ("PROXY_WORKERS".to_string(), "2".to_string()),
+    ];
+    for (i, key) in options.keys.iter().enumerate() {
+        env.push((format!("MOCK_API_KEY_{}", i + 1), key.to_string()));
+    }
+    env.extend(options.extra_env);
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut app = TestApp {
+        base: String::new(),
+        client: awc::Client::builder().disable_timeout().finish(),
+        mock,
+        data_dir,
+        _tmp: Some(tmp),
+        env,
+        app: None,
+    };
+    app.boot().await;
+    app
+}
+
+pub fn config_for(env: &[(String, String)], data_dir: &Path) -> Config {
+    let env: EnvMap = env.iter().cloned().collect();
+    let cli = Cli {
+        host: Some("127.0.0.1".into()),
+        port: Some(0),
+        data_dir: Some(data_dir.to_path_buf()),
+        ..Cli::default()
+    };
+    let settings = load_settings(Path::new("/nonexistent/default.toml"), &cli, &env).unwrap();
+    Config::from_settings(settings, &env).unwrap()
+}
+
+impl TestApp {
+    async fn boot(&mut self) {
+        let app = server::start(config_for(&self.env, &self.data_dir)).await.unwrap();
+        self.base = format!("http://{}", app.addr());
+        self.app = Some(app);
+    }
+
+    /// Stops the proxy (saving state) and starts it again on the same data
+    /// directory and upstream.
+    pub async fn restart(&mut self) {
+        self.app.take().unwrap().stop().await;
+        self.boot().await;
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_raw(path, Bytes::from(body.to_string()), Some(PROXY_KEY)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Bytes, key: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.post(self.url(path)).content_type("application/json");
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let mut res = req.send_body(body).await.unwrap();
+        assert!(res.headers().contains_key("x-request-id"), "every response has x-request-id");
+        let bytes = res.body().limit(64 << 20).await.unwrap();
+        (res.status(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let mut res = self.client.get(self.url(path)).bearer_auth(PROXY_KEY).send().await.unwrap();
+        assert!(res.headers().contains_key("x-request-id"));
+        let bytes = res.body().limit(64 << 20).await.unwrap();
+        (res.status(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn chat(&self, model: &str) -> (StatusCode, Value) {
+        self.post_json("/v1/chat/completions", &chat_body(model)).await
+    }
+
+    /// A streamed chat: status, content type and the `data:` payloads.
+    pub async fn chat_stream(&self, body: &Value) -> (StatusCode, String, Vec<String>) {
+        let mut res = self
+            .client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(PROXY_KEY)
+            .send_json(body)
+            .await
+            .unwrap();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let mut text = String::new();
+        while let Some(chunk) = res.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+        (res.status(), content_type, sse_data(&text))
+    }
+
+    /// `GET /v1/usage` → counters of `model` for the key with this raw value.
+    pub async fn usage_of(&self, key: &str, model: &str) -> Value {
+        let (_, usage) = self.get_json("/v1/usage").await;
+        let id = llm_key_proxy::secret::KeyId::of(key).to_string();
+        let keys = usage["providers"]["mock"]["keys"].as_array().unwrap().clone();
+        let entry = keys.into_iter().find(|k| k["id"] == id.as_str()).unwrap();
+        entry["models"][model].clone()
+    }
+}
+
+pub fn chat_body(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// The `data:` payloads of an SSE text.
+pub fn sse_data(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real proxy on 127.0.0.1:0 in front of a scripted
+//! mock upstream (also a real HTTP server on port 0).
+
+mod helpers;
+mod mock_upstream;
+
+mod chat;
