@@ -5,3 +5,9 @@ mod helpers;
 mod mock_upstream;
 
 mod chat;
+mod streaming;
+mod errors;
+mod rotation;
+mod catalog;
+mod concurrency;
+mod persistence;

@@ -211,6 +211,8 @@ struct State {
     last_headers: HashMap<String, Vec<(String, String)>>,
     models: Vec<String>,
     models_status: Option<u16>,
+    /// Stream events (including `[DONE]`) handed to the server so far.
+    events_sent: usize,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -388,6 +390,11 @@ impl MockUpstream {
     }
 
     /// What `GET /v1/models` lists.
+    /// Stream events (including `[DONE]`) sent so far, all streams together.
+    pub fn events_sent(&self) -> usize {
+        lock(&self.state).events_sent
+    }
+
     pub fn set_models(&self, ids: Vec<&str>) {
         lock(&self.state).models = ids.into_iter().map(str::to_string).collect();
     }
@@ -625,7 +632,10 @@ fn stream_response(
                 tokio::time::sleep(gap).await;
             }
             match item {
-                Item::Data(b) => Some((Ok::<Bytes, std::io::Error>(b), (items, false, guard))),
+                Item::Data(b) => {
+                    lock(&guard.state).events_sent += 1;
+                    Some((Ok::<Bytes, std::io::Error>(b), (items, false, guard)))
+                }
                 Item::Cut => {
                     // Return Pending once so the dispatcher flushes the events
                     // already written before the connection is torn down.
