@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn transport_errors_are_transient() {
-        assert_eq!(classify_transport(&TransportError::Timeout), FailureKind::Transient);
+        assert_eq!(
+            classify_transport(&TransportError::Timeout),
+            FailureKind::Transient
+        );
         assert_eq!(
             classify_transport(&TransportError::Connect("refused".into())),
             FailureKind::Transient

@@ -107,7 +107,11 @@ mod tests {
     #[test]
     fn splits_events_across_chunk_boundaries() {
         assert_eq!(
-            events(&["data: {\"a\":1}\n", "\ndata: {\"b\"", ":2}\n\ndata: [DONE]\n\n"]),
+            events(&[
+                "data: {\"a\":1}\n",
+                "\ndata: {\"b\"",
+                ":2}\n\ndata: [DONE]\n\n"
+            ]),
             vec!["{\"a\":1}", "{\"b\":2}", "[DONE]"]
         );
     }

@@ -77,10 +77,7 @@ impl Env for EnvMap {
     }
 
     fn vars(&self) -> Vec<(String, String)> {
-        self.0
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
 

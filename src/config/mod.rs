@@ -42,8 +42,14 @@ const ENV_SETTINGS: &[(&str, &str)] = &[
     ("STREAM_IDLE_TIMEOUT", "proxy.stream_idle_timeout"),
     ("MODELS_CACHE_TTL", "proxy.models_cache_ttl"),
     ("MODELS_FETCH_TIMEOUT", "proxy.models_fetch_timeout"),
-    ("MAX_UPSTREAM_RESPONSE_SIZE", "proxy.max_upstream_response_size"),
-    ("UPSTREAM_CONNECTION_LIMIT", "proxy.upstream_connection_limit"),
+    (
+        "MAX_UPSTREAM_RESPONSE_SIZE",
+        "proxy.max_upstream_response_size",
+    ),
+    (
+        "UPSTREAM_CONNECTION_LIMIT",
+        "proxy.upstream_connection_limit",
+    ),
 ];
 
 /// Settings that can live in a file.
@@ -149,8 +155,14 @@ impl Config {
         let server = &self.settings.server;
         for (name, value) in [
             ("server.max_body_size", server.max_body_size),
-            ("proxy.max_upstream_response_size", proxy.max_upstream_response_size),
-            ("proxy.upstream_connection_limit", proxy.upstream_connection_limit),
+            (
+                "proxy.max_upstream_response_size",
+                proxy.max_upstream_response_size,
+            ),
+            (
+                "proxy.upstream_connection_limit",
+                proxy.upstream_connection_limit,
+            ),
         ] {
             if value == 0 {
                 return Err(InitError::Config(format!(
@@ -192,7 +204,11 @@ pub fn is_loopback(host: &str) -> bool {
 pub fn load_settings(default_file: &Path, cli: &Cli, env: &dyn Env) -> Result<Settings, InitError> {
     let mut builder = config::Config::builder()
         .add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml))
-        .add_source(File::from(default_file).format(FileFormat::Toml).required(false));
+        .add_source(
+            File::from(default_file)
+                .format(FileFormat::Toml)
+                .required(false),
+        );
     if let Some(extra) = &cli.config {
         if !extra.is_file() {
             return Err(InitError::Config(format!(
@@ -216,7 +232,9 @@ pub fn load_settings(default_file: &Path, cli: &Cli, env: &dyn Env) -> Result<Se
         ),
     ];
     for (path, value) in flags {
-        builder = builder.set_override_option(path, value).map_err(config_error)?;
+        builder = builder
+            .set_override_option(path, value)
+            .map_err(config_error)?;
     }
     builder
         .build()
@@ -262,8 +280,12 @@ mod tests {
         assert_eq!(s.server.port, 9100, "env beats the file");
         assert_eq!(s.server.host, "127.0.0.2", "file beats defaults");
         assert_eq!(s.proxy.global_timeout, Duration::from_secs(45));
-        let s = load_settings(no_file(), &cli(&["--config", &extra_arg, "--port", "9200"]), &env)
-            .unwrap();
+        let s = load_settings(
+            no_file(),
+            &cli(&["--config", &extra_arg, "--port", "9200"]),
+            &env,
+        )
+        .unwrap();
         assert_eq!(s.server.port, 9200, "CLI beats env");
     }
 
@@ -282,7 +304,9 @@ mod tests {
     #[test]
     fn bad_env_duration_says_what_is_accepted() {
         let env = EnvMap::from([("GLOBAL_TIMEOUT", "forever")]);
-        let err = load_settings(no_file(), &cli(&[]), &env).unwrap_err().to_string();
+        let err = load_settings(no_file(), &cli(&[]), &env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("forever") && err.contains("30s"), "{err}");
     }
 
@@ -292,11 +316,18 @@ mod tests {
         let err = Config::from_settings(settings.clone(), &EnvMap::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("PROXY_API_KEY") && err.contains("--host 127.0.0.1"), "{err}");
+        assert!(
+            err.contains("PROXY_API_KEY") && err.contains("--host 127.0.0.1"),
+            "{err}"
+        );
         let with_key = EnvMap::from([("PROXY_API_KEY", "a-long-proxy-secret")]);
         assert!(Config::from_settings(settings, &with_key).is_ok());
-        let local = load_settings(no_file(), &cli(&["--host", "127.0.0.1"]), &EnvMap::default())
-            .unwrap();
+        let local = load_settings(
+            no_file(),
+            &cli(&["--host", "127.0.0.1"]),
+            &EnvMap::default(),
+        )
+        .unwrap();
         assert!(Config::from_settings(local, &EnvMap::default()).is_ok());
     }
 
@@ -317,7 +348,10 @@ mod tests {
             ("PROXY_API_KEY", "proxy-secret-value-1234"),
             ("OPENAI_API_KEY_1", "sk-live-secret-abcdefgh"),
         ]);
-        let text = Config::from_settings(settings, &env).unwrap().to_masked_toml().unwrap();
+        let text = Config::from_settings(settings, &env)
+            .unwrap()
+            .to_masked_toml()
+            .unwrap();
         assert!(!text.contains("proxy-secret-value"), "{text}");
         assert!(!text.contains("live-secret"), "{text}");
         assert!(text.contains("sk-…efgh"), "{text}");

@@ -39,6 +39,9 @@ pub struct Discovery {
     pub warnings: Vec<String>,
 }
 
+/// A key variable found in the environment: `(sort order, name, value)`.
+type KeyVar = ((u8, u64, String), String, String);
+
 fn serialize_masked<S: serde::Serializer>(keys: &[Secret], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(keys.iter().map(Secret::mask))
 }
@@ -80,8 +83,7 @@ fn valid_provider_name(name: &str) -> bool {
 /// Finds every configured provider in `env`.
 pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
     let mut found = Discovery::default();
-    // provider -> [(suffix order, variable, value)]
-    let mut key_vars: BTreeMap<String, Vec<((u8, u64, String), String, String)>> = BTreeMap::new();
+    let mut key_vars: BTreeMap<String, Vec<KeyVar>> = BTreeMap::new();
     let mut bases: BTreeMap<String, String> = BTreeMap::new();
 
     for (var, value) in env.vars() {
@@ -110,13 +112,13 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         for (_, var, value) in vars {
             let value = value.trim();
             if value.is_empty() {
-                found
-                    .warnings
-                    .push(format!("`{var}` is empty and was skipped: set it in `.env` or remove it"));
+                found.warnings.push(format!(
+                    "`{var}` is empty and was skipped: set it in `.env` or remove it"
+                ));
             } else if keys.iter().any(|k| k.expose() == value) {
-                found
-                    .warnings
-                    .push(format!("`{var}` repeats a key already configured for `{name}`; using it once"));
+                found.warnings.push(format!(
+                    "`{var}` repeats a key already configured for `{name}`; using it once"
+                ));
             } else {
                 keys.push(Secret::new(value));
             }
@@ -209,12 +211,18 @@ mod tests {
 
     #[test]
     fn key_variables_are_parsed() {
-        assert_eq!(parse_key_var("OPENAI_API_KEY"), Some(("openai".into(), "".into())));
+        assert_eq!(
+            parse_key_var("OPENAI_API_KEY"),
+            Some(("openai".into(), "".into()))
+        );
         assert_eq!(
             parse_key_var("NVIDIA_NIM_API_KEY_12"),
             Some(("nvidia_nim".into(), "12".into()))
         );
-        assert_eq!(parse_key_var("GEMINI_API_KEY_backup"), Some(("gemini".into(), "backup".into())));
+        assert_eq!(
+            parse_key_var("GEMINI_API_KEY_backup"),
+            Some(("gemini".into(), "backup".into()))
+        );
         assert_eq!(parse_key_var("OPENAI_API_KEYS"), None);
         assert_eq!(parse_key_var("_API_KEY"), None);
         assert_eq!(parse_key_var("OPENAI_API_BASE"), None);
@@ -235,11 +243,21 @@ mod tests {
         let keys: Vec<&str> = d.providers[0].keys.iter().map(|k| k.expose()).collect();
         assert_eq!(
             keys,
-            vec!["gsk_key_bare_000000000", "gsk_key_number_two_000", "gsk_key_number_ten_000"]
+            vec![
+                "gsk_key_bare_000000000",
+                "gsk_key_number_two_000",
+                "gsk_key_number_ten_000"
+            ]
         );
         assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
-        assert!(d.warnings.iter().any(|w| w.contains("GROQ_API_KEY_4") && w.contains("empty")));
-        assert!(d.warnings.iter().any(|w| w.contains("GROQ_API_KEY_3") && w.contains("repeats")));
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.contains("GROQ_API_KEY_4") && w.contains("empty")));
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.contains("GROQ_API_KEY_3") && w.contains("repeats")));
         assert_eq!(d.providers[0].api_base, "https://api.groq.com/openai/v1");
         assert_eq!(d.providers[0].max_concurrent_per_key, Some(1));
     }
@@ -275,11 +293,24 @@ mod tests {
     #[test]
     fn bad_values_are_errors_that_name_the_variable() {
         let cases = [
-            [("X_API_KEY", "abcdefghijklmnop"), ("X_API_BASE", "ftp://host/v1")],
-            [("OPENAI_API_KEY", "abcdefghijklmnop"), ("MAX_CONCURRENT_REQUESTS_PER_KEY_OPENAI", "two")],
-            [("OPENAI_API_KEY", "abcdefghijklmnop"), ("OPENAI_MODELS", "gpt-4o,gpt-4")],
+            [
+                ("X_API_KEY", "abcdefghijklmnop"),
+                ("X_API_BASE", "ftp://host/v1"),
+            ],
+            [
+                ("OPENAI_API_KEY", "abcdefghijklmnop"),
+                ("MAX_CONCURRENT_REQUESTS_PER_KEY_OPENAI", "two"),
+            ],
+            [
+                ("OPENAI_API_KEY", "abcdefghijklmnop"),
+                ("OPENAI_MODELS", "gpt-4o,gpt-4"),
+            ],
         ];
-        let expected = ["X_API_BASE", "MAX_CONCURRENT_REQUESTS_PER_KEY_OPENAI", "OPENAI_MODELS"];
+        let expected = [
+            "X_API_BASE",
+            "MAX_CONCURRENT_REQUESTS_PER_KEY_OPENAI",
+            "OPENAI_MODELS",
+        ];
         for (case, var) in cases.into_iter().zip(expected) {
             let err = discover(&EnvMap::from(case)).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

@@ -85,9 +85,13 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { code, .. } => ("invalid_request_error", *code),
             ApiError::Unauthorized => ("authentication_error", Some("invalid_api_key")),
-            ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
+            ApiError::PayloadTooLarge { .. } => {
+                ("invalid_request_error", Some("request_too_large"))
+            }
             ApiError::NotFound { .. } => ("invalid_request_error", Some("not_found")),
-            ApiError::MethodNotAllowed { .. } => ("invalid_request_error", Some("method_not_allowed")),
+            ApiError::MethodNotAllowed { .. } => {
+                ("invalid_request_error", Some("method_not_allowed"))
+            }
             ApiError::NoAvailableKeys(_) => ("service_unavailable", Some("no_available_keys")),
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
             ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
@@ -156,11 +160,20 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(ApiError::Unauthorized.status_code(), StatusCode::UNAUTHORIZED);
-        assert_eq!(ApiError::PayloadTooLarge { limit: 1 }.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            ApiError::Unauthorized.status_code(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ApiError::PayloadTooLarge { limit: 1 }.status_code(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
         let e = ApiError::NoAvailableKeys("all failed".into());
         assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(e.to_json().contains("no_available_keys"));
-        assert_eq!(ApiError::Timeout("late".into()).status_code(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            ApiError::Timeout("late".into()).status_code(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
     }
 }

@@ -23,7 +23,13 @@ pub struct Lease {
 // === impl Lease ===
 
 impl Lease {
-    pub(super) fn new(pool: Addr<KeyPool>, provider: &str, model: &str, index: usize, key: Secret) -> Lease {
+    pub(super) fn new(
+        pool: Addr<KeyPool>,
+        provider: &str,
+        model: &str,
+        index: usize,
+        key: Secret,
+    ) -> Lease {
         Lease {
             pool,
             provider: provider.to_string(),

@@ -73,7 +73,11 @@ pub struct Shutdown;
 
 /// Gets a lease for `request`, waiting (first come, first served) until
 /// `deadline` when every key is busy.
-pub async fn acquire(pool: &Addr<KeyPool>, request: AcquireKey, deadline: Instant) -> Result<Lease, AcquireError> {
+pub async fn acquire(
+    pool: &Addr<KeyPool>,
+    request: AcquireKey,
+    deadline: Instant,
+) -> Result<Lease, AcquireError> {
     let reply = tokio::time::timeout_at(deadline, pool.send(request))
         .await
         .map_err(|_| AcquireError::DeadlinePassed)?
@@ -98,7 +102,8 @@ impl Handler<AcquireKey> for KeyPool {
             .providers
             .get_mut(&msg.provider)
             .ok_or(AcquireError::UnknownProvider)?;
-        if let Some(index) = select::pick(&provider.keys, &msg.model, provider.limit, &msg.exclude) {
+        if let Some(index) = select::pick(&provider.keys, &msg.model, provider.limit, &msg.exclude)
+        {
             return provider
                 .lease(&msg.provider, index, &msg.model, ctx.address())
                 .map(Acquired::Ready)
@@ -108,10 +113,14 @@ impl Handler<AcquireKey> for KeyPool {
             return Err(AcquireError::Exhausted);
         }
         let (tx, rx) = oneshot::channel();
-        provider.waiters.entry(msg.model).or_default().push_back(Waiter {
-            exclude: msg.exclude,
-            tx,
-        });
+        provider
+            .waiters
+            .entry(msg.model)
+            .or_default()
+            .push_back(Waiter {
+                exclude: msg.exclude,
+                tx,
+            });
         Ok(Acquired::Wait(rx))
     }
 }
@@ -154,7 +163,9 @@ impl Handler<GetUsage> for KeyPool {
 
     fn handle(&mut self, _: GetUsage, _: &mut Self::Context) -> Self::Result {
         MessageResult(UsageReport::of(
-            self.providers.iter().map(|(name, p)| (name.as_str(), p.keys.as_slice())),
+            self.providers
+                .iter()
+                .map(|(name, p)| (name.as_str(), p.keys.as_slice())),
         ))
     }
 }

@@ -30,8 +30,8 @@ pub use lease::Lease;
 pub use messages::{
     acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, Shutdown,
 };
-pub use state::{FailureKind, Outcome};
 use state::KeyState;
+pub use state::{FailureKind, Outcome};
 
 /// How often changed usage is written to the store. With sled's own 500 ms
 /// sync, usage reaches the disk within a second.
@@ -168,7 +168,13 @@ impl Actor for KeyPool {
 
 impl ProviderPool {
     /// Marks key `index` busy with `model` and hands out its lease.
-    fn lease(&mut self, provider: &str, index: usize, model: &str, pool: Addr<KeyPool>) -> Option<Lease> {
+    fn lease(
+        &mut self,
+        provider: &str,
+        index: usize,
+        model: &str,
+        pool: Addr<KeyPool>,
+    ) -> Option<Lease> {
         self.seq += 1;
         let key = self.keys.get_mut(index)?;
         key.in_flight += 1;

@@ -14,7 +14,12 @@ use super::state::KeyState;
 /// `limit` is the per-(key, model) concurrency limit; `None` = unlimited.
 /// Linear in the number of keys: pools are tens of keys, and even 10,000
 /// keys scan in microseconds.
-pub fn pick(keys: &[KeyState], model: &str, limit: Option<u32>, exclude: &[usize]) -> Option<usize> {
+pub fn pick(
+    keys: &[KeyState],
+    model: &str,
+    limit: Option<u32>,
+    exclude: &[usize],
+) -> Option<usize> {
     keys.iter()
         .enumerate()
         .filter(|(i, _)| !exclude.contains(i))

@@ -136,7 +136,9 @@ impl KeyState {
     }
 
     pub fn successes_today(&self, model: &str) -> u64 {
-        self.models.get(model).map_or(0, |m| m.usage.daily.successes)
+        self.models
+            .get(model)
+            .map_or(0, |m| m.usage.daily.successes)
     }
 
     pub fn model_mut(&mut self, model: &str) -> &mut ModelState {

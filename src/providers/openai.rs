@@ -129,7 +129,12 @@ pub fn model_ids(body: &[u8]) -> Option<Vec<String>> {
 }
 
 fn usage_of(usage: Option<&Value>) -> TokenUsage {
-    let field = |name: &str| usage.and_then(|u| u.get(name)).and_then(Value::as_u64).unwrap_or(0);
+    let field = |name: &str| {
+        usage
+            .and_then(|u| u.get(name))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     TokenUsage {
         prompt_tokens: field("prompt_tokens"),
         completion_tokens: field("completion_tokens"),
@@ -224,7 +229,13 @@ mod tests {
         let v: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(v["model"], "openai/gpt-4o-2024-08-06");
         assert_eq!(v["choices"][0]["finish_reason"], "stop");
-        assert_eq!(out.usage, TokenUsage { prompt_tokens: 12, completion_tokens: 3 });
+        assert_eq!(
+            out.usage,
+            TokenUsage {
+                prompt_tokens: 12,
+                completion_tokens: 3
+            }
+        );
         assert!(rewrite_response(b"", "openai").is_none());
         assert!(rewrite_response(b"[1]", "openai").is_none());
     }
@@ -232,14 +243,20 @@ mod tests {
     #[test]
     fn openrouter_models_are_prefixed_once() {
         let body = br#"{"model":"openrouter/meta-llama/llama-3"}"#;
-        let v: Value = serde_json::from_slice(&rewrite_response(body, "openrouter").unwrap().body).unwrap();
+        let v: Value =
+            serde_json::from_slice(&rewrite_response(body, "openrouter").unwrap().body).unwrap();
         assert_eq!(v["model"], "openrouter/meta-llama/llama-3");
     }
 
     #[test]
     fn content_chunks_are_prefixed_without_touching_content() {
         let data = r#"{"id":"c","model": "gpt-4o","choices":[{"delta":{"content":"say \"model\": \"x\""},"finish_reason":null}],"usage":null}"#;
-        let StreamItem::Chunk { data: Some(out), usage, finished } = translate_event(data, "openai", false) else {
+        let StreamItem::Chunk {
+            data: Some(out),
+            usage,
+            finished,
+        } = translate_event(data, "openai", false)
+        else {
             panic!("expected a chunk");
         };
         assert!(out.contains(r#""model": "openai/gpt-4o""#), "{out}");
@@ -255,7 +272,9 @@ mod tests {
         assert_eq!(
             item,
             StreamItem::Chunk {
-                data: Some(r#"{"model":"p/m","choices":[{"delta":{},"finish_reason":"stop"}]}"#.into()),
+                data: Some(
+                    r#"{"model":"p/m","choices":[{"delta":{},"finish_reason":"stop"}]}"#.into()
+                ),
                 usage: None,
                 finished: true
             }
@@ -265,12 +284,24 @@ mod tests {
     #[test]
     fn usage_only_chunk_is_dropped_unless_asked_for() {
         let data = r#"{"model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
-        let usage = Some(TokenUsage { prompt_tokens: 7, completion_tokens: 2 });
+        let usage = Some(TokenUsage {
+            prompt_tokens: 7,
+            completion_tokens: 2,
+        });
         assert_eq!(
             translate_event(data, "p", false),
-            StreamItem::Chunk { data: None, usage, finished: false }
+            StreamItem::Chunk {
+                data: None,
+                usage,
+                finished: false
+            }
         );
-        let StreamItem::Chunk { data: Some(kept), usage: u, .. } = translate_event(data, "p", true) else {
+        let StreamItem::Chunk {
+            data: Some(kept),
+            usage: u,
+            ..
+        } = translate_event(data, "p", true)
+        else {
             panic!("expected a chunk");
         };
         assert_eq!(u, usage);
@@ -280,7 +311,12 @@ mod tests {
     #[test]
     fn usage_on_a_content_chunk_is_recorded_and_relayed() {
         let data = r#"{"model":"m","choices":[{"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
-        let StreamItem::Chunk { data: Some(_), usage: Some(_), finished: true } = translate_event(data, "p", false) else {
+        let StreamItem::Chunk {
+            data: Some(_),
+            usage: Some(_),
+            finished: true,
+        } = translate_event(data, "p", false)
+        else {
             panic!("expected a relayed chunk with usage");
         };
     }
@@ -289,12 +325,16 @@ mod tests {
     fn done_and_error_events() {
         assert_eq!(translate_event("[DONE]", "p", false), StreamItem::Done);
         let err = r#"{"error":{"message":"overloaded"}}"#;
-        assert_eq!(translate_event(err, "p", false), StreamItem::Error(err.into()));
+        assert_eq!(
+            translate_event(err, "p", false),
+            StreamItem::Error(err.into())
+        );
     }
 
     #[test]
     fn model_list() {
-        let ids = model_ids(br#"{"object":"list","data":[{"id":"a"},{"id":"b"},{"x":1}]}"#).unwrap();
+        let ids =
+            model_ids(br#"{"object":"list","data":[{"id":"a"},{"id":"b"},{"x":1}]}"#).unwrap();
         assert_eq!(ids, vec!["a", "b"]);
         assert!(model_ids(b"{}").is_none());
     }

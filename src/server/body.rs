@@ -24,19 +24,24 @@ pub async fn read_json_object(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
     if body.is_empty() {
-        return Err(ApiError::invalid("the request body is empty: send a JSON object"));
+        return Err(ApiError::invalid(
+            "the request body is empty: send a JSON object",
+        ));
     }
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::invalid("the request body must be a JSON object")),
-        Err(e) => Err(ApiError::invalid(format!("the request body is not valid JSON: {e}"))),
+        Err(e) => Err(ApiError::invalid(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
     }
 }
 
@@ -50,7 +55,10 @@ pub struct Target<'a> {
 
 /// Resolves `body.model` (`"<provider>/<model>"`) against the configured
 /// providers.
-pub fn resolve_target<'a>(config: &'a Config, body: &Map<String, Value>) -> Result<Target<'a>, ApiError> {
+pub fn resolve_target<'a>(
+    config: &'a Config,
+    body: &Map<String, Value>,
+) -> Result<Target<'a>, ApiError> {
     let example = "e.g. \"openai/gpt-4o-mini\"";
     let model = match body.get("model") {
         Some(Value::String(m)) => m.trim(),
@@ -104,7 +112,10 @@ pub fn stream_flag(body: &Map<String, Value>) -> Result<bool, ApiError> {
     match body.get("stream") {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(ApiError::invalid_param("`stream` must be true or false", "stream")),
+        Some(_) => Err(ApiError::invalid_param(
+            "`stream` must be true or false",
+            "stream",
+        )),
     }
 }
 
@@ -148,7 +159,10 @@ mod tests {
 
     #[test]
     fn provider_prefix_is_split_once() {
-        assert_eq!(resolve(json!({"model":"openai/gpt-4o"})), Ok(("openai".into(), "gpt-4o".into())));
+        assert_eq!(
+            resolve(json!({"model":"openai/gpt-4o"})),
+            Ok(("openai".into(), "gpt-4o".into()))
+        );
         assert_eq!(
             resolve(json!({"model":"OpenRouter/meta-llama/llama-3-70b"})),
             Ok(("openrouter".into(), "meta-llama/llama-3-70b".into()))
@@ -158,18 +172,28 @@ mod tests {
     #[test]
     fn errors_say_what_to_do() {
         let err = resolve(json!({"model":"gpt-4o"})).unwrap_err();
-        assert!(err.contains("no provider prefix") && err.contains("openai, openrouter"), "{err}");
+        assert!(
+            err.contains("no provider prefix") && err.contains("openai, openrouter"),
+            "{err}"
+        );
         let err = resolve(json!({"model":"foo/bar"})).unwrap_err();
-        assert!(err.contains("unknown provider `foo`") && err.contains("FOO_API_KEY"), "{err}");
-        assert!(resolve(json!({})).unwrap_err().contains("`model` is required"));
-        assert!(resolve(json!({"model":5})).unwrap_err().contains("must be a string"));
+        assert!(
+            err.contains("unknown provider `foo`") && err.contains("FOO_API_KEY"),
+            "{err}"
+        );
+        assert!(resolve(json!({}))
+            .unwrap_err()
+            .contains("`model` is required"));
+        assert!(resolve(json!({"model":5}))
+            .unwrap_err()
+            .contains("must be a string"));
         assert!(resolve(json!({"model":"openai/"})).is_err());
     }
 
     #[test]
     fn stream_flag_values() {
-        assert_eq!(stream_flag(json!({}).as_object().unwrap()).unwrap(), false);
-        assert_eq!(stream_flag(json!({"stream":true}).as_object().unwrap()).unwrap(), true);
+        assert!(!stream_flag(json!({}).as_object().unwrap()).unwrap());
+        assert!(stream_flag(json!({"stream":true}).as_object().unwrap()).unwrap());
         assert!(stream_flag(json!({"stream":"yes"}).as_object().unwrap()).is_err());
     }
 }

@@ -110,10 +110,19 @@ mod tests {
     #[test]
     fn bearer_scheme_is_case_insensitive() {
         let key = Secret::new("proxy-key-123456");
-        for ok in ["Bearer proxy-key-123456", "bearer proxy-key-123456", "BEARER  proxy-key-123456"] {
+        for ok in [
+            "Bearer proxy-key-123456",
+            "bearer proxy-key-123456",
+            "BEARER  proxy-key-123456",
+        ] {
             assert!(is_authorized(&headers(ok), &key), "{ok}");
         }
-        for bad in ["Bearer proxy-key-12345", "Basic proxy-key-123456", "proxy-key-123456", "Bearer"] {
+        for bad in [
+            "Bearer proxy-key-12345",
+            "Basic proxy-key-123456",
+            "proxy-key-123456",
+            "Bearer",
+        ] {
             assert!(!is_authorized(&headers(bad), &key), "{bad}");
         }
         assert!(!is_authorized(&HeaderMap::new(), &key));

@@ -101,8 +101,9 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
     })
 }
 
+/// Logs what was configured; the "listening on" line comes last, as the
+/// signal that the proxy is ready.
 fn announce(config: &Config, addr: SocketAddr) {
-    log::info!("llm-key-proxy listening on http://{addr}");
     if config.providers.is_empty() {
         log::warn!(
             "no provider keys configured: the model list is empty and every request will fail. \
@@ -110,11 +111,17 @@ fn announce(config: &Config, addr: SocketAddr) {
         );
     }
     for p in &config.providers {
-        log::info!("provider {}: {} key(s) -> {}", p.name, p.keys.len(), p.api_base);
+        log::info!(
+            "provider {}: {} key(s) -> {}",
+            p.name,
+            p.keys.len(),
+            p.api_base
+        );
     }
     if config.proxy_api_key.is_none() && is_loopback(&config.settings.server.host) {
         log::warn!("PROXY_API_KEY is not set: the proxy is open to anyone on this machine");
     }
+    log::info!("llm-key-proxy listening on http://{addr}");
 }
 
 // === impl RunningApp ===

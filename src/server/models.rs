@@ -74,7 +74,10 @@ pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> Mode
     let mut data = Vec::new();
     for (provider, ids) in shared.config.providers.iter().zip(lists) {
         let mut seen = std::collections::HashSet::new();
-        for id in ids.into_iter().chain(provider.static_models.iter().cloned()) {
+        for id in ids
+            .into_iter()
+            .chain(provider.static_models.iter().cloned())
+        {
             if seen.insert(id.clone()) {
                 data.push(ModelEntry {
                     id: format!("{}/{id}", provider.name),
@@ -90,7 +93,11 @@ pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> Mode
     }
 }
 
-async fn provider_models(shared: &Shared, worker: &Addr<UpstreamWorker>, provider: &ProviderConfig) -> Vec<String> {
+async fn provider_models(
+    shared: &Shared,
+    worker: &Addr<UpstreamWorker>,
+    provider: &ProviderConfig,
+) -> Vec<String> {
     if let Some(ids) = shared.models.fresh(&provider.name) {
         return ids;
     }
@@ -100,13 +107,20 @@ async fn provider_models(shared: &Shared, worker: &Addr<UpstreamWorker>, provide
             ids
         }
         Err(why) => {
-            log::warn!("cannot list the models of `{}`: {why}; skipping it", provider.name);
+            log::warn!(
+                "cannot list the models of `{}`: {why}; skipping it",
+                provider.name
+            );
             Vec::new()
         }
     }
 }
 
-async fn fetch(shared: &Shared, worker: &Addr<UpstreamWorker>, provider: &ProviderConfig) -> Result<Vec<String>, String> {
+async fn fetch(
+    shared: &Shared,
+    worker: &Addr<UpstreamWorker>,
+    provider: &ProviderConfig,
+) -> Result<Vec<String>, String> {
     let key = shared
         .pool
         .send(PeekKey {
@@ -126,12 +140,18 @@ async fn fetch(shared: &Shared, worker: &Addr<UpstreamWorker>, provider: &Provid
         timeout: settings.models_fetch_timeout,
         cancel,
     };
-    let mut response = worker::call(worker, call).await.map_err(|e| e.to_string())?;
+    let mut response = worker::call(worker, call)
+        .await
+        .map_err(|e| e.to_string())?;
     if !response.status.is_success() {
         return Err(format!("HTTP {}", response.status.as_u16()));
     }
-    let body = worker::read_body(&mut response.body, settings.max_upstream_response_size, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = worker::read_body(
+        &mut response.body,
+        settings.max_upstream_response_size,
+        deadline,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     openai::model_ids(&body).ok_or_else(|| "the answer has no `data` list of models".to_string())
 }

@@ -63,7 +63,12 @@ pub async fn forward(
     let mut failures: Vec<String> = Vec::new();
     let result = loop {
         if Instant::now() >= deadline {
-            break Err(deadline_passed(provider.name.as_str(), model, timeout, &failures));
+            break Err(deadline_passed(
+                provider.name.as_str(),
+                model,
+                timeout,
+                &failures,
+            ));
         }
         let wanted = AcquireKey {
             provider: provider.name.clone(),
@@ -78,7 +83,9 @@ pub async fn forward(
             Err(AcquireError::DeadlinePassed) => {
                 break Err(deadline_passed(&provider.name, model, timeout, &failures));
             }
-            Err(AcquireError::PoolGone) => break Err(ApiError::Unavailable("the key pool stopped")),
+            Err(AcquireError::PoolGone) => {
+                break Err(ApiError::Unavailable("the key pool stopped"))
+            }
         };
         tried.push(lease.index());
         summary.attempts += 1;
@@ -132,7 +139,13 @@ async fn attempt(
     let provider = request.target.provider.name.as_str();
     match classify_status(upstream.status) {
         Verdict::Success if request.stream => {
-            let mut relay = Relay::new(upstream.body, lease, provider, request.client_wants_usage, settings.stream_idle_timeout);
+            let mut relay = Relay::new(
+                upstream.body,
+                lease,
+                provider,
+                request.client_wants_usage,
+                settings.stream_idle_timeout,
+            );
             match relay.first_event(deadline).await {
                 Ok(()) => Attempt::Respond(relay.into_response()),
                 Err((Some(lease), why)) => fail(lease, FailureKind::Transient, why),
@@ -153,10 +166,22 @@ async fn attempt(
                     });
                     Attempt::Respond(json_response(upstream.status, rewritten.body))
                 }
-                None => fail(lease, FailureKind::Transient, "the provider answered 2xx with a body that is not a JSON object".into()),
+                None => fail(
+                    lease,
+                    FailureKind::Transient,
+                    "the provider answered 2xx with a body that is not a JSON object".into(),
+                ),
             }
         }
-        Verdict::ClientError => passthrough(lease, upstream, settings.max_upstream_response_size, attempt_deadline).await,
+        Verdict::ClientError => {
+            passthrough(
+                lease,
+                upstream,
+                settings.max_upstream_response_size,
+                attempt_deadline,
+            )
+            .await
+        }
         Verdict::Failure(kind) => fail(lease, kind, format!("HTTP {}", upstream.status.as_u16())),
     }
 }
@@ -167,7 +192,12 @@ fn fail(lease: Lease, kind: FailureKind, why: String) -> Attempt {
 }
 
 /// Returns the provider's own refusal (status and body) to the client.
-async fn passthrough(lease: Lease, mut upstream: UpstreamResponse, limit: usize, deadline: Instant) -> Attempt {
+async fn passthrough(
+    lease: Lease,
+    mut upstream: UpstreamResponse,
+    limit: usize,
+    deadline: Instant,
+) -> Attempt {
     lease.finish(Outcome::ClientError);
     let body = worker::read_body(&mut upstream.body, limit, deadline)
         .await
@@ -201,7 +231,12 @@ fn no_available_keys(provider: &str, model: &str, failures: &[String]) -> ApiErr
     ))
 }
 
-fn deadline_passed(provider: &str, model: &str, timeout: Duration, failures: &[String]) -> ApiError {
+fn deadline_passed(
+    provider: &str,
+    model: &str,
+    timeout: Duration,
+    failures: &[String],
+) -> ApiError {
     let tried = if failures.is_empty() {
         "every key stayed busy".to_string()
     } else {

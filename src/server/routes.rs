@@ -103,7 +103,12 @@ async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {
 }
 
 async fn providers(shared: web::Data<Shared>) -> HttpResponse {
-    let names: Vec<&str> = shared.config.providers.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = shared
+        .config
+        .providers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     HttpResponse::Ok().json(names)
 }
 

@@ -82,7 +82,9 @@ impl Relay {
                 return Ok(());
             }
             Pulled::Done => "the provider's stream ended before its first event".to_string(),
-            Pulled::UpstreamError(data) => format!("the stream's first event is an error: {}", clip(&data)),
+            Pulled::UpstreamError(data) => {
+                format!("the stream's first event is an error: {}", clip(&data))
+            }
             Pulled::Broken(why) => why,
         };
         Err((self.lease.take(), why))
@@ -129,7 +131,11 @@ impl Relay {
             Some(_) => Outcome::Failure(FailureKind::Transient),
         };
         if let Some(error) = error {
-            log::warn!("{} stream failed after output began: {}", self.provider, clip(&error));
+            log::warn!(
+                "{} stream failed after output began: {}",
+                self.provider,
+                clip(&error)
+            );
             self.queue.push_back(frame(&error));
         }
         self.queue.push_back(frame("[DONE]"));
@@ -146,7 +152,11 @@ impl Relay {
                 match translate_event(&event.data, &self.provider, self.client_wants_usage) {
                     StreamItem::Done => return Pulled::Done,
                     StreamItem::Error(data) => return Pulled::UpstreamError(data),
-                    StreamItem::Chunk { data, usage, finished } => {
+                    StreamItem::Chunk {
+                        data,
+                        usage,
+                        finished,
+                    } => {
                         self.usage = usage.unwrap_or(self.usage);
                         self.finished |= finished;
                         if let Some(data) = data {
@@ -160,7 +170,9 @@ impl Relay {
                 Ok(Some(Err(e))) => return Pulled::Broken(e.to_string()),
                 // Providers end with [DONE]; a finish_reason is as good.
                 Ok(None) if self.finished => return Pulled::Done,
-                Ok(None) => return Pulled::Broken("the provider's stream ended before it finished".into()),
+                Ok(None) => {
+                    return Pulled::Broken("the provider's stream ended before it finished".into())
+                }
                 Err(_) => return Pulled::Broken("the provider sent nothing for too long".into()),
             }
         }

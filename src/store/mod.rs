@@ -74,7 +74,10 @@ impl Store {
                 log::warn!("skipping an unreadable usage record");
                 continue;
             };
-            match (parse_usage_key(&key), serde_json::from_slice::<Versioned<Usage>>(&value)) {
+            match (
+                parse_usage_key(&key),
+                serde_json::from_slice::<Versioned<Usage>>(&value),
+            ) {
                 (Some(k), Ok(rec)) if rec.v == USAGE_VERSION => out.push((k, rec.data)),
                 _ => log::warn!("skipping a usage record of an unknown format"),
             }

@@ -124,8 +124,10 @@ impl Handler<CallUpstream> for UpstreamWorker {
 }
 
 /// Copies the body into `tx` until it ends, fails, or nobody listens.
-async fn pump<S>(mut response: awc::ClientResponse<S>, tx: mpsc::Sender<Result<Bytes, TransportError>>)
-where
+async fn pump<S>(
+    mut response: awc::ClientResponse<S>,
+    tx: mpsc::Sender<Result<Bytes, TransportError>>,
+) where
     S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
 {
     loop {
@@ -157,8 +159,14 @@ fn send_error(e: awc::error::SendRequestError) -> TransportError {
 }
 
 /// Sends `call` to `worker`, mapping a stopped worker to a transport error.
-pub async fn call(worker: &Addr<UpstreamWorker>, call: CallUpstream) -> Result<UpstreamResponse, TransportError> {
-    worker.send(call).await.map_err(|_| TransportError::WorkerGone)?
+pub async fn call(
+    worker: &Addr<UpstreamWorker>,
+    call: CallUpstream,
+) -> Result<UpstreamResponse, TransportError> {
+    worker
+        .send(call)
+        .await
+        .map_err(|_| TransportError::WorkerGone)?
 }
 
 /// Reads a whole body of at most `limit` bytes before `deadline`.

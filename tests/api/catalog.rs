@@ -18,7 +18,10 @@ fn ids(list: &Value) -> Vec<String> {
 async fn models_are_aggregated_prefixed_and_cached() {
     let app = spawn_with(Options {
         extra_env: vec![
-            ("MOCK_MODELS".into(), "[\"static-model\",\"mock-model-a\"]".into()),
+            (
+                "MOCK_MODELS".into(),
+                "[\"static-model\",\"mock-model-a\"]".into(),
+            ),
             ("DEAD_API_KEY".into(), "dead-provider-key-0001".into()),
             ("DEAD_API_BASE".into(), "http://127.0.0.1:9/v1".into()),
         ],
@@ -30,12 +33,22 @@ async fn models_are_aggregated_prefixed_and_cached() {
     assert_eq!(list["object"], "list");
     assert_eq!(
         ids(&list),
-        vec!["mock/mock-model-a", "mock/mock-model-b", "mock/static-model"],
+        vec![
+            "mock/mock-model-a",
+            "mock/mock-model-b",
+            "mock/static-model"
+        ],
         "the unreachable provider is skipped, duplicates removed"
     );
-    assert_eq!(list["data"][0], json!({"id": "mock/mock-model-a", "object": "model", "owned_by": "mock"}));
+    assert_eq!(
+        list["data"][0],
+        json!({"id": "mock/mock-model-a", "object": "model", "owned_by": "mock"})
+    );
     let auth = app.mock.last_header("/v1/models", "authorization").unwrap();
-    assert!(auth == format!("Bearer {KEY_1}") || auth == format!("Bearer {KEY_2}"), "{auth}");
+    assert!(
+        auth == format!("Bearer {KEY_1}") || auth == format!("Bearer {KEY_2}"),
+        "{auth}"
+    );
 
     app.mock.set_models(vec!["changed"]);
     let (_, again) = app.get_json("/v1/models").await;

@@ -12,14 +12,24 @@ async fn chat_completion_is_forwarded_with_bare_model_and_prefixed_answer() {
     let (status, answer) = app.post_json("/v1/chat/completions", &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["model"], "mock/gpt-test");
-    assert_eq!(answer["choices"][0]["message"]["content"], "hello from mock");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "hello from mock"
+    );
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
     let sent = app.mock.last_body("/v1/chat/completions").unwrap();
     assert_eq!(sent["model"], "gpt-test");
-    assert_eq!(sent["x_unknown"], json!({"a": 1}), "unknown fields pass through");
+    assert_eq!(
+        sent["x_unknown"],
+        json!({"a": 1}),
+        "unknown fields pass through"
+    );
     assert!(sent.get("stream_options").is_none());
     assert_eq!(app.mock.total_calls(), 1);
-    let auth = app.mock.last_header("/v1/chat/completions", "authorization").unwrap();
+    let auth = app
+        .mock
+        .last_header("/v1/chat/completions", "authorization")
+        .unwrap();
     assert_eq!(auth, format!("Bearer {KEY_1}"));
     app.stop().await;
 }
@@ -47,7 +57,10 @@ async fn embeddings_go_to_the_embeddings_endpoint() {
     assert_eq!(answer["model"], "mock/embed-small");
     assert_eq!(app.mock.path_calls("/v1/embeddings"), 1);
     assert_eq!(app.mock.path_calls("/v1/chat/completions"), 0);
-    assert_eq!(app.mock.last_body("/v1/embeddings").unwrap()["model"], "embed-small");
+    assert_eq!(
+        app.mock.last_body("/v1/embeddings").unwrap()["model"],
+        "embed-small"
+    );
     let single = json!({"model": "mock/embed-small", "input": "just one"});
     let (status, answer) = app.post_json("/v1/embeddings", &single).await;
     assert_eq!(status, StatusCode::OK);

@@ -24,8 +24,16 @@ async fn two_models_share_a_key_while_a_third_same_model_request_waits() {
     for (status, body) in [&a1, &b, &a2] {
         assert_eq!(*status, StatusCode::OK, "{body}");
     }
-    assert_eq!(app.mock.max_in_flight(KEY_1, ANY_MODEL), 2, "a and b ran together on one key");
-    assert_eq!(app.mock.max_in_flight(KEY_1, "a"), 1, "the second `a` waited");
+    assert_eq!(
+        app.mock.max_in_flight(KEY_1, ANY_MODEL),
+        2,
+        "a and b ran together on one key"
+    );
+    assert_eq!(
+        app.mock.max_in_flight(KEY_1, "a"),
+        1,
+        "the second `a` waited"
+    );
     assert_eq!(app.mock.calls(KEY_1, "a"), 2);
     app.stop().await;
 }
@@ -74,17 +82,36 @@ async fn waiting_for_a_busy_key_is_bounded_by_the_global_timeout() {
         extra_env: vec![("GLOBAL_TIMEOUT".into(), "300ms".into())],
     })
     .await;
-    app.mock.script(KEY_1, "m", vec![Reply::ok().with_delay(Duration::from_millis(900))]);
-    let (first, second, _) = join3(app.chat("mock/m"), async {
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-        app.chat("mock/m").await
-    }, async {})
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![Reply::ok().with_delay(Duration::from_millis(900))],
+    );
+    let (first, second, _) = join3(
+        app.chat("mock/m"),
+        async {
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+            app.chat("mock/m").await
+        },
+        async {},
+    )
     .await;
-    assert_eq!(first.0, StatusCode::OK, "the attempt in flight is bounded by UPSTREAM_TIMEOUT, not the global one");
+    assert_eq!(
+        first.0,
+        StatusCode::OK,
+        "the attempt in flight is bounded by UPSTREAM_TIMEOUT, not the global one"
+    );
     assert_eq!(second.0, StatusCode::GATEWAY_TIMEOUT, "{}", second.1);
     assert_eq!(second.1["error"]["code"], "timeout");
-    assert!(second.1["error"]["message"].as_str().unwrap().contains("GLOBAL_TIMEOUT"));
-    assert_eq!(app.mock.calls(KEY_1, "m"), 1, "the waiter never reached the upstream");
+    assert!(second.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("GLOBAL_TIMEOUT"));
+    assert_eq!(
+        app.mock.calls(KEY_1, "m"),
+        1,
+        "the waiter never reached the upstream"
+    );
     let usage = app.usage_of(KEY_1, "m").await;
     assert_eq!(usage["in_flight"], 0, "the key was released");
     app.stop().await;

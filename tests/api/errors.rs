@@ -8,7 +8,10 @@ use crate::helpers::*;
 
 fn assert_envelope(body: &Value, kind: &str) -> String {
     assert_eq!(body["error"]["type"], kind, "{body}");
-    assert!(body["error"].get("param").is_some() && body["error"].get("code").is_some(), "{body}");
+    assert!(
+        body["error"].get("param").is_some() && body["error"].get("code").is_some(),
+        "{body}"
+    );
     body["error"]["message"].as_str().unwrap().to_string()
 }
 
@@ -17,7 +20,9 @@ async fn missing_or_wrong_proxy_key_is_401() {
     let app = spawn_app().await;
     let body = Bytes::from(chat_body("mock/m").to_string());
     for key in [None, Some("wrong-key"), Some("")] {
-        let (status, answer) = app.post_raw("/v1/chat/completions", body.clone(), key).await;
+        let (status, answer) = app
+            .post_raw("/v1/chat/completions", body.clone(), key)
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{key:?}");
         let message = assert_envelope(&answer, "authentication_error");
         assert!(message.contains("PROXY_API_KEY"), "{message}");
@@ -49,13 +54,27 @@ async fn bad_requests_are_400_with_a_helpful_message() {
         (Bytes::from_static(b"{not json"), "not valid JSON"),
         (Bytes::from_static(b""), "empty"),
         (Bytes::from_static(b"[1,2]"), "JSON object"),
-        (Bytes::from(json!({"messages": []}).to_string()), "`model` is required"),
-        (Bytes::from(chat_body("gpt-4o").to_string()), "no provider prefix"),
-        (Bytes::from(chat_body("nope/gpt-4o").to_string()), "unknown provider `nope`"),
-        (Bytes::from(json!({"model": "mock/m", "stream": "yes"}).to_string()), "`stream`"),
+        (
+            Bytes::from(json!({"messages": []}).to_string()),
+            "`model` is required",
+        ),
+        (
+            Bytes::from(chat_body("gpt-4o").to_string()),
+            "no provider prefix",
+        ),
+        (
+            Bytes::from(chat_body("nope/gpt-4o").to_string()),
+            "unknown provider `nope`",
+        ),
+        (
+            Bytes::from(json!({"model": "mock/m", "stream": "yes"}).to_string()),
+            "`stream`",
+        ),
     ];
     for (body, expected) in cases {
-        let (status, answer) = app.post_raw("/v1/chat/completions", body, Some(PROXY_KEY)).await;
+        let (status, answer) = app
+            .post_raw("/v1/chat/completions", body, Some(PROXY_KEY))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{expected}: {answer}");
         let message = assert_envelope(&answer, "invalid_request_error");
         assert!(message.contains(expected), "{message}");
@@ -75,7 +94,8 @@ async fn oversized_body_is_413() {
         ..Options::default()
     })
     .await;
-    let big = json!({"model": "mock/m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
+    let big =
+        json!({"model": "mock/m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
     let (status, answer) = app.post_json("/v1/chat/completions", &big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let message = assert_envelope(&answer, "invalid_request_error");

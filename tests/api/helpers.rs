@@ -92,7 +92,9 @@ pub fn config_for(env: &[(String, String)], data_dir: &Path) -> Config {
 
 impl TestApp {
     async fn boot(&mut self) {
-        let app = server::start(config_for(&self.env, &self.data_dir)).await.unwrap();
+        let app = server::start(config_for(&self.env, &self.data_dir))
+            .await
+            .unwrap();
         self.base = format!("http://{}", app.addr());
         self.app = Some(app);
     }
@@ -115,29 +117,54 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.post_raw(path, Bytes::from(body.to_string()), Some(PROXY_KEY)).await
+        self.post_raw(path, Bytes::from(body.to_string()), Some(PROXY_KEY))
+            .await
     }
 
-    pub async fn post_raw(&self, path: &str, body: Bytes, key: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.client.post(self.url(path)).content_type("application/json");
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: Bytes,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .content_type("application/json");
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
         let mut res = req.send_body(body).await.unwrap();
-        assert!(res.headers().contains_key("x-request-id"), "every response has x-request-id");
+        assert!(
+            res.headers().contains_key("x-request-id"),
+            "every response has x-request-id"
+        );
         let bytes = res.body().limit(64 << 20).await.unwrap();
-        (res.status(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            res.status(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let mut res = self.client.get(self.url(path)).bearer_auth(PROXY_KEY).send().await.unwrap();
+        let mut res = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(PROXY_KEY)
+            .send()
+            .await
+            .unwrap();
         assert!(res.headers().contains_key("x-request-id"));
         let bytes = res.body().limit(64 << 20).await.unwrap();
-        (res.status(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            res.status(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn chat(&self, model: &str) -> (StatusCode, Value) {
-        self.post_json("/v1/chat/completions", &chat_body(model)).await
+        self.post_json("/v1/chat/completions", &chat_body(model))
+            .await
     }
 
     /// A streamed chat: status, content type and the `data:` payloads.
@@ -165,7 +192,10 @@ impl TestApp {
     pub async fn usage_of(&self, key: &str, model: &str) -> Value {
         let (_, usage) = self.get_json("/v1/usage").await;
         let id = llm_key_proxy::secret::KeyId::of(key).to_string();
-        let keys = usage["providers"]["mock"]["keys"].as_array().unwrap().clone();
+        let keys = usage["providers"]["mock"]["keys"]
+            .as_array()
+            .unwrap()
+            .clone();
         let entry = keys.into_iter().find(|k| k["id"] == id.as_str()).unwrap();
         entry["models"][model].clone()
     }

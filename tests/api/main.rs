@@ -1,13 +1,15 @@
 //! Integration tests: the real proxy on 127.0.0.1:0 in front of a scripted
 //! mock upstream (also a real HTTP server on port 0).
+// Test helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
 mod mock_upstream;
 
-mod chat;
-mod streaming;
-mod errors;
-mod rotation;
 mod catalog;
+mod chat;
 mod concurrency;
+mod errors;
 mod persistence;
+mod rotation;
+mod streaming;

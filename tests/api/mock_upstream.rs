@@ -281,6 +281,12 @@ impl MockUpstream {
     /// Starts the server (2 workers) on an ephemeral port. Must be called
     /// inside an actix system (e.g. `#[actix_web::test]`).
     pub async fn start() -> MockUpstream {
+        MockUpstream::start_on(0, 2).await
+    }
+
+    /// Starts on a chosen port with `workers` threads (the example binary
+    /// uses this to serve manual trials and benchmarks).
+    pub async fn start_on(port: u16, workers: usize) -> MockUpstream {
         let state: Shared = Arc::new(Mutex::new(State {
             models: vec!["mock-model-a".to_string(), "mock-model-b".to_string()],
             ..State::default()
@@ -292,11 +298,11 @@ impl MockUpstream {
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .default_service(web::to(handle))
         })
-        .workers(2)
+        .workers(workers)
         .disable_signals()
         .shutdown_timeout(0)
-        .bind(("127.0.0.1", 0))
-        .expect("mock upstream: bind 127.0.0.1:0");
+        .bind(("127.0.0.1", port))
+        .expect("mock upstream: bind 127.0.0.1");
         let addr = server
             .addrs()
             .first()

@@ -9,7 +9,11 @@ use crate::mock_upstream::Reply;
 async fn rate_limit_auth_failure_and_server_error_each_rotate() {
     for code in [429, 401, 403, 500, 502] {
         let app = spawn_app().await;
-        app.mock.script(KEY_1, "m", vec![Reply::status(code).with_header("Retry-After", "30")]);
+        app.mock.script(
+            KEY_1,
+            "m",
+            vec![Reply::status(code).with_header("Retry-After", "30")],
+        );
         let (status, body) = app.chat("mock/m").await;
         assert_eq!(status, StatusCode::OK, "{code}: {body}");
         assert_eq!(app.mock.calls(KEY_1, "m"), 1, "{code}");
@@ -30,8 +34,16 @@ async fn upstream_client_errors_are_returned_after_one_attempt_without_penalty()
         app.mock.script(KEY_2, "m", vec![Reply::status(code)]);
         let (status, body) = app.chat("mock/m").await;
         assert_eq!(status.as_u16(), code, "{body}");
-        assert_eq!(body["error"]["message"], format!("mock {code}"), "upstream body unchanged");
-        assert_eq!(app.mock.total_calls(), 1, "{code}: exactly one upstream call");
+        assert_eq!(
+            body["error"]["message"],
+            format!("mock {code}"),
+            "upstream body unchanged"
+        );
+        assert_eq!(
+            app.mock.total_calls(),
+            1,
+            "{code}: exactly one upstream call"
+        );
         let usage = app.usage_of(KEY_1, "m").await;
         assert_eq!(usage["daily"]["failures"], 0, "{code}: no penalty");
         assert_eq!(usage["daily"]["requests"], 1);
@@ -80,14 +92,24 @@ async fn unreachable_provider_is_a_transient_failure_of_every_key() {
     .await;
     let (status, body) = app.chat("dead/m").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("dea…0001 (transient"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dea…0001 (transient"),
+        "{body}"
+    );
     app.stop().await;
 }
 
 #[actix_web::test]
 async fn a_bad_success_body_rotates() {
     let app = spawn_app().await;
-    app.mock.script(KEY_1, "m", vec![Reply::ok().with_body(serde_json::json!("not an object"))]);
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![Reply::ok().with_body(serde_json::json!("not an object"))],
+    );
     let (status, body) = app.chat("mock/m").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(app.mock.calls(KEY_2, "m"), 1);

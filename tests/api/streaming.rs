@@ -26,7 +26,10 @@ async fn stream_is_relayed_with_prefixed_model_finish_reason_and_done() {
     let app = spawn_app().await;
     let (status, content_type, events) = app.chat_stream(&stream_body("mock/m")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
     let chunks = parse(&events);
     // role, three words, finish; the usage chunk the proxy asked for is not
@@ -40,7 +43,10 @@ async fn stream_is_relayed_with_prefixed_model_finish_reason_and_done() {
     assert_eq!(text, "hello from mock");
     assert_eq!(chunks[4]["choices"][0]["finish_reason"], "stop");
     let sent = app.mock.last_body("/v1/chat/completions").unwrap();
-    assert_eq!(sent["stream_options"]["include_usage"], true, "usage injected upstream");
+    assert_eq!(
+        sent["stream_options"]["include_usage"], true,
+        "usage injected upstream"
+    );
     assert_eq!(events.iter().filter(|e| *e == "[DONE]").count(), 1);
 
     let usage = app.usage_of(KEY_1, "m").await;
@@ -68,8 +74,10 @@ async fn usage_chunk_is_kept_when_the_client_asks_for_it() {
 #[actix_web::test]
 async fn events_are_relayed_as_they_arrive() {
     let app = spawn_app().await;
-    let script = StreamScript::chat("m", &["one", "two"], false).with_gap(Duration::from_millis(200));
-    app.mock.script(KEY_1, "m", vec![Reply::ok().with_stream(script)]);
+    let script =
+        StreamScript::chat("m", &["one", "two"], false).with_gap(Duration::from_millis(200));
+    app.mock
+        .script(KEY_1, "m", vec![Reply::ok().with_stream(script)]);
     let mut res = app
         .client
         .post(app.url("/v1/chat/completions"))
@@ -79,7 +87,10 @@ async fn events_are_relayed_as_they_arrive() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let first = res.next().await.unwrap().unwrap();
-    assert!(std::str::from_utf8(&first).unwrap().starts_with("data: {"), "{first:?}");
+    assert!(
+        std::str::from_utf8(&first).unwrap().starts_with("data: {"),
+        "{first:?}"
+    );
     assert_eq!(
         app.mock.events_sent(),
         1,
@@ -89,7 +100,9 @@ async fn events_are_relayed_as_they_arrive() {
     while let Some(chunk) = res.next().await {
         rest.extend_from_slice(&chunk.unwrap());
     }
-    assert!(String::from_utf8(rest).unwrap().ends_with("data: [DONE]\n\n"));
+    assert!(String::from_utf8(rest)
+        .unwrap()
+        .ends_with("data: [DONE]\n\n"));
     app.stop().await;
 }
 
@@ -109,7 +122,8 @@ async fn failure_before_the_first_event_rotates_to_the_next_key() {
 async fn stream_that_ends_before_any_event_rotates() {
     let app = spawn_app().await;
     let empty = StreamScript::raw(vec![]).cut_after(0);
-    app.mock.script(KEY_1, "m", vec![Reply::ok().with_stream(empty)]);
+    app.mock
+        .script(KEY_1, "m", vec![Reply::ok().with_stream(empty)]);
     let (status, _, events) = app.chat_stream(&stream_body("mock/m")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(parse(&events).len(), 5);
@@ -122,14 +136,19 @@ async fn stream_that_ends_before_any_event_rotates() {
 async fn failure_after_output_began_ends_with_an_error_event_and_is_not_retried() {
     let app = spawn_app().await;
     let cut = StreamScript::chat("m", &["partial", "output"], false).cut_after(2);
-    app.mock.script(KEY_1, "m", vec![Reply::ok().with_stream(cut)]);
+    app.mock
+        .script(KEY_1, "m", vec![Reply::ok().with_stream(cut)]);
     let (status, _, events) = app.chat_stream(&stream_body("mock/m")).await;
     assert_eq!(status, StatusCode::OK);
     let n = events.len();
     assert_eq!(events[n - 1], "[DONE]");
     let error: Value = serde_json::from_str(&events[n - 2]).unwrap();
     assert_eq!(error["error"]["code"], "stream_interrupted", "{events:?}");
-    assert_eq!(parse(&events).len(), 3, "role + one word + the error: {events:?}");
+    assert_eq!(
+        parse(&events).len(),
+        3,
+        "role + one word + the error: {events:?}"
+    );
     assert_eq!(app.mock.total_calls(), 1, "no retry after output began");
     let usage = app.usage_of(KEY_1, "m").await;
     assert_eq!(usage["daily"]["failures"], 1);
