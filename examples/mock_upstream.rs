@@ -10,7 +10,7 @@
 //! It is the same scripted mock the integration tests use.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/api/mock_upstream.rs"]
+#[path = "../tests/api/mock_upstream/mod.rs"]
 mod mock_upstream;
 
 /// Worker threads of the mock; one leaves a core to the proxy on a

@@ -37,7 +37,7 @@ fn run(cli: Cli) -> Result<(), InitError> {
     }
     actix_rt::System::new().block_on(async {
         let app = server::start(config).await?;
-        app.run_until_stopped().await;
+        app.run_until_signalled().await;
         Ok(())
     })
 }

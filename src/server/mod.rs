@@ -74,7 +74,11 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
-    .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    // actix-server's own handlers stop the whole actix system on a signal,
+    // killing the pool before it can save; `run_until_signalled` instead
+    // drains requests first, then closes the pool.
+    .disable_signals();
     if server_settings.workers > 0 {
         server = server.workers(server_settings.workers);
     }
@@ -132,26 +136,54 @@ impl RunningApp {
         self.addr
     }
 
-    /// Runs until the server stops (SIGINT/SIGTERM), then saves state.
-    pub async fn run_until_stopped(self) {
-        let RunningApp {
-            serving,
-            pool,
-            pool_thread,
-            ..
-        } = self;
-        if let Ok(Err(e)) = serving.await {
-            log::error!("the server stopped with an error: {e}");
+    /// Serves until SIGINT or SIGTERM, then stops gracefully (see
+    /// [`RunningApp::stop`]).
+    pub async fn run_until_signalled(mut self) {
+        tokio::select! {
+            _ = shutdown_signal() => {
+                log::info!(
+                    "shutting down: finishing in-flight requests (up to {SHUTDOWN_GRACE_SECS} s), \
+                     then saving state"
+                );
+                self.stop().await;
+            }
+            result = &mut self.serving => {
+                if let Ok(Err(e)) = result {
+                    log::error!("the server stopped with an error: {e}");
+                }
+                close_pool(self.pool, self.pool_thread).await;
+            }
         }
-        close_pool(pool, pool_thread).await;
     }
 
     /// Stops accepting, lets in-flight requests finish, saves state and
     /// closes the database.
     pub async fn stop(self) {
         self.server.stop(true).await;
-        self.run_until_stopped().await;
+        if let Ok(Err(e)) = self.serving.await {
+            log::error!("the server stopped with an error: {e}");
+        }
+        close_pool(self.pool, self.pool_thread).await;
     }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = actix_rt::signal::ctrl_c().await;
 }
 
 async fn close_pool(pool: Addr<KeyPool>, thread: Arbiter) {

@@ -2,7 +2,7 @@
 //!
 //! `Store` owns the database in the data directory. Records are JSON with a
 //! version field (`{"v":1,…}`) so later releases can migrate them; keys are
-//! identified by [`KeyId`](crate::secret::KeyId), never the raw key.
+//! identified by [`KeyId`], never the raw key.
 //!
 //! Layout: tree `usage`, key `<provider>\0<key id>\0<model>`, value a
 //! versioned [`Usage`] record.
