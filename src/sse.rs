@@ -6,10 +6,17 @@
 
 use bytes::{Buf, BytesMut};
 
+/// Largest event accepted. Provider events are kilobytes; a peer that never
+/// ends an event must not grow memory without bound.
+pub const MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
+
 /// Incremental parser; feed it chunks as they arrive.
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: BytesMut,
+    /// `buf[..scanned]` holds no event end; the next scan resumes there, so
+    /// a long event is scanned once, not once per chunk.
+    scanned: usize,
 }
 
 /// One event's data; events without data lines are skipped.
@@ -18,23 +25,48 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// An event grew past [`MAX_EVENT_SIZE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the provider sent an event larger than {MAX_EVENT_SIZE} bytes")]
+pub struct EventTooLarge;
+
 // === impl SseParser ===
 
 impl SseParser {
-    pub fn push(&mut self, chunk: &[u8]) {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), EventTooLarge> {
+        if self.buf.len() + chunk.len() > MAX_EVENT_SIZE {
+            // Complete events may be waiting; only an unfinished one is
+            // refused.
+            if find_event_end(&self.buf, self.scanned).is_none() {
+                return Err(EventTooLarge);
+            }
+        }
         self.buf.extend_from_slice(chunk);
+        Ok(())
     }
 
     /// The next complete event, if one has arrived.
     pub fn next_event(&mut self) -> Option<SseEvent> {
         loop {
-            let (end, sep_len) = find_event_end(&self.buf)?;
+            let Some((end, sep_len)) = find_event_end(&self.buf, self.scanned) else {
+                self.scanned = self.buf.len();
+                return None;
+            };
             let raw = self.buf.split_to(end);
             self.buf.advance(sep_len);
+            self.scanned = 0;
             if let Some(event) = parse_event(&raw) {
                 return Some(event);
             }
         }
+    }
+
+    /// At the end of the stream: the last event, if the peer closed without
+    /// the blank line that should end it.
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        let rest = self.buf.split();
+        self.scanned = 0;
+        parse_event(&rest)
     }
 
     /// Bytes received that do not yet form a whole event.
@@ -43,8 +75,11 @@ impl SseParser {
     }
 }
 
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
+/// The end of the first event in `buf` (a blank line: `\n\n` or
+/// `\n\r\n`), searching from just before `from`.
+fn find_event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let start = from.saturating_sub(2);
+    let mut i = start;
     while i + 1 < buf.len() {
         if buf[i] == b'\n' {
             if buf[i + 1] == b'\n' {
@@ -79,12 +114,15 @@ fn parse_event(raw: &[u8]) -> Option<SseEvent> {
     data.map(|data| SseEvent { data })
 }
 
-/// Frames `data` as one SSE event.
+/// Frames `data` as one SSE event (one `data:` line per line of `data`).
 pub fn frame(data: &str) -> bytes::Bytes {
     let mut out = String::with_capacity(data.len() + 8);
-    out.push_str("data: ");
-    out.push_str(data);
-    out.push_str("\n\n");
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
     bytes::Bytes::from(out)
 }
 
@@ -96,7 +134,7 @@ mod tests {
         let mut p = SseParser::default();
         let mut out = Vec::new();
         for c in chunks {
-            p.push(c.as_bytes());
+            p.push(c.as_bytes()).unwrap();
             while let Some(e) = p.next_event() {
                 out.push(e.data);
             }
@@ -127,15 +165,44 @@ mod tests {
     #[test]
     fn incomplete_event_waits() {
         let mut p = SseParser::default();
-        p.push(b"data: partial");
+        p.push(b"data: partial").unwrap();
         assert_eq!(p.next_event(), None);
         assert_eq!(p.pending(), 13);
-        p.push(b"\n\n");
+        p.push(b"\n").unwrap();
+        assert_eq!(p.next_event(), None);
+        p.push(b"\n").unwrap();
         assert_eq!(p.next_event().unwrap().data, "partial");
+    }
+
+    #[test]
+    fn an_unterminated_last_event_is_kept_at_the_end() {
+        let mut p = SseParser::default();
+        p.push(b"data: one\n\ndata: last\n").unwrap();
+        assert_eq!(p.next_event().unwrap().data, "one");
+        assert_eq!(p.next_event(), None);
+        assert_eq!(p.finish().unwrap().data, "last");
+        assert_eq!(p.finish(), None);
+    }
+
+    #[test]
+    fn an_endless_event_is_refused() {
+        let mut p = SseParser::default();
+        let chunk = vec![b'x'; 1024 * 1024];
+        let mut pushed = 0;
+        while p.push(&chunk).is_ok() {
+            assert_eq!(p.next_event(), None);
+            pushed += 1;
+            assert!(pushed <= 16, "the cap did not hold");
+        }
+        assert_eq!(pushed, 16);
     }
 
     #[test]
     fn frames_events() {
         assert_eq!(&frame("[DONE]")[..], b"data: [DONE]\n\n");
+        assert_eq!(&frame("{\"a\":\n1}")[..], b"data: {\"a\":\ndata: 1}\n\n");
+        let mut p = SseParser::default();
+        p.push(&frame("one\ntwo")).unwrap();
+        assert_eq!(p.next_event().unwrap().data, "one\ntwo");
     }
 }

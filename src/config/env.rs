@@ -17,7 +17,7 @@ pub trait Env {
 }
 
 /// A snapshot of `.env` overlaid with the process environment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EnvMap(BTreeMap<String, String>);
 
 // === impl EnvMap ===
@@ -35,12 +35,7 @@ impl EnvMap {
                 ))
             })?;
             for item in iter {
-                let (name, value) = item.map_err(|e| {
-                    InitError::Config(format!(
-                        "{} is malformed: {e}: each line must be NAME=value",
-                        dotenv_path.display()
-                    ))
-                })?;
+                let (name, value) = item.map_err(|e| malformed(dotenv_path, &e))?;
                 map.insert(name, value);
             }
         }
@@ -51,6 +46,46 @@ impl EnvMap {
             }
         }
         Ok(EnvMap(map))
+    }
+}
+
+/// Describes a `.env` parse error without its text: dotenvy's message
+/// quotes the whole line, which holds a secret.
+fn malformed(path: &Path, error: &dotenvy::Error) -> InitError {
+    let place = match error {
+        dotenvy::Error::LineParse(text, _) => {
+            let first = text.lines().next().unwrap_or_default();
+            let content = std::fs::read_to_string(path).unwrap_or_default();
+            content
+                .lines()
+                .enumerate()
+                .find(|(_, line)| !first.is_empty() && line.contains(first))
+                .map(|(i, line)| {
+                    let name = line.split('=').next().unwrap_or_default().trim();
+                    let name = name.strip_prefix("export ").unwrap_or(name).trim();
+                    let valid = !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if valid {
+                        format!(" at line {} (`{name}`)", i + 1)
+                    } else {
+                        format!(" at line {}", i + 1)
+                    }
+                })
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    InitError::Config(format!(
+        "{} is malformed{place}: each line must be NAME=value, quotes closed, values with \
+         spaces quoted",
+        path.display()
+    ))
+}
+
+impl std::fmt::Debug for EnvMap {
+    /// Names only: the values hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
@@ -98,6 +133,26 @@ mod tests {
             env.get("LKP_TEST_ONLY_IN_DOTENV").as_deref(),
             Some("from-file")
         );
+    }
+
+    #[test]
+    fn malformed_lines_are_located_without_showing_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        for line in [
+            "OPENAI_API_KEY=sk-live-SUPERSECRET abcdef",
+            "OPENAI_API_KEY=\"sk-live-SUPERSECRET",
+        ] {
+            std::fs::write(&path, format!("GOOD=1\n{line}\n")).unwrap();
+            let err = EnvMap::load(&path).unwrap_err().to_string();
+            assert!(!err.contains("SUPERSECRET"), "{err}");
+            assert!(
+                err.contains("line 2") && err.contains("OPENAI_API_KEY"),
+                "{err}"
+            );
+        }
+        let env = EnvMap::from([("OPENAI_API_KEY", "sk-live-SUPERSECRET")]);
+        assert!(!format!("{env:?}").contains("SUPERSECRET"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Among keys that are not excluded (already tried by this request) and have
 //! fewer than the per-model limit in flight for the model:
 //! 1. keys with nothing in flight at all, then keys busy only with other
-//!    models;
+//!    models, then keys already busy with this model (when the limit allows
+//!    more than one);
 //! 2. within a tier, fewest successes today for the model, then least
 //!    recently used.
 
@@ -24,8 +25,19 @@ pub fn pick(
         .enumerate()
         .filter(|(i, _)| !exclude.contains(i))
         .filter(|(_, k)| limit.is_none_or(|l| k.in_flight_for(model) < l))
-        .min_by_key(|(_, k)| (k.in_flight > 0, k.successes_today(model), k.last_used))
+        .min_by_key(|(_, k)| (tier(k, model), k.successes_today(model), k.last_used))
         .map(|(i, _)| i)
+}
+
+/// 0: idle; 1: busy only with other models; 2: busy with this model.
+fn tier(key: &KeyState, model: &str) -> u8 {
+    if key.in_flight == 0 {
+        0
+    } else if key.in_flight_for(model) == 0 {
+        1
+    } else {
+        2
+    }
 }
 
 /// Whether any key could still serve this request later (it is busy now but
@@ -66,6 +78,18 @@ mod tests {
         assert_eq!(pick(&keys, "other", Some(1), &[]), None);
         assert_eq!(pick(&keys, "other", None, &[]), Some(0));
         assert_eq!(pick(&keys, "other", Some(2), &[]), Some(0));
+    }
+
+    #[test]
+    fn keys_busy_with_other_models_come_before_keys_busy_with_this_one() {
+        let mut keys = pool(3);
+        busy(&mut keys[0], "m");
+        busy(&mut keys[1], "other");
+        busy(&mut keys[2], "m");
+        busy(&mut keys[2], "other");
+        keys[1].model_mut("m").usage.daily.successes = 99;
+        assert_eq!(pick(&keys, "m", None, &[]), Some(1));
+        assert_eq!(pick(&keys, "m", Some(2), &[1]), Some(0));
     }
 
     #[test]

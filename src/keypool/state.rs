@@ -40,7 +40,15 @@ pub enum Outcome {
     ClientError,
     /// The attempt failed in a way that is the key's or provider's problem.
     Failure(FailureKind),
-    /// The client went away, or the attempt never reached the provider.
+    /// The client went away (or stopped reading) after a stream began: the
+    /// provider served it, so it counts as a request, but not as a success
+    /// or a failure. Tokens are those reported before the end, if any.
+    Interrupted {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    },
+    /// The request ended before the attempt produced anything: nothing to
+    /// count, only the key to release.
     Abandoned,
 }
 
@@ -91,6 +99,14 @@ impl Counters {
             } => {
                 self.requests += 1;
                 self.successes += 1;
+                self.prompt_tokens += prompt_tokens;
+                self.completion_tokens += completion_tokens;
+            }
+            Outcome::Interrupted {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.requests += 1;
                 self.prompt_tokens += prompt_tokens;
                 self.completion_tokens += completion_tokens;
             }
@@ -159,11 +175,15 @@ mod tests {
         });
         c.record(Outcome::Failure(FailureKind::RateLimited));
         c.record(Outcome::ClientError);
+        c.record(Outcome::Interrupted {
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        });
         c.record(Outcome::Abandoned);
         assert_eq!(
             c,
             Counters {
-                requests: 3,
+                requests: 4,
                 successes: 1,
                 failures: 1,
                 prompt_tokens: 10,

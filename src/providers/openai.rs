@@ -78,7 +78,7 @@ pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> 
     if data == "[DONE]" {
         return StreamItem::Done;
     }
-    if value_start(data, "error") == Some(b'{') {
+    if matches!(value_start(data, "error"), Some(b'{' | b'"')) {
         return StreamItem::Error(data.to_string());
     }
     let finished = value_start(data, "finish_reason") == Some(b'"');
@@ -329,6 +329,16 @@ mod tests {
             translate_event(err, "p", false),
             StreamItem::Error(err.into())
         );
+        let err = r#"{"error": "overloaded"}"#;
+        assert_eq!(
+            translate_event(err, "p", false),
+            StreamItem::Error(err.into())
+        );
+        let fine = r#"{"model":"m","error":null,"choices":[]}"#;
+        assert!(matches!(
+            translate_event(fine, "p", false),
+            StreamItem::Chunk { .. }
+        ));
     }
 
     #[test]

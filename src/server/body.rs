@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 use crate::config::{Config, ProviderConfig};
 use crate::error::ApiError;
 
+/// Most a declared `Content-Length` may reserve before bytes arrive.
+const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
 /// Reads the whole body, refusing more than `limit` bytes, and parses it as
 /// a JSON object.
 pub async fn read_json_object(
@@ -22,7 +25,7 @@ pub async fn read_json_object(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(INITIAL_BODY_CAPACITY));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;

@@ -75,6 +75,9 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
             .default_service(web::to(routes::not_found))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    // A client that closes its socket has gone away: drop its handler (and
+    // with it the upstream call and the key) instead of finishing for nobody.
+    .h1_allow_half_closed(false)
     // actix-server's own handlers stop the whole actix system on a signal,
     // killing the pool before it can save; `run_until_signalled` instead
     // drains requests first, then closes the pool.

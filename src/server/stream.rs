@@ -4,6 +4,11 @@
 //!
 //! After the first event a failure is never retried — that would duplicate
 //! output. The client gets `data: {"error":…}` and `[DONE]` instead.
+//!
+//! The relay runs as its own task, feeding the response through a small
+//! channel: a client that disconnects (the channel closes) or stops reading
+//! (a send waits longer than the idle timeout) ends the attempt at once,
+//! releasing the key and closing the upstream connection.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,6 +24,9 @@ use crate::keypool::{FailureKind, Lease, Outcome};
 use crate::providers::openai::{translate_event, StreamItem};
 use crate::providers::TokenUsage;
 use crate::sse::{frame, SseParser};
+
+/// Frames buffered between the relay task and the client connection.
+const CLIENT_BUFFER_FRAMES: usize = 16;
 use crate::worker::TransportError;
 
 /// One upstream stream on its way to the client. Owns the lease: when the
@@ -92,15 +100,44 @@ impl Relay {
 
     /// The 200 response that relays the rest of the stream.
     pub fn into_response(self) -> HttpResponse {
-        let frames = futures_util::stream::unfold(self, |mut relay| async move {
-            let frame = relay.next_frame().await?;
-            Some((Ok::<_, Infallible>(frame), relay))
+        let (tx, rx) = mpsc::channel(CLIENT_BUFFER_FRAMES);
+        actix_rt::spawn(self.run(tx));
+        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+            let frame = rx.recv().await?;
+            Some((Ok::<_, Infallible>(frame), rx))
         });
         HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
             .insert_header(("x-accel-buffering", "no"))
             .streaming(frames)
+    }
+
+    /// Moves frames to the client until the stream ends or the client is
+    /// gone.
+    async fn run(mut self, client: mpsc::Sender<Bytes>) {
+        loop {
+            let frame = tokio::select! {
+                frame = self.next_frame() => frame,
+                _ = client.closed() => return self.client_gone("disconnected"),
+            };
+            let Some(frame) = frame else { return };
+            match tokio::time::timeout(self.idle_timeout, client.send(frame)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return self.client_gone("disconnected"),
+                Err(_) => return self.client_gone("stopped reading"),
+            }
+        }
+    }
+
+    fn client_gone(&mut self, how: &str) {
+        if let Some(lease) = self.lease.take() {
+            log::info!("{} stream ended early: the client {how}", self.provider);
+            lease.finish(Outcome::Interrupted {
+                prompt_tokens: self.usage.prompt_tokens,
+                completion_tokens: self.usage.completion_tokens,
+            });
+        }
     }
 
     async fn next_frame(&mut self) -> Option<Bytes> {
@@ -149,32 +186,54 @@ impl Relay {
     async fn pull(&mut self, until: Instant) -> Pulled {
         loop {
             while let Some(event) = self.parser.next_event() {
-                match translate_event(&event.data, &self.provider, self.client_wants_usage) {
-                    StreamItem::Done => return Pulled::Done,
-                    StreamItem::Error(data) => return Pulled::UpstreamError(data),
-                    StreamItem::Chunk {
-                        data,
-                        usage,
-                        finished,
-                    } => {
-                        self.usage = usage.unwrap_or(self.usage);
-                        self.finished |= finished;
-                        if let Some(data) = data {
-                            return Pulled::Data(frame(&data));
-                        }
-                    }
+                if let Some(pulled) = self.take(&event.data) {
+                    return pulled;
                 }
             }
             match tokio::time::timeout_at(until, self.body.recv()).await {
-                Ok(Some(Ok(chunk))) => self.parser.push(&chunk),
-                Ok(Some(Err(e))) => return Pulled::Broken(e.to_string()),
-                // Providers end with [DONE]; a finish_reason is as good.
-                Ok(None) if self.finished => return Pulled::Done,
-                Ok(None) => {
-                    return Pulled::Broken("the provider's stream ended before it finished".into())
+                Ok(Some(Ok(chunk))) => {
+                    if let Err(e) = self.parser.push(&chunk) {
+                        return Pulled::Broken(e.to_string());
+                    }
                 }
+                Ok(Some(Err(e))) => return Pulled::Broken(e.to_string()),
+                Ok(None) => return self.at_end(),
                 Err(_) => return Pulled::Broken("the provider sent nothing for too long".into()),
             }
+        }
+    }
+
+    /// Translates one upstream event; `None` when it is consumed silently
+    /// (the usage-only chunk the client did not ask for).
+    fn take(&mut self, data: &str) -> Option<Pulled> {
+        match translate_event(data, &self.provider, self.client_wants_usage) {
+            StreamItem::Done => Some(Pulled::Done),
+            StreamItem::Error(data) => Some(Pulled::UpstreamError(data)),
+            StreamItem::Chunk {
+                data,
+                usage,
+                finished,
+            } => {
+                self.usage = usage.unwrap_or(self.usage);
+                self.finished |= finished;
+                data.map(|d| Pulled::Data(frame(&d)))
+            }
+        }
+    }
+
+    /// The upstream closed: relay an event it left unterminated, then decide
+    /// whether the stream was complete.
+    fn at_end(&mut self) -> Pulled {
+        if let Some(pulled) = self.parser.finish().and_then(|e| self.take(&e.data)) {
+            // After relaying it, the next pull lands here again with the
+            // parser empty, and decides.
+            return pulled;
+        }
+        // Providers end with [DONE]; a finish_reason is as good.
+        if self.finished {
+            Pulled::Done
+        } else {
+            Pulled::Broken("the provider's stream ended before it finished".into())
         }
     }
 }

@@ -9,6 +9,7 @@ mod mock_upstream;
 mod catalog;
 mod chat;
 mod concurrency;
+mod disconnect;
 mod errors;
 mod persistence;
 mod rotation;

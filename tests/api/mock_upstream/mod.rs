@@ -64,6 +64,7 @@ impl MockUpstream {
         })
         .workers(workers)
         .disable_signals()
+        .h1_allow_half_closed(false)
         .shutdown_timeout(0)
         .bind(("127.0.0.1", port))
         .expect("mock upstream: bind 127.0.0.1");

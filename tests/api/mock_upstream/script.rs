@@ -81,6 +81,8 @@ pub struct StreamScript {
     /// terminating chunk, no `[DONE]`).
     pub cut_after: Option<usize>,
     pub send_done: bool,
+    /// Repeat `events` forever, as fast as the reader takes them.
+    pub endless: bool,
 }
 
 impl StreamScript {
@@ -140,6 +142,7 @@ impl StreamScript {
             gap: Duration::ZERO,
             cut_after: None,
             send_done: true,
+            endless: false,
         }
     }
 
@@ -150,6 +153,15 @@ impl StreamScript {
             gap: Duration::ZERO,
             cut_after: None,
             send_done: true,
+            endless: false,
+        }
+    }
+
+    /// `event` over and over, never ending.
+    pub fn endless(event: String) -> StreamScript {
+        StreamScript {
+            endless: true,
+            ..StreamScript::raw(vec![event])
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::script::{default_chat_body, default_embeddings_body, error_body, Reply, StreamScript};
@@ -273,6 +274,20 @@ fn stream_response(
     script: StreamScript,
     guard: InFlightGuard,
 ) -> HttpResponse {
+    if script.endless {
+        let frames: Vec<Bytes> = script
+            .events
+            .iter()
+            .map(|ev| Bytes::from(format!("data: {ev}\n\n")))
+            .collect();
+        let body = futures_util::stream::iter(frames.into_iter().cycle()).map(move |b| {
+            let _alive = &guard;
+            Ok::<Bytes, std::io::Error>(b)
+        });
+        return HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+            .streaming(body);
+    }
     let mut items: VecDeque<Item> = VecDeque::new();
     let limit = script.cut_after.unwrap_or(usize::MAX);
     for ev in script.events.iter().take(limit) {
