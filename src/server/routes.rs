@@ -21,35 +21,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health)).service(
         web::scope("/v1")
             .wrap(from_fn(require_proxy_key))
-            .service(post("/chat/completions", chat_completions))
-            .service(post("/embeddings", embeddings))
-            .service(get("/models", models))
-            .service(get("/providers", providers))
-            .service(get("/usage", usage))
+            .service(only("/chat/completions", web::post().to(chat_completions)))
+            .service(only("/embeddings", web::post().to(embeddings)))
+            .service(only("/models", web::get().to(models)))
+            .service(only("/providers", web::get().to(providers)))
+            .service(only("/usage", web::get().to(usage)))
             .default_service(web::to(not_found)),
     );
 }
 
-/// A resource answering `POST`; other methods get 405 in the error envelope.
-fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
+/// A resource with one route; other methods get 405 in the error envelope.
+fn only(path: &str, route: actix_web::Route) -> actix_web::Resource {
     web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(method_not_allowed))
-}
-
-fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
+        .route(route)
         .default_service(web::to(method_not_allowed))
 }
 
