@@ -16,18 +16,19 @@
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
 //!   leases, usage.
 //! - [`store`] — sled persistence with versioned records.
-//! - [`classify`] — what an upstream answer means for the request and key.
+//! - [`resilience`] — classification, retry hints, cooldown policy, backoff,
+//!   the daily reset schedule and the injectable clock.
 //! - [`providers`] — provider presets and the OpenAI-compatible wire format.
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`sse`] — server-sent event parsing and framing.
 //! - [`server`] — actix-web routes, auth, the rotation loop, stream relay.
 
-pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keypool;
 pub mod providers;
+pub mod resilience;
 pub mod secret;
 pub mod server;
 pub mod sse;

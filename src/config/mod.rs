@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::Cli;
 use crate::error::InitError;
+use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
@@ -50,6 +51,10 @@ const ENV_SETTINGS: &[(&str, &str)] = &[
         "UPSTREAM_CONNECTION_LIMIT",
         "proxy.upstream_connection_limit",
     ),
+    ("MAX_RETRIES_PER_KEY", "proxy.max_retries_per_key"),
+    ("RETRY_BACKOFF_BASE", "proxy.retry_backoff_base"),
+    ("DAILY_RESET_TIME", "proxy.daily_reset_time"),
+    ("DAILY_RESET_TIMEZONE", "proxy.daily_reset_timezone"),
 ];
 
 /// Settings that can live in a file.
@@ -85,6 +90,11 @@ pub struct ProxySettings {
     pub models_fetch_timeout: Duration,
     pub max_upstream_response_size: usize,
     pub upstream_connection_limit: usize,
+    pub max_retries_per_key: u32,
+    #[serde(with = "duration")]
+    pub retry_backoff_base: Duration,
+    pub daily_reset_time: String,
+    pub daily_reset_timezone: String,
 }
 
 /// Everything the proxy runs with: settings, the proxy key and providers.
@@ -170,6 +180,7 @@ impl Config {
                 )));
             }
         }
+        self.daily_schedule()?;
         if self.proxy_api_key.is_none() && !is_loopback(&server.host) {
             return Err(InitError::Config(format!(
                 "refusing to listen on {} without PROXY_API_KEY: anyone on the network could \
@@ -179,6 +190,13 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// When the daily reset runs.
+    pub fn daily_schedule(&self) -> Result<DailySchedule, InitError> {
+        let proxy = &self.settings.proxy;
+        DailySchedule::parse(&proxy.daily_reset_time, &proxy.daily_reset_timezone)
+            .map_err(InitError::Config)
     }
 
     /// Looks up a configured provider by name.
@@ -308,6 +326,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("forever") && err.contains("30s"), "{err}");
+    }
+
+    #[test]
+    fn daily_reset_settings_are_validated() {
+        let env = EnvMap::from([("DAILY_RESET_TIMEZONE", "Mars/Olympus")]);
+        let settings = load_settings(no_file(), &cli(&["--host", "127.0.0.1"]), &env).unwrap();
+        let err = Config::from_settings(settings, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Mars/Olympus") && err.contains("IANA"),
+            "{err}"
+        );
+        let env = EnvMap::from([
+            ("DAILY_RESET_TIME", "07:30"),
+            ("DAILY_RESET_TIMEZONE", "Asia/Kolkata"),
+        ]);
+        let settings = load_settings(no_file(), &cli(&["--host", "127.0.0.1"]), &env).unwrap();
+        let config = Config::from_settings(settings, &env).unwrap();
+        assert_eq!(
+            config.daily_schedule().unwrap().zone(),
+            chrono_tz::Asia::Kolkata
+        );
     }
 
     #[test]

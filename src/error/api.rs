@@ -1,6 +1,8 @@
 //! Request errors and their one rendering: the OpenAI error envelope
 //! `{"error":{"message","type","param","code"}}`.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -35,6 +37,14 @@ pub enum ApiError {
     /// Every key of the provider was tried and failed; names each (masked).
     #[error("{0}")]
     NoAvailableKeys(String),
+
+    /// Every usable key is resting (rate limits) past the deadline; the
+    /// client should come back after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
 
     /// The global deadline passed before a response could start.
     #[error("{0}")]
@@ -93,6 +103,7 @@ impl ApiError {
                 ("invalid_request_error", Some("method_not_allowed"))
             }
             ApiError::NoAvailableKeys(_) => ("service_unavailable", Some("no_available_keys")),
+            ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded")),
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
             ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
         }
@@ -131,13 +142,20 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            // Whole seconds, rounded up: never invite a retry too early.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.insert_header(("retry-after", secs.max(1).to_string()));
+        }
+        response
             .content_type("application/json")
             .body(self.to_json())
     }

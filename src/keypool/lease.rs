@@ -1,11 +1,17 @@
 //! A `Lease` is the right to use one key for one attempt at one model.
 
+use std::time::Duration;
+
 use actix::Addr;
+use tokio::sync::oneshot;
 
 use super::messages::ReportOutcome;
 use super::state::Outcome;
 use super::KeyPool;
 use crate::secret::Secret;
+
+/// Longest a request waits for its key-state change to reach the disk.
+pub const DURABILITY_WAIT: Duration = Duration::from_secs(2);
 
 /// Held while an attempt runs. [`Lease::finish`] reports how it went; a lease
 /// dropped without finishing (the client disconnected, the handler bailed
@@ -52,7 +58,19 @@ impl Lease {
 
     /// Reports the attempt's outcome and releases the key.
     pub fn finish(mut self, outcome: Outcome) {
-        self.report(outcome);
+        self.report(outcome, None);
+    }
+
+    /// Like [`Lease::finish`], and waits until the key state the outcome
+    /// changes (a cooldown, a lockout) is on disk — so a crash right after
+    /// the client's answer cannot forget it. Waits at most
+    /// [`DURABILITY_WAIT`]: a stuck disk must not hang requests.
+    pub async fn finish_durably(mut self, outcome: Outcome) {
+        let (tx, rx) = oneshot::channel();
+        self.report(outcome, Some(tx));
+        if tokio::time::timeout(DURABILITY_WAIT, rx).await.is_err() {
+            log::warn!("the state database took over {DURABILITY_WAIT:?} to sync");
+        }
     }
 
     /// Forgets the lease without reporting; the pool has already undone it.
@@ -60,7 +78,7 @@ impl Lease {
         self.done = true;
     }
 
-    fn report(&mut self, outcome: Outcome) {
+    fn report(&mut self, outcome: Outcome, durable: Option<oneshot::Sender<()>>) {
         if self.done {
             return;
         }
@@ -70,12 +88,13 @@ impl Lease {
             model: std::mem::take(&mut self.model),
             index: self.index,
             outcome,
+            durable,
         });
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.report(Outcome::Abandoned);
+        self.report(Outcome::Abandoned, None);
     }
 }

@@ -1,23 +1,29 @@
 //! Messages the pool answers, and [`acquire`], the one way callers wait for
 //! a key.
 
+use std::time::Duration;
+
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::report::UsageReport;
+use super::select::{self, Later};
 use super::state::Outcome;
-use super::{select, KeyPool, Lease, Waiter};
+use super::{KeyPool, Lease, Waiter};
+use crate::resilience::clock::{after, until};
 use crate::secret::Secret;
 
 /// Asks for a key of `provider` to call `model`, skipping the keys at the
-/// positions in `exclude` (already tried by this request).
+/// positions in `exclude` (already tried by this request). `wait_budget`
+/// is how long the request may wait for a resting key.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Acquired, AcquireError>")]
 pub struct AcquireKey {
     pub provider: String,
     pub model: String,
     pub exclude: Vec<usize>,
+    pub wait_budget: Duration,
 }
 
 /// A key now, or a place in the queue.
@@ -34,15 +40,25 @@ pub enum AcquireError {
     #[error("the provider has no keys in the pool")]
     UnknownProvider,
     /// Every key was excluded: this request has tried them all.
+    /// `retry_after`: when the soonest key comes back, if every key of the
+    /// provider is resting for this model.
     #[error("every key has been tried")]
-    Exhausted,
+    Exhausted { retry_after: Option<Duration> },
+    /// Every untried key rests (cools down or is locked out) past the
+    /// request's wait budget.
+    #[error("every key is resting")]
+    Resting {
+        retry_after: Duration,
+        only_locked: bool,
+    },
     #[error("no key became free before the deadline")]
     DeadlinePassed,
     #[error("the key pool has stopped")]
     PoolGone,
 }
 
-/// How a leased attempt ended; sent by [`Lease`].
+/// How a leased attempt ended; sent by [`Lease`]. With `durable`, the pool
+/// answers there once the state change is on disk.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct ReportOutcome {
@@ -50,10 +66,11 @@ pub struct ReportOutcome {
     pub model: String,
     pub index: usize,
     pub outcome: Outcome,
+    pub durable: Option<oneshot::Sender<()>>,
 }
 
 /// A key for a call that is not a completion (listing models): the least
-/// recently used key, without taking a concurrency slot.
+/// recently used key that is not locked out, without taking a slot.
 #[derive(Debug, Message)]
 #[rtype(result = "Option<Secret>")]
 pub struct PeekKey {
@@ -65,19 +82,31 @@ pub struct PeekKey {
 #[rtype(result = "UsageReport")]
 pub struct GetUsage;
 
-/// Writes pending usage, syncs the database, closes it and stops the pool.
+/// Manual recovery: clears cooldowns, lockouts and failure counters of the
+/// matching keys (all when every filter is `None`). Answers how many keys
+/// changed, or which filter matched nothing.
+#[derive(Debug, Default, Message)]
+#[rtype(result = "Result<usize, String>")]
+pub struct ResetCooldowns {
+    pub provider: Option<String>,
+    pub key_id: Option<String>,
+    pub model: Option<String>,
+}
+
+/// Writes pending state, syncs the database, closes it and stops the pool.
 /// When the reply arrives the data directory is free to be opened again.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
 
 /// Gets a lease for `request`, waiting (first come, first served) until
-/// `deadline` when every key is busy.
+/// `deadline` when every key is busy or resting.
 pub async fn acquire(
     pool: &Addr<KeyPool>,
-    request: AcquireKey,
+    mut request: AcquireKey,
     deadline: Instant,
 ) -> Result<Lease, AcquireError> {
+    request.wait_budget = deadline.saturating_duration_since(Instant::now());
     let reply = tokio::time::timeout_at(deadline, pool.send(request))
         .await
         .map_err(|_| AcquireError::DeadlinePassed)?
@@ -98,20 +127,45 @@ impl Handler<AcquireKey> for KeyPool {
     type Result = Result<Acquired, AcquireError>;
 
     fn handle(&mut self, msg: AcquireKey, ctx: &mut Self::Context) -> Self::Result {
+        let now = self.now();
         let provider = self
             .providers
             .get_mut(&msg.provider)
             .ok_or(AcquireError::UnknownProvider)?;
-        if let Some(index) = select::pick(&provider.keys, &msg.model, provider.limit, &msg.exclude)
-        {
+        if let Some(index) = select::pick(
+            &provider.keys,
+            &msg.model,
+            provider.limit,
+            &msg.exclude,
+            now,
+        ) {
             return provider
                 .lease(&msg.provider, index, &msg.model, ctx.address())
                 .map(Acquired::Ready)
-                .ok_or(AcquireError::Exhausted);
+                .ok_or(AcquireError::UnknownProvider);
         }
-        if !select::any_candidate(&provider.keys, &msg.exclude) {
-            return Err(AcquireError::Exhausted);
-        }
+        let wake_at = match select::later(&provider.keys, &msg.model, &msg.exclude, now) {
+            None => {
+                let retry_after = match select::later(&provider.keys, &msg.model, &[], now) {
+                    Some(Later::Resting { until: at, .. }) => Some(until(now, at)),
+                    Some(Later::Busy) | None => None,
+                };
+                return Err(AcquireError::Exhausted { retry_after });
+            }
+            Some(Later::Busy) => None,
+            Some(Later::Resting {
+                until: at,
+                only_locked,
+            }) => {
+                if at > after(now, msg.wait_budget) {
+                    return Err(AcquireError::Resting {
+                        retry_after: until(now, at),
+                        only_locked,
+                    });
+                }
+                Some(at)
+            }
+        };
         let (tx, rx) = oneshot::channel();
         provider
             .waiters
@@ -121,6 +175,9 @@ impl Handler<AcquireKey> for KeyPool {
                 exclude: msg.exclude,
                 tx,
             });
+        if let Some(at) = wake_at {
+            self.wake_at(at, ctx);
+        }
         Ok(Acquired::Wait(rx))
     }
 }
@@ -129,19 +186,23 @@ impl Handler<ReportOutcome> for KeyPool {
     type Result = ();
 
     fn handle(&mut self, msg: ReportOutcome, ctx: &mut Self::Context) {
+        let now = self.now();
+        let next_reset = self.next_reset(now);
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
         provider.release(msg.index, &msg.model);
-        if msg.outcome != Outcome::Abandoned {
-            if let Some(key) = provider.keys.get_mut(msg.index) {
-                let model = key.model_mut(&msg.model);
-                model.usage.daily.record(msg.outcome);
-                model.usage.lifetime.record(msg.outcome);
-                model.dirty = true;
-            }
+        if let Some(key) = provider.keys.get_mut(msg.index) {
+            key.apply(&msg.model, msg.outcome, now, next_reset);
+            let model = key.model_mut(&msg.model);
+            model.usage.daily.record(msg.outcome);
+            model.usage.lifetime.record(msg.outcome);
+            model.dirty |= msg.outcome != Outcome::Abandoned;
         }
-        provider.serve_waiters(&msg.provider, &msg.model, &ctx.address());
+        provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
+        if msg.durable.is_some() {
+            self.persist_now(msg.durable, ctx);
+        }
     }
 }
 
@@ -149,10 +210,12 @@ impl Handler<PeekKey> for KeyPool {
     type Result = Option<Secret>;
 
     fn handle(&mut self, msg: PeekKey, _: &mut Self::Context) -> Self::Result {
+        let now = self.now();
         let provider = self.providers.get(&msg.provider)?;
         provider
             .keys
             .iter()
+            .filter(|k| !k.is_locked(now))
             .min_by_key(|k| (k.in_flight, k.last_used))
             .map(|k| k.secret.clone())
     }
@@ -162,11 +225,18 @@ impl Handler<GetUsage> for KeyPool {
     type Result = MessageResult<GetUsage>;
 
     fn handle(&mut self, _: GetUsage, _: &mut Self::Context) -> Self::Result {
-        MessageResult(UsageReport::of(
-            self.providers
-                .iter()
-                .map(|(name, p)| (name.as_str(), p.keys.as_slice())),
-        ))
+        MessageResult(self.report())
+    }
+}
+
+impl Handler<ResetCooldowns> for KeyPool {
+    type Result = Result<usize, String>;
+
+    fn handle(&mut self, msg: ResetCooldowns, ctx: &mut Self::Context) -> Self::Result {
+        let changed = self.clear(&msg)?;
+        self.persist_now(None, ctx);
+        self.serve_all_waiters(ctx);
+        Ok(changed)
     }
 }
 

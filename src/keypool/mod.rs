@@ -1,34 +1,44 @@
 //! `KeyPool` is an actor. It owns every provider key, the requests in flight
-//! on each (key, model), today's and lifetime usage, and the queue of requests
-//! waiting for a key. It persists usage to the [`Store`].
+//! on each (key, model), each key's health (cooldowns per model, lockouts,
+//! failure counters), today's and lifetime usage, and the queue of requests
+//! waiting for a key. It persists all of it to the [`Store`].
 //!
 //! Its handlers never await: a request that cannot be served at once gets a
-//! `oneshot` receiver and waits outside the actor, so the pool keeps serving
-//! while requests wait. Outcomes come back as [`ReportOutcome`] messages, sent
-//! by a [`Lease`] when it is finished or dropped, so a key is always released
-//! even when a client disconnects mid-request.
+//! `oneshot` receiver and waits outside the actor. Outcomes come back as
+//! [`ReportOutcome`] messages, sent by a [`Lease`] when it is finished or
+//! dropped, so a key is always released even when a client disconnects.
 //!
-//! Usage is written behind: changed records are marked dirty and written to
-//! sled every [`WRITE_BEHIND_INTERVAL`]; sled itself syncs to disk every
-//! 500 ms.
+//! Durability: a failure's cooldown or lockout is written at once and
+//! flushed on sled's threads; the lease holder waits for that before it
+//! answers the client ([`Lease::finish_durably`]). Usage is written behind
+//! every [`WRITE_BEHIND_INTERVAL`]; sled syncs every 500 ms.
+//!
+//! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
+//! timer at the [`DailySchedule`], and at startup if one was missed.
 
 mod lease;
 mod messages;
+mod persist;
 pub mod report;
 pub mod select;
 pub mod state;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
+use crate::resilience::clock::{until, Clock, SystemClock};
+use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
-use crate::store::{Store, UsageKey};
+use crate::store::Store;
 pub use lease::Lease;
 pub use messages::{
-    acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, Shutdown,
+    acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
+    Shutdown,
 };
 use state::KeyState;
 pub use state::{FailureKind, Outcome};
@@ -50,10 +60,20 @@ pub struct PoolProvider {
     pub max_concurrent_per_key: Option<u32>,
 }
 
+/// How the pool tells time.
+#[derive(Clone)]
+pub struct PoolOptions {
+    pub clock: Arc<dyn Clock>,
+    pub schedule: DailySchedule,
+}
+
 /// The key pool actor. See the module docs.
 pub struct KeyPool {
     providers: HashMap<String, ProviderPool>,
     store: Option<Store>,
+    clock: Arc<dyn Clock>,
+    schedule: DailySchedule,
+    last_reset: Option<DateTime<Utc>>,
 }
 
 /// The keys of one provider and the requests waiting for them.
@@ -72,11 +92,27 @@ struct Waiter {
     tx: oneshot::Sender<Lease>,
 }
 
+// === impl PoolOptions ===
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            clock: Arc::new(SystemClock),
+            schedule: DailySchedule::default(),
+        }
+    }
+}
+
 // === impl KeyPool ===
 
 impl KeyPool {
-    /// Builds a pool; with a store, usage saved earlier is loaded back.
-    pub fn new(providers: impl IntoIterator<Item = PoolProvider>, store: Option<Store>) -> KeyPool {
+    /// Builds a pool; with a store, state saved earlier is loaded back and a
+    /// daily reset missed while the proxy was down is run now.
+    pub fn new(
+        providers: impl IntoIterator<Item = PoolProvider>,
+        store: Option<Store>,
+        options: PoolOptions,
+    ) -> KeyPool {
         let mut pool = KeyPool {
             providers: providers
                 .into_iter()
@@ -92,8 +128,12 @@ impl KeyPool {
                 })
                 .collect(),
             store,
+            clock: options.clock,
+            schedule: options.schedule,
+            last_reset: None,
         };
-        pool.load_usage();
+        pool.load();
+        pool.catch_up_daily_reset();
         pool
     }
 
@@ -105,36 +145,70 @@ impl KeyPool {
         (addr, arbiter)
     }
 
-    fn load_usage(&mut self) {
-        let Some(store) = &self.store else { return };
-        for (key, usage) in store.load_usage() {
-            let Some(provider) = self.providers.get_mut(&key.provider) else {
-                continue;
-            };
-            if let Some(k) = provider.keys.iter_mut().find(|k| k.id == key.key_id) {
-                k.model_mut(&key.model).usage = usage;
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs the daily reset if one was due while the proxy was down. A fresh
+    /// database starts counting from the most recent scheduled reset.
+    fn catch_up_daily_reset(&mut self) {
+        let now = self.now();
+        if self.schedule.is_due(self.last_reset, now) {
+            log::info!("running the daily reset missed while the proxy was down");
+            self.daily_reset(now);
+        } else if self.last_reset.is_none() {
+            self.last_reset = Some(self.schedule.last_at_or_before(now));
+            self.save_last_reset();
+        }
+    }
+
+    /// Clears ladder cooldowns, lockouts and failure counters and starts a
+    /// new day of usage. Provider-hinted cooldowns stay.
+    fn daily_reset(&mut self, now: DateTime<Utc>) {
+        for provider in self.providers.values_mut() {
+            provider.keys.iter_mut().for_each(KeyState::daily_reset);
+        }
+        self.last_reset = Some(now);
+        self.save_last_reset();
+        // sled syncs within 500 ms; nothing here waits on disk.
+        self.write_dirty();
+    }
+
+    fn schedule_daily_reset(&self, ctx: &mut Context<Self>) {
+        let now = self.now();
+        let next = self.schedule.next_after(now);
+        ctx.run_later(until(now, next), |pool, ctx| {
+            let now = pool.now();
+            log::info!("daily reset: clearing cooldowns, lockouts and today's counters");
+            pool.daily_reset(now);
+            pool.serve_all_waiters(ctx);
+            pool.schedule_daily_reset(ctx);
+        });
+    }
+
+    /// The end of a quota cooldown that came without a hint.
+    fn next_reset(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.schedule.next_after(now)
+    }
+
+    /// Hands freed keys to every waiting request (after cooldowns expire or
+    /// are cleared).
+    fn serve_all_waiters(&mut self, ctx: &mut Context<Self>) {
+        let now = self.now();
+        let addr = ctx.address();
+        for (name, provider) in &mut self.providers {
+            let models: Vec<String> = provider.waiters.keys().cloned().collect();
+            for model in models {
+                provider.serve_waiters(name, &model, &addr, now);
             }
         }
     }
 
-    /// Writes every changed usage record to the store.
-    fn write_dirty(&mut self) {
-        let Some(store) = &self.store else { return };
-        for (name, provider) in &mut self.providers {
-            for key in &mut provider.keys {
-                for (model, state) in key.models.iter_mut().filter(|(_, s)| s.dirty) {
-                    let record = UsageKey {
-                        provider: name.clone(),
-                        key_id: key.id.clone(),
-                        model: model.clone(),
-                    };
-                    match store.save_usage(&record, &state.usage) {
-                        Ok(()) => state.dirty = false,
-                        Err(e) => log::error!("cannot save usage of key {}: {e}", key.masked),
-                    }
-                }
-            }
-        }
+    /// Wakes waiters when the soonest resting key comes back.
+    fn wake_at(&self, at: DateTime<Utc>, ctx: &mut Context<Self>) {
+        ctx.run_later(until(self.now(), at), |pool, ctx| {
+            pool.serve_all_waiters(ctx)
+        });
     }
 
     /// Drops waiters whose request gave up, so the queues cannot grow.
@@ -157,6 +231,7 @@ impl Actor for KeyPool {
             pool.write_dirty();
             pool.purge_abandoned_waiters();
         });
+        self.schedule_daily_reset(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -196,7 +271,13 @@ impl ProviderPool {
     /// Hands free keys to waiting requests for `model`, oldest first. A
     /// waiter whose excluded keys are the only free ones is skipped, not
     /// blocking those behind it.
-    fn serve_waiters(&mut self, provider: &str, model: &str, pool: &Addr<KeyPool>) {
+    fn serve_waiters(
+        &mut self,
+        provider: &str,
+        model: &str,
+        pool: &Addr<KeyPool>,
+        now: DateTime<Utc>,
+    ) {
         let Some(mut queue) = self.waiters.remove(model) else {
             return;
         };
@@ -206,7 +287,8 @@ impl ProviderPool {
                 queue.remove(i);
                 continue;
             }
-            let Some(index) = select::pick(&self.keys, model, self.limit, &queue[i].exclude) else {
+            let Some(index) = select::pick(&self.keys, model, self.limit, &queue[i].exclude, now)
+            else {
                 i += 1;
                 continue;
             };

@@ -1,15 +1,26 @@
-//! The pool's state as operators see it (`GET /v1/usage`): keys masked and
-//! identified by id, never raw.
+//! The pool's state as operators see it (`GET /v1/usage`, `stats`): keys
+//! masked and identified by id, never raw; times RFC 3339 UTC, `null` when
+//! not set or already past.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::state::{Counters, KeyState};
+use super::messages::ResetCooldowns;
+use super::state::{Counters, FailureKind, KeyState};
+use super::KeyPool;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UsageReport {
     pub providers: BTreeMap<String, ProviderReport>,
+    pub daily_reset: ResetTimes,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ResetTimes {
+    pub last: Option<DateTime<Utc>>,
+    pub next: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -21,44 +32,96 @@ pub struct ProviderReport {
 pub struct KeyReport {
     pub id: String,
     pub masked: String,
+    pub locked_until: Option<DateTime<Utc>>,
     pub in_flight: u32,
     pub models: BTreeMap<String, ModelReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelReport {
+    pub cooldown_until: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
     pub in_flight: u32,
+    pub last_failure: Option<FailureKind>,
     pub daily: Counters,
     pub lifetime: Counters,
 }
 
-// === impl UsageReport ===
+// === impl KeyPool: inspection and manual recovery ===
 
-impl UsageReport {
-    pub fn of<'a>(providers: impl Iterator<Item = (&'a str, &'a [KeyState])>) -> UsageReport {
+impl KeyPool {
+    /// Every key's state and usage at this moment.
+    pub fn report(&self) -> UsageReport {
+        let now = self.now();
         UsageReport {
-            providers: providers
-                .map(|(name, keys)| {
-                    let keys = keys.iter().map(KeyReport::of).collect();
-                    (name.to_string(), ProviderReport { keys })
+            providers: self
+                .providers
+                .iter()
+                .map(|(name, p)| {
+                    let keys = p.keys.iter().map(|k| KeyReport::of(k, now)).collect();
+                    (name.clone(), ProviderReport { keys })
                 })
                 .collect(),
+            daily_reset: ResetTimes {
+                last: self.last_reset,
+                next: Some(self.schedule.next_after(now)),
+            },
+        }
+    }
+
+    /// Clears the keys `filter` selects; see [`ResetCooldowns`].
+    pub(super) fn clear(&mut self, filter: &ResetCooldowns) -> Result<usize, String> {
+        if let Some(name) = &filter.provider {
+            if !self.providers.contains_key(name) {
+                return Err(format!("no provider `{name}` is configured"));
+            }
+        }
+        let mut matched = 0;
+        let mut changed = 0;
+        for (name, provider) in &mut self.providers {
+            if filter.provider.as_ref().is_some_and(|p| p != name) {
+                continue;
+            }
+            for key in &mut provider.keys {
+                if filter
+                    .key_id
+                    .as_ref()
+                    .is_some_and(|id| id != key.id.as_str())
+                {
+                    continue;
+                }
+                matched += 1;
+                if key.clear(filter.model.as_deref()) {
+                    changed += 1;
+                }
+            }
+        }
+        match (&filter.key_id, matched) {
+            (Some(id), 0) => Err(format!(
+                "no key with id `{id}`: see GET /v1/usage for the ids"
+            )),
+            _ => Ok(changed),
         }
     }
 }
 
 impl KeyReport {
-    fn of(key: &KeyState) -> KeyReport {
+    fn of(key: &KeyState, now: DateTime<Utc>) -> KeyReport {
+        let future = |t: Option<DateTime<Utc>>| t.filter(|t| *t > now);
         KeyReport {
             id: key.id.to_string(),
             masked: key.masked.clone(),
+            locked_until: future(key.locked_until),
             in_flight: key.in_flight,
             models: key
                 .models
                 .iter()
                 .map(|(model, state)| {
                     let report = ModelReport {
+                        cooldown_until: future(state.cooldown_until),
+                        consecutive_failures: state.consecutive_failures,
                         in_flight: state.in_flight,
+                        last_failure: state.last_failure,
                         daily: state.usage.daily,
                         lifetime: state.usage.lifetime,
                     };

@@ -8,6 +8,8 @@
 //! 2. within a tier, fewest successes today for the model, then least
 //!    recently used.
 
+use chrono::{DateTime, Utc};
+
 use super::state::KeyState;
 
 /// The index of the best key for `model`, if any is free now.
@@ -20,10 +22,12 @@ pub fn pick(
     model: &str,
     limit: Option<u32>,
     exclude: &[usize],
+    now: DateTime<Utc>,
 ) -> Option<usize> {
     keys.iter()
         .enumerate()
         .filter(|(i, _)| !exclude.contains(i))
+        .filter(|(_, k)| k.unavailable_until(model, now).is_none())
         .filter(|(_, k)| limit.is_none_or(|l| k.in_flight_for(model) < l))
         .min_by_key(|(_, k)| (tier(k, model), k.successes_today(model), k.last_used))
         .map(|(i, _)| i)
@@ -46,10 +50,52 @@ pub fn any_candidate(keys: &[KeyState], exclude: &[usize]) -> bool {
     (0..keys.len()).any(|i| !exclude.contains(&i))
 }
 
+/// When no key is free: whether one is merely busy (it frees up when a
+/// request ends), or else when the soonest resting key comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Later {
+    Busy,
+    Resting {
+        until: DateTime<Utc>,
+        /// Every resting key is locked out (rejected), none just cooling.
+        only_locked: bool,
+    },
+}
+
+/// What waiting would bring, among the keys not in `exclude`.
+pub fn later(
+    keys: &[KeyState],
+    model: &str,
+    exclude: &[usize],
+    now: DateTime<Utc>,
+) -> Option<Later> {
+    let mut soonest: Option<DateTime<Utc>> = None;
+    let mut only_locked = true;
+    for (i, key) in keys.iter().enumerate() {
+        if exclude.contains(&i) {
+            continue;
+        }
+        match key.unavailable_until(model, now) {
+            None => return Some(Later::Busy),
+            Some(until) => {
+                only_locked &= key.is_locked(now);
+                soonest = Some(soonest.map_or(until, |s| s.min(until)));
+            }
+        }
+    }
+    soonest.map(|until| Later::Resting { until, only_locked })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::secret::Secret;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
 
     fn pool(n: usize) -> Vec<KeyState> {
         (0..n)
@@ -67,17 +113,17 @@ mod tests {
         let mut keys = pool(2);
         busy(&mut keys[0], "other");
         keys[1].model_mut("m").usage.daily.successes = 50;
-        assert_eq!(pick(&keys, "m", Some(1), &[]), Some(1));
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), Some(1));
     }
 
     #[test]
     fn a_key_busy_with_another_model_still_serves() {
         let mut keys = pool(1);
         busy(&mut keys[0], "other");
-        assert_eq!(pick(&keys, "m", Some(1), &[]), Some(0));
-        assert_eq!(pick(&keys, "other", Some(1), &[]), None);
-        assert_eq!(pick(&keys, "other", None, &[]), Some(0));
-        assert_eq!(pick(&keys, "other", Some(2), &[]), Some(0));
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), Some(0));
+        assert_eq!(pick(&keys, "other", Some(1), &[], now()), None);
+        assert_eq!(pick(&keys, "other", None, &[], now()), Some(0));
+        assert_eq!(pick(&keys, "other", Some(2), &[], now()), Some(0));
     }
 
     #[test]
@@ -88,8 +134,8 @@ mod tests {
         busy(&mut keys[2], "m");
         busy(&mut keys[2], "other");
         keys[1].model_mut("m").usage.daily.successes = 99;
-        assert_eq!(pick(&keys, "m", None, &[]), Some(1));
-        assert_eq!(pick(&keys, "m", Some(2), &[1]), Some(0));
+        assert_eq!(pick(&keys, "m", None, &[], now()), Some(1));
+        assert_eq!(pick(&keys, "m", Some(2), &[1], now()), Some(0));
     }
 
     #[test]
@@ -100,10 +146,41 @@ mod tests {
         keys[2].model_mut("m").usage.daily.successes = 1;
         keys[1].last_used = 9;
         keys[2].last_used = 4;
-        assert_eq!(pick(&keys, "m", Some(1), &[]), Some(2));
-        assert_eq!(pick(&keys, "m", Some(1), &[2]), Some(1));
-        assert_eq!(pick(&keys, "m", Some(1), &[1, 2]), Some(0));
-        assert_eq!(pick(&keys, "m", Some(1), &[0, 1, 2]), None);
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), Some(2));
+        assert_eq!(pick(&keys, "m", Some(1), &[2], now()), Some(1));
+        assert_eq!(pick(&keys, "m", Some(1), &[1, 2], now()), Some(0));
+        assert_eq!(pick(&keys, "m", Some(1), &[0, 1, 2], now()), None);
+    }
+
+    #[test]
+    fn resting_keys_are_skipped_and_waiting_says_until_when() {
+        let mut keys = pool(2);
+        let soon = now() + chrono::Duration::seconds(10);
+        let later_on = now() + chrono::Duration::seconds(300);
+        keys[0].model_mut("m").cooldown_until = Some(later_on);
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), Some(1));
+        keys[1].locked_until = Some(soon);
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), None);
+        assert_eq!(pick(&keys, "other", Some(1), &[], now()), Some(0));
+        assert_eq!(
+            later(&keys, "m", &[], now()),
+            Some(Later::Resting {
+                until: soon,
+                only_locked: false
+            })
+        );
+        assert_eq!(
+            later(&keys, "m", &[0], now()),
+            Some(Later::Resting {
+                until: soon,
+                only_locked: true
+            })
+        );
+        busy(&mut keys[0], "x");
+        keys[1].locked_until = None;
+        busy(&mut keys[1], "x");
+        assert_eq!(later(&keys, "x", &[], now()), Some(Later::Busy));
+        assert_eq!(later(&keys, "m", &[0, 1], now()), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! and returns a [`RunningApp`] handle (tests start the real app on port 0
 //! this way).
 
+mod attempt;
 mod body;
 mod middleware;
 mod models;
@@ -13,6 +14,7 @@ mod routes;
 mod stream;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
@@ -21,7 +23,8 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::{is_loopback, Config};
 use crate::error::InitError;
-use crate::keypool::{KeyPool, PoolProvider, Shutdown};
+use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
+use crate::resilience::clock::{Clock, SystemClock};
 use crate::store::Store;
 use crate::worker::{ClientSettings, UpstreamWorker};
 pub use middleware::is_authorized;
@@ -32,6 +35,7 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// What every handler shares.
 pub struct Shared {
     pub config: Config,
+    pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
     pub models: models::ModelsCache,
 }
@@ -53,7 +57,12 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
         keys: p.keys.clone(),
         max_concurrent_per_key: p.max_concurrent_per_key,
     });
-    let (pool, pool_thread) = KeyPool::new(providers, Some(store)).start_on_own_thread();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let options = PoolOptions {
+        clock: clock.clone(),
+        schedule: config.daily_schedule()?,
+    };
+    let (pool, pool_thread) = KeyPool::new(providers, Some(store), options).start_on_own_thread();
 
     let server_settings = config.settings.server.clone();
     let client = ClientSettings {
@@ -62,6 +71,7 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
     let shared = web::Data::new(Shared {
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
+        clock,
         config,
     });
     let app_shared = shared.clone();

@@ -23,6 +23,7 @@ use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::keypool::{FailureKind, Lease, Outcome};
 use crate::providers::openai::{translate_event, StreamItem};
 use crate::providers::TokenUsage;
+use crate::resilience::classify::classify_stream_error;
 use crate::sse::{frame, SseParser};
 
 /// Frames buffered between the relay task and the client connection.
@@ -47,6 +48,14 @@ pub struct Relay {
     ended: bool,
 }
 
+/// Why a stream failed before its first event.
+#[derive(Debug)]
+pub struct FirstEventFailure {
+    pub why: String,
+    /// The `{"error":…}` event the provider sent instead of output.
+    pub error_event: Option<String>,
+}
+
 /// What the upstream produced next.
 enum Pulled {
     Data(Bytes),
@@ -62,7 +71,6 @@ enum Pulled {
 impl Relay {
     pub fn new(
         body: mpsc::Receiver<Result<Bytes, TransportError>>,
-        lease: Lease,
         provider: &str,
         client_wants_usage: bool,
         idle_timeout: Duration,
@@ -70,7 +78,7 @@ impl Relay {
         Relay {
             body,
             parser: SseParser::default(),
-            lease: Some(lease),
+            lease: None,
             provider: provider.to_string(),
             client_wants_usage,
             idle_timeout,
@@ -81,25 +89,30 @@ impl Relay {
         }
     }
 
-    /// Waits (until `deadline`) for the first event worth relaying. On
-    /// failure gives the lease back so the caller can report and rotate.
-    pub async fn first_event(&mut self, deadline: Instant) -> Result<(), (Option<Lease>, String)> {
-        let why = match self.pull(deadline).await {
+    /// Waits (until `deadline`) for the first event worth relaying.
+    pub async fn first_event(&mut self, deadline: Instant) -> Result<(), FirstEventFailure> {
+        let (why, error_event) = match self.pull(deadline).await {
             Pulled::Data(frame) => {
                 self.queue.push_back(frame);
                 return Ok(());
             }
-            Pulled::Done => "the provider's stream ended before its first event".to_string(),
-            Pulled::UpstreamError(data) => {
-                format!("the stream's first event is an error: {}", clip(&data))
-            }
-            Pulled::Broken(why) => why,
+            Pulled::Done => (
+                "the provider's stream ended before its first event".to_string(),
+                None,
+            ),
+            Pulled::UpstreamError(data) => (
+                format!("the stream's first event is an error: {}", clip(&data)),
+                Some(data),
+            ),
+            Pulled::Broken(why) => (why, None),
         };
-        Err((self.lease.take(), why))
+        Err(FirstEventFailure { why, error_event })
     }
 
-    /// The 200 response that relays the rest of the stream.
-    pub fn into_response(self) -> HttpResponse {
+    /// The 200 response that relays the rest of the stream; the relay owns
+    /// `lease` from here on.
+    pub fn into_response(mut self, lease: Lease) -> HttpResponse {
+        self.lease = Some(lease);
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER_FRAMES);
         actix_rt::spawn(self.run(tx));
         let frames = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -165,7 +178,15 @@ impl Relay {
                 prompt_tokens: self.usage.prompt_tokens,
                 completion_tokens: self.usage.completion_tokens,
             },
-            Some(_) => Outcome::Failure(FailureKind::Transient),
+            Some(data) => match classify_stream_error(data, chrono::Utc::now()) {
+                crate::resilience::classify::Verdict::Failure { kind, hint } => {
+                    Outcome::Failure { kind, hint }
+                }
+                _ => Outcome::Failure {
+                    kind: FailureKind::Transient,
+                    hint: None,
+                },
+            },
         };
         if let Some(error) = error {
             log::warn!(

@@ -4,102 +4,136 @@
 //! version field (`{"v":1,…}`) so later releases can migrate them; keys are
 //! identified by [`KeyId`], never the raw key.
 //!
-//! Layout: tree `usage`, key `<provider>\0<key id>\0<model>`, value a
-//! versioned [`Usage`] record.
+//! Trees:
+//! - `models`: `<provider>\0<key id>\0<model>` → [`ModelRecord`] (usage,
+//!   cooldown, failure counter);
+//! - `keys`: `<provider>\0<key id>` → [`KeyRecord`] (lockout);
+//! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset.
+//!
+//! A database that cannot be opened is moved aside (kept for inspection)
+//! and a fresh one is started; one locked by a running proxy is an error.
 
+mod open;
+mod records;
+
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::InitError;
-use crate::keypool::state::Usage;
 use crate::secret::KeyId;
+pub use records::{KeyRecord, ModelRecord};
 
-/// Current version of the usage record.
-const USAGE_VERSION: u32 = 1;
-
-/// sled writes its log to disk at least this often; together with the
-/// pool's write-behind interval this bounds how much usage a crash loses.
-const SLED_FLUSH_EVERY_MS: u64 = 500;
+/// Current version of every record.
+const RECORD_VERSION: u32 = 1;
 
 /// Name of the database directory inside the data directory.
 const DB_DIR: &str = "state.sled";
+
+const LAST_RESET: &str = "daily_reset_last";
 
 /// The sled database.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    usage: sled::Tree,
+    models: sled::Tree,
+    keys: sled::Tree,
+    meta: sled::Tree,
 }
 
-/// Identifies one usage record.
+/// Identifies one key's record for one model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct UsageKey {
+pub struct ModelKey {
     pub provider: String,
     pub key_id: KeyId,
     pub model: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Versioned<T> {
-    v: u32,
-    #[serde(flatten)]
-    data: T,
-}
-
 // === impl Store ===
 
 impl Store {
-    /// Opens (creating if needed) the database under `data_dir`.
+    /// Opens (creating if needed) the database under `data_dir`, moving an
+    /// unreadable one aside.
     pub fn open(data_dir: &Path) -> Result<Store, InitError> {
-        let fail = |reason: String| InitError::DataDir {
+        let db = open::open_or_move_aside(data_dir, &db_path(data_dir))?;
+        let fail = |e: sled::Error| InitError::DataDir {
             path: data_dir.to_path_buf(),
-            reason,
+            reason: e.to_string(),
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
-        let db = sled::Config::new()
-            .path(db_path(data_dir))
-            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
-            .open()
-            .map_err(|e| fail(e.to_string()))?;
-        let usage = db.open_tree("usage").map_err(|e| fail(e.to_string()))?;
-        Ok(Store { db, usage })
+        Ok(Store {
+            models: db.open_tree("models").map_err(fail)?,
+            keys: db.open_tree("keys").map_err(fail)?,
+            meta: db.open_tree("meta").map_err(fail)?,
+            db,
+        })
     }
 
-    /// Every usage record; unreadable ones are skipped with a warning.
-    pub fn load_usage(&self) -> Vec<(UsageKey, Usage)> {
-        let mut out = Vec::new();
-        for item in self.usage.iter() {
-            let Ok((key, value)) = item else {
-                log::warn!("skipping an unreadable usage record");
-                continue;
-            };
-            match (
-                parse_usage_key(&key),
-                serde_json::from_slice::<Versioned<Usage>>(&value),
-            ) {
-                (Some(k), Ok(rec)) if rec.v == USAGE_VERSION => out.push((k, rec.data)),
-                _ => log::warn!("skipping a usage record of an unknown format"),
-            }
-        }
-        out
+    /// Every model record; unreadable ones are skipped with a warning.
+    pub fn load_models(&self) -> Vec<(ModelKey, ModelRecord)> {
+        load(&self.models, |parts| match parts {
+            [provider, key_id, model] => Some(ModelKey {
+                provider: provider.to_string(),
+                key_id: KeyId::from_stored(key_id),
+                model: model.to_string(),
+            }),
+            _ => None,
+        })
     }
 
-    pub fn save_usage(&self, key: &UsageKey, usage: &Usage) -> Result<(), String> {
-        let record = Versioned {
-            v: USAGE_VERSION,
-            data: *usage,
-        };
-        let bytes = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
-        self.usage
-            .insert(usage_key_bytes(key), bytes)
+    /// Every key record, by `(provider, key id)`.
+    pub fn load_keys(&self) -> Vec<((String, KeyId), KeyRecord)> {
+        load(&self.keys, |parts| match parts {
+            [provider, key_id] => Some((provider.to_string(), KeyId::from_stored(key_id))),
+            _ => None,
+        })
+    }
+
+    pub fn save_model(&self, key: &ModelKey, record: &ModelRecord) -> Result<(), String> {
+        let id = format!("{}\0{}\0{}", key.provider, key.key_id, key.model);
+        save(&self.models, id, record)
+    }
+
+    pub fn save_key(
+        &self,
+        provider: &str,
+        key_id: &KeyId,
+        record: &KeyRecord,
+    ) -> Result<(), String> {
+        save(&self.keys, format!("{provider}\0{key_id}"), record)
+    }
+
+    /// When the daily reset last ran, if ever.
+    pub fn last_reset(&self) -> Option<DateTime<Utc>> {
+        let raw = self.meta.get(LAST_RESET).ok()??;
+        let text = std::str::from_utf8(&raw).ok()?;
+        DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc())
+    }
+
+    pub fn set_last_reset(&self, at: DateTime<Utc>) -> Result<(), String> {
+        self.meta
+            .insert(LAST_RESET, at.to_rfc3339().into_bytes())
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
-    /// Forces everything written so far to disk.
+    /// Forces everything written so far to disk, blocking.
     pub fn flush(&self) -> Result<(), String> {
         self.db.flush().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// The same, on sled's own threads: the returned future resolves once
+    /// the writes are durable, without blocking the caller's thread.
+    pub fn flush_async(&self) -> impl Future<Output = Result<(), String>> + 'static {
+        let db = self.db.clone();
+        async move {
+            db.flush_async()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -107,21 +141,45 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_DIR)
 }
 
-fn usage_key_bytes(key: &UsageKey) -> Vec<u8> {
-    format!("{}\0{}\0{}", key.provider, key.key_id, key.model).into_bytes()
+#[derive(Serialize, serde::Deserialize)]
+struct Versioned<T> {
+    v: u32,
+    #[serde(flatten)]
+    data: T,
 }
 
-fn parse_usage_key(bytes: &[u8]) -> Option<UsageKey> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut parts = text.splitn(3, '\0');
-    let provider = parts.next()?.to_string();
-    let key_id = parts.next()?;
-    let model = parts.next()?.to_string();
-    Some(UsageKey {
-        provider,
-        key_id: KeyId::from_stored(key_id),
-        model,
-    })
+fn save<T: Serialize>(tree: &sled::Tree, id: String, record: &T) -> Result<(), String> {
+    let record = Versioned {
+        v: RECORD_VERSION,
+        data: record,
+    };
+    let bytes = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+    tree.insert(id.into_bytes(), bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn load<K, T: DeserializeOwned>(
+    tree: &sled::Tree,
+    parse: impl Fn(&[&str]) -> Option<K>,
+) -> Vec<(K, T)> {
+    let mut out = Vec::new();
+    for item in tree.iter() {
+        let Ok((id, value)) = item else {
+            log::warn!("skipping an unreadable record");
+            continue;
+        };
+        let id = String::from_utf8_lossy(&id).into_owned();
+        let parts: Vec<&str> = id.split('\0').collect();
+        match (
+            parse(&parts),
+            serde_json::from_slice::<Versioned<T>>(&value),
+        ) {
+            (Some(k), Ok(rec)) if rec.v == RECORD_VERSION => out.push((k, rec.data)),
+            _ => log::warn!("skipping a record of an unknown format"),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -129,24 +187,44 @@ mod tests {
     use super::*;
     use crate::secret::Secret;
 
-    #[test]
-    fn usage_round_trips_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = UsageKey {
+    fn model_key(raw: &str) -> ModelKey {
+        ModelKey {
             provider: "openai".into(),
-            key_id: Secret::new("sk-abcdefghijklmnop").id(),
+            key_id: Secret::new(raw).id(),
             model: "gpt-4o/mini".into(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = model_key("sk-abcdefghijklmnop");
+        let mut record = ModelRecord::default();
+        record.usage.daily.requests = 3;
+        record.usage.lifetime.prompt_tokens = 42;
+        record.consecutive_failures = 2;
+        record.cooldown_until = Some(Utc::now());
+        let lock = KeyRecord {
+            locked_until: Some(Utc::now()),
+            lockouts: 1,
         };
-        let mut usage = Usage::default();
-        usage.daily.requests = 3;
-        usage.lifetime.prompt_tokens = 42;
+        let at = DateTime::parse_from_rfc3339("2026-11-24T03:00:00Z")
+            .unwrap()
+            .to_utc();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.save_usage(&key, &usage).unwrap();
+            store.save_model(&key, &record).unwrap();
+            store.save_key("openai", &key.key_id, &lock).unwrap();
+            store.set_last_reset(at).unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.load_usage(), vec![(key, usage)]);
+        assert_eq!(store.load_models(), vec![(key.clone(), record)]);
+        assert_eq!(
+            store.load_keys(),
+            vec![(("openai".to_string(), key.key_id), lock)]
+        );
+        assert_eq!(store.last_reset(), Some(at));
     }
 
     #[test]
@@ -154,13 +232,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw = "sk-raw-secret-never-on-disk";
         let store = Store::open(dir.path()).unwrap();
-        let key = UsageKey {
-            provider: "groq".into(),
-            key_id: Secret::new(raw).id(),
-            model: "llama".into(),
-        };
-        store.save_usage(&key, &Usage::default()).unwrap();
-        let (k, v) = store.usage.iter().next().unwrap().unwrap();
+        store
+            .save_model(&model_key(raw), &ModelRecord::default())
+            .unwrap();
+        let (k, v) = store.models.iter().next().unwrap().unwrap();
         assert!(String::from_utf8_lossy(&v).starts_with("{\"v\":1"));
         assert!(!String::from_utf8_lossy(&k).contains(raw));
     }

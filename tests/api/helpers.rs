@@ -58,6 +58,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         ("MOCK_API_BASE".to_string(), mock.base_url.clone()),
         ("GLOBAL_TIMEOUT".to_string(), "10s".to_string()),
         ("PROXY_WORKERS".to_string(), "2".to_string()),
+        // Same-key retries without the real 1 s backoff.
+        ("RETRY_BACKOFF_BASE".to_string(), "5ms".to_string()),
     ];
     for (i, key) in options.keys.iter().enumerate() {
         env.push((format!("MOCK_API_KEY_{}", i + 1), key.to_string()));

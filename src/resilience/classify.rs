@@ -1,0 +1,265 @@
+//! What one upstream attempt means for the request and for the key — the
+//! table of SPEC §5, in one place. The relay and the pool act on the
+//! verdict; nothing else interprets statuses.
+//!
+//! | outcome | verdict | key state | next |
+//! |---|---|---|---|
+//! | 2xx | success | failures reset, usage recorded | answer |
+//! | 400/404/413/422, other 4xx | client error | none | answer with the upstream's status and body |
+//! | 401, 403 | key rejected | lockout, all models | rotate |
+//! | 402, 429 with a per-day/insufficient-quota body | quota | cooldown until the hinted reset, else the daily reset | rotate |
+//! | 429 | rate limited | cooldown max(hint, ladder) | rotate |
+//! | 408, 5xx, transport error, bad body | transient | retry the same key with backoff, then ladder cooldown | retry, then rotate |
+
+use std::time::Duration;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::hints::{retry_hint, Headers};
+use crate::keypool::FailureKind;
+use crate::worker::TransportError;
+
+/// The verdict on one upstream attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: use the answer.
+    Success,
+    /// The provider refused the request itself: return its answer after
+    /// this one attempt, with no penalty to the key.
+    ClientError,
+    /// The key or the provider failed; `hint` is how long the provider asked
+    /// us to wait, if it said.
+    Failure {
+        kind: FailureKind,
+        hint: Option<Duration>,
+    },
+}
+
+/// Body fragments that mark a quota spent for the day (or for good), as
+/// opposed to a per-minute rate limit: OpenAI `insufficient_quota`, Gemini
+/// `…PerDay…` quota ids, Groq "tokens per day (TPD)".
+const QUOTA_MARKERS: &[&str] = &[
+    "insufficient_quota",
+    "perday",
+    "per day",
+    "per_day",
+    "daily",
+];
+
+// === impl FailureKind: actions ===
+
+impl FailureKind {
+    /// Whether the same key may be tried again (after a backoff) before
+    /// rotating. Only transient faults are worth it.
+    pub fn retry_same_key(self) -> bool {
+        match self {
+            FailureKind::Transient => true,
+            FailureKind::KeyRejected | FailureKind::Quota | FailureKind::RateLimited => false,
+        }
+    }
+}
+
+/// Classifies an upstream answer by status, headers and (error) body.
+pub fn classify_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Verdict {
+    let failure = |kind| Verdict::Failure {
+        kind,
+        hint: retry_hint(&HeaderView(headers), body, now),
+    };
+    match status.as_u16() {
+        200..=299 => Verdict::Success,
+        401 | 403 => failure(FailureKind::KeyRejected),
+        402 => failure(FailureKind::Quota),
+        429 if is_quota_exhausted(body) => failure(FailureKind::Quota),
+        429 => failure(FailureKind::RateLimited),
+        408 => failure(FailureKind::Transient),
+        400..=499 => Verdict::ClientError,
+        // 5xx, and 1xx/3xx, which an API should never answer with.
+        _ => failure(FailureKind::Transient),
+    }
+}
+
+/// Every transport problem is transient: a retry or another key may work.
+pub fn classify_transport(error: &TransportError) -> Verdict {
+    let kind = match error {
+        TransportError::Connect(_)
+        | TransportError::Timeout
+        | TransportError::Body(_)
+        | TransportError::Cancelled
+        | TransportError::WorkerGone => FailureKind::Transient,
+    };
+    Verdict::Failure { kind, hint: None }
+}
+
+/// Classifies an `{"error":…}` event that came as a stream's first event
+/// (an upstream 200 that is really a failure), by the status or code it
+/// carries.
+pub fn classify_stream_error(data: &str, now: DateTime<Utc>) -> Verdict {
+    let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+    let error = &value["error"];
+    let code = error["code"]
+        .as_u64()
+        .or_else(|| error["status"].as_u64())
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    let text = data.to_ascii_lowercase();
+    let status = match code {
+        Some(status) => status,
+        None if text.contains("rate_limit") || text.contains("resource_exhausted") => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        None if text.contains("invalid_api_key") || text.contains("permission_denied") => {
+            StatusCode::UNAUTHORIZED
+        }
+        None if text.contains("context_length") || text.contains("invalid_request") => {
+            StatusCode::BAD_REQUEST
+        }
+        None => StatusCode::BAD_GATEWAY,
+    };
+    classify_response(status, &HeaderMap::new(), data.as_bytes(), now)
+}
+
+fn is_quota_exhausted(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    QUOTA_MARKERS.iter().any(|marker| text.contains(marker))
+}
+
+/// actix's header map seen through the hint parser's trait.
+struct HeaderView<'a>(&'a HeaderMap);
+
+impl Headers for HeaderView<'_> {
+    fn get_str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.keys().map(|k| k.as_str().to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T21:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    fn classify(code: u16, headers: &[(&str, &str)], body: &str) -> Verdict {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        classify_response(
+            StatusCode::from_u16(code).unwrap(),
+            &map,
+            body.as_bytes(),
+            now(),
+        )
+    }
+
+    fn fail(kind: FailureKind, hint: Option<u64>) -> Verdict {
+        Verdict::Failure {
+            kind,
+            hint: hint.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn status_table() {
+        use FailureKind::*;
+        let table = [
+            (200, Verdict::Success),
+            (201, Verdict::Success),
+            (400, Verdict::ClientError),
+            (404, Verdict::ClientError),
+            (413, Verdict::ClientError),
+            (422, Verdict::ClientError),
+            (409, Verdict::ClientError),
+            (401, fail(KeyRejected, None)),
+            (403, fail(KeyRejected, None)),
+            (402, fail(Quota, None)),
+            (429, fail(RateLimited, None)),
+            (408, fail(Transient, None)),
+            (500, fail(Transient, None)),
+            (502, fail(Transient, None)),
+            (503, fail(Transient, None)),
+            (301, fail(Transient, None)),
+        ];
+        for (code, verdict) in table {
+            assert_eq!(classify(code, &[], ""), verdict, "{code}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_their_hint() {
+        let v = classify(
+            429,
+            &[("retry-after", "30")],
+            r#"{"error":{"message":"slow down"}}"#,
+        );
+        assert_eq!(v, fail(FailureKind::RateLimited, Some(30)));
+    }
+
+    #[test]
+    fn per_day_and_insufficient_quota_bodies_are_quota() {
+        let openai = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        assert_eq!(classify(429, &[], openai), fail(FailureKind::Quota, None));
+        let gemini = r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"38s"}]}}"#;
+        assert_eq!(
+            classify(429, &[], gemini),
+            fail(FailureKind::Quota, Some(38))
+        );
+        let groq = r#"{"error":{"message":"Rate limit reached for model on tokens per day (TPD): Limit 500000"}}"#;
+        assert_eq!(classify(429, &[], groq), fail(FailureKind::Quota, None));
+    }
+
+    #[test]
+    fn transient_verdicts_allow_a_same_key_retry() {
+        assert!(FailureKind::Transient.retry_same_key());
+        assert!(!FailureKind::RateLimited.retry_same_key());
+        assert_eq!(
+            classify_transport(&TransportError::Timeout),
+            fail(FailureKind::Transient, None)
+        );
+    }
+
+    #[test]
+    fn stream_error_events_are_classified_by_their_code() {
+        let now = now();
+        let rate = r#"{"error":{"message":"Rate limit","type":"rate_limit_exceeded","code":429}}"#;
+        assert_eq!(
+            classify_stream_error(rate, now),
+            fail(FailureKind::RateLimited, None)
+        );
+        let typed = r#"{"error":{"message":"Rate limit","type":"rate_limit_exceeded"}}"#;
+        assert_eq!(
+            classify_stream_error(typed, now),
+            fail(FailureKind::RateLimited, None)
+        );
+        let auth = r#"{"error":{"code":"invalid_api_key"}}"#;
+        assert_eq!(
+            classify_stream_error(auth, now),
+            fail(FailureKind::KeyRejected, None)
+        );
+        let context = r#"{"error":{"code":"context_length_exceeded"}}"#;
+        assert_eq!(classify_stream_error(context, now), Verdict::ClientError);
+        assert_eq!(
+            classify_stream_error(r#"{"error":"overloaded"}"#, now),
+            fail(FailureKind::Transient, None)
+        );
+    }
+}

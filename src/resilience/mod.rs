@@ -1,0 +1,13 @@
+//! The resilience engine's rules: what an upstream answer means
+//! ([`classify`]), how long the provider asked us to wait ([`hints`]), how
+//! long a failing key rests ([`policy`]), how long to wait before retrying
+//! the same key ([`backoff`]), when the daily reset runs ([`schedule`]), and
+//! the clock they all read ([`clock`]). Pure rules; the key pool and the
+//! relay apply them.
+
+pub mod backoff;
+pub mod classify;
+pub mod clock;
+pub mod hints;
+pub mod policy;
+pub mod schedule;

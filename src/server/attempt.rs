@@ -1,0 +1,169 @@
+//! One upstream call with one key, judged by the classifier.
+
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::http::{Method, StatusCode};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::relay::Forward;
+use super::stream::{FirstEventFailure, Relay};
+use super::Shared;
+use crate::keypool::{FailureKind, Lease, Outcome};
+use crate::providers::openai;
+use crate::resilience::classify::{
+    classify_response, classify_stream_error, classify_transport, Verdict,
+};
+use crate::worker::{self, CallUpstream, UpstreamWorker};
+
+/// Largest error body read to classify a failure (quota markers, hints).
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// Longest wait for an error body once the status is known.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one attempt came to.
+pub enum Attempt {
+    /// Answer the client with this (the lease is finished or owned by the
+    /// stream relay).
+    Respond(HttpResponse),
+    /// This key failed; the caller decides between a retry and rotation.
+    Failed {
+        lease: Lease,
+        kind: FailureKind,
+        hint: Option<Duration>,
+        why: String,
+    },
+}
+
+/// Calls the provider once with `lease`'s key.
+pub async fn attempt(
+    shared: &Shared,
+    worker: &actix::Addr<UpstreamWorker>,
+    request: &Forward<'_>,
+    lease: Lease,
+    deadline: Instant,
+) -> Attempt {
+    let settings = &shared.config.settings.proxy;
+    let head_timeout = if request.stream {
+        deadline.saturating_duration_since(Instant::now())
+    } else {
+        settings.upstream_timeout
+    };
+    let attempt_deadline = Instant::now() + head_timeout;
+    // Dropping `_cancel` (this future is dropped when the client goes away)
+    // aborts the upstream call.
+    let (_cancel, cancel) = oneshot::channel();
+    let call = CallUpstream {
+        method: Method::POST,
+        url: format!("{}{}", request.target.provider.api_base, request.path),
+        key: lease.key().clone(),
+        body: Some(request.body.clone()),
+        timeout: head_timeout.max(Duration::from_millis(1)),
+        cancel,
+    };
+    let mut upstream = match worker::call(worker, call).await {
+        Ok(upstream) => upstream,
+        Err(e) => return judged(lease, classify_transport(&e), e.to_string()),
+    };
+    let provider = request.target.provider.name.as_str();
+    let now = shared.clock.now();
+    if upstream.status.is_success() {
+        if request.stream {
+            let mut relay = Relay::new(
+                upstream.body,
+                provider,
+                request.client_wants_usage,
+                settings.stream_idle_timeout,
+            );
+            return match relay.first_event(deadline).await {
+                Ok(()) => Attempt::Respond(relay.into_response(lease)),
+                Err(failure) => first_event_failed(lease, failure, now),
+            };
+        }
+        let limit = settings.max_upstream_response_size;
+        let body = match worker::read_body(&mut upstream.body, limit, attempt_deadline).await {
+            Ok(body) => body,
+            Err(e) => return judged(lease, classify_transport(&e), e.to_string()),
+        };
+        return match openai::rewrite_response(&body, provider) {
+            Some(rewritten) => {
+                lease.finish(Outcome::Success {
+                    prompt_tokens: rewritten.usage.prompt_tokens,
+                    completion_tokens: rewritten.usage.completion_tokens,
+                });
+                Attempt::Respond(json_response(upstream.status, rewritten.body))
+            }
+            None => judged(
+                lease,
+                Verdict::Failure {
+                    kind: FailureKind::Transient,
+                    hint: None,
+                },
+                "the provider answered 2xx with a body that is not a JSON object".into(),
+            ),
+        };
+    }
+    let body_deadline = attempt_deadline.min(Instant::now() + ERROR_BODY_TIMEOUT);
+    let body = worker::read_body(&mut upstream.body, MAX_ERROR_BODY, body_deadline)
+        .await
+        .unwrap_or_default();
+    let verdict = classify_response(upstream.status, &upstream.headers, &body, now);
+    if verdict == Verdict::ClientError {
+        lease.finish(Outcome::ClientError);
+        let content_type = upstream
+            .headers
+            .get(CONTENT_TYPE)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        return Attempt::Respond(
+            HttpResponse::build(upstream.status)
+                .insert_header((CONTENT_TYPE, content_type))
+                .body(body),
+        );
+    }
+    judged(lease, verdict, format!("HTTP {}", upstream.status.as_u16()))
+}
+
+/// A stream whose first event never came, or was an error.
+fn first_event_failed(lease: Lease, failure: FirstEventFailure, now: DateTime<Utc>) -> Attempt {
+    let FirstEventFailure { why, error_event } = failure;
+    let verdict = match &error_event {
+        Some(data) => classify_stream_error(data, now),
+        None => Verdict::Failure {
+            kind: FailureKind::Transient,
+            hint: None,
+        },
+    };
+    match (verdict, error_event) {
+        (Verdict::ClientError, Some(data)) => {
+            lease.finish(Outcome::ClientError);
+            Attempt::Respond(json_response(StatusCode::BAD_REQUEST, data.into_bytes()))
+        }
+        _ => judged(lease, verdict, why),
+    }
+}
+
+/// Turns a failure verdict into [`Attempt::Failed`]. A success or client
+/// error reaching here (it should not) is treated as transient.
+fn judged(lease: Lease, verdict: Verdict, why: String) -> Attempt {
+    let (kind, hint) = match verdict {
+        Verdict::Failure { kind, hint } => (kind, hint),
+        Verdict::Success | Verdict::ClientError => (FailureKind::Transient, None),
+    };
+    Attempt::Failed {
+        lease,
+        kind,
+        hint,
+        why,
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
+}

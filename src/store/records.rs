@@ -1,0 +1,25 @@
+//! What the store keeps per key and per (key, model).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::keypool::state::Usage;
+
+/// One key's state for one model.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelRecord {
+    pub usage: Usage,
+    pub cooldown_until: Option<DateTime<Utc>>,
+    /// The cooldown came from a provider hint (kept by the daily reset).
+    pub hinted: bool,
+    pub consecutive_failures: u32,
+}
+
+/// One key's lockout.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyRecord {
+    pub locked_until: Option<DateTime<Utc>>,
+    pub lockouts: u32,
+}
