@@ -307,3 +307,6 @@ impl ProviderPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

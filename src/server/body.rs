@@ -15,9 +15,20 @@ const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 /// a JSON object.
 pub async fn read_json_object(
     headers: &HeaderMap,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
+    read_optional_json_object(headers, payload, limit)
+        .await?
+        .ok_or_else(|| ApiError::invalid("the request body is empty: send a JSON object"))
+}
+
+/// Like [`read_json_object`], but an empty body is `None`.
+pub async fn read_optional_json_object(
+    headers: &HeaderMap,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Option<Map<String, Value>>, ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -34,17 +45,30 @@ pub async fn read_json_object(
         }
         body.extend_from_slice(&chunk);
     }
-    if body.is_empty() {
-        return Err(ApiError::invalid(
-            "the request body is empty: send a JSON object",
-        ));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
     }
     match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(ApiError::invalid("the request body must be a JSON object")),
         Err(e) => Err(ApiError::invalid(format!(
             "the request body is not valid JSON: {e}"
         ))),
+    }
+}
+
+/// An optional string field; present but not a string is a 400 naming it.
+pub fn optional_str(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::invalid_param(
+            format!("`{field}` must be a string"),
+            field,
+        )),
     }
 }
 

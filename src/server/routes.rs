@@ -5,13 +5,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde_json::json;
 
-use super::body::{read_json_object, resolve_target, stream_flag};
+use super::body::{
+    optional_str, read_json_object, read_optional_json_object, resolve_target, stream_flag,
+};
 use super::middleware::require_proxy_key;
 use super::models::list_models;
 use super::relay::{forward, Forward};
 use super::Shared;
 use crate::error::ApiError;
-use crate::keypool::GetUsage;
+use crate::keypool::{GetUsage, ResetCooldowns};
 use crate::providers::openai::{self, prepare_request};
 use crate::worker::UpstreamWorker;
 
@@ -26,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(only("/models", web::get().to(models)))
             .service(only("/providers", web::get().to(providers)))
             .service(only("/usage", web::get().to(usage)))
+            .service(only("/usage/reset", web::post().to(reset_usage)))
             .default_service(web::to(not_found)),
     );
 }
@@ -103,6 +106,31 @@ async fn usage(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// Manual recovery: `{"provider", "key_id", "model"}`, each optional; an
+/// empty body clears every key.
+async fn reset_usage(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = shared.config.settings.server.max_body_size;
+    let body = read_optional_json_object(req.headers(), payload, limit)
+        .await?
+        .unwrap_or_default();
+    let reset = ResetCooldowns {
+        provider: optional_str(&body, "provider")?,
+        key_id: optional_str(&body, "key_id")?,
+        model: optional_str(&body, "model")?,
+    };
+    let changed = shared
+        .pool
+        .send(reset)
+        .await
+        .map_err(|_| ApiError::Unavailable("the key pool stopped"))?
+        .map_err(ApiError::invalid)?;
+    Ok(HttpResponse::Ok().json(json!({ "reset": changed })))
 }
 
 async fn health() -> HttpResponse {

@@ -12,5 +12,6 @@ mod concurrency;
 mod disconnect;
 mod errors;
 mod persistence;
+mod resilience;
 mod rotation;
 mod streaming;

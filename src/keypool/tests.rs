@@ -1,0 +1,219 @@
+//! The pool as an actor, with an injected clock and paused tokio time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use chrono::{DateTime, NaiveTime, Utc};
+
+use super::*;
+use crate::resilience::clock::ManualClock;
+use crate::store::Store;
+
+const KEY_A: &str = "sk-pool-test-key-aaaa";
+const KEY_B: &str = "sk-pool-test-key-bbbb";
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn providers() -> Vec<PoolProvider> {
+    vec![PoolProvider {
+        name: "p".into(),
+        keys: vec![Secret::new(KEY_A), Secret::new(KEY_B)],
+        max_concurrent_per_key: Some(1),
+    }]
+}
+
+fn options(clock: &ManualClock, schedule: DailySchedule) -> PoolOptions {
+    PoolOptions {
+        clock: Arc::new(clock.clone()),
+        schedule,
+    }
+}
+
+fn request(model: &str) -> AcquireKey {
+    AcquireKey {
+        provider: "p".into(),
+        model: model.into(),
+        exclude: vec![],
+        wait_budget: Duration::from_secs(30),
+    }
+}
+
+async fn lease(pool: &Addr<KeyPool>, model: &str) -> Lease {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    acquire(pool, request(model), deadline).await.unwrap()
+}
+
+fn rate_limited() -> Outcome {
+    Outcome::Failure {
+        kind: FailureKind::RateLimited,
+        hint: None,
+    }
+}
+
+#[actix_rt::test]
+async fn the_daily_reset_fires_on_its_timer_in_the_configured_zone() {
+    tokio::time::pause();
+    // 03:00 in Berlin (winter, UTC+1) is 02:00 UTC.
+    let schedule = DailySchedule::new(
+        NaiveTime::from_hms_opt(3, 0, 0).unwrap(),
+        chrono_tz::Europe::Berlin,
+    );
+    let clock = ManualClock::at(t("2026-11-24T01:59:00Z"));
+    let pool = KeyPool::new(providers(), None, options(&clock, schedule)).start();
+
+    let first = lease(&pool, "m").await;
+    let key = first.index();
+    first.finish_durably(rate_limited()).await;
+    let report = pool.send(GetUsage).await.unwrap();
+    let model = &report.providers["p"].keys[key].models["m"];
+    assert!(model.cooldown_until.is_some());
+    assert_eq!(model.daily.failures, 1);
+    assert_eq!(report.daily_reset.next, Some(t("2026-11-24T02:00:00Z")));
+
+    // One minute later, in both clocks, the timer fires.
+    clock.advance(Duration::from_secs(61));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let report = pool.send(GetUsage).await.unwrap();
+    let model = &report.providers["p"].keys[key].models["m"];
+    assert_eq!(model.cooldown_until, None, "ladder cooldowns are cleared");
+    assert_eq!(model.consecutive_failures, 0);
+    assert_eq!(model.daily.failures, 0, "a new day of usage");
+    assert_eq!(model.lifetime.failures, 1, "lifetime keeps it");
+    assert_eq!(report.daily_reset.last, Some(clock.now()));
+    assert_eq!(report.daily_reset.next, Some(t("2026-11-25T02:00:00Z")));
+}
+
+#[actix_rt::test]
+async fn a_resting_key_is_handed_to_a_waiter_when_its_cooldown_ends() {
+    tokio::time::pause();
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let providers = vec![PoolProvider {
+        name: "p".into(),
+        keys: vec![Secret::new(KEY_A)],
+        max_concurrent_per_key: Some(1),
+    }];
+    let pool = KeyPool::new(providers, None, options(&clock, DailySchedule::default())).start();
+    lease(&pool, "m").await.finish_durably(rate_limited()).await;
+
+    // Resting 10 s, within the 30 s budget: the request waits.
+    let waiting = acquire(
+        &pool,
+        request("m"),
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    );
+    let waker = async {
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    let (got, ()) = futures_util::future::join(waiting, waker).await;
+    let lease = got.unwrap();
+    assert_eq!(lease.index(), 0);
+    let state = pool.send(GetUsage).await.unwrap();
+    assert_eq!(
+        state.providers["p"].keys[0].in_flight, 1,
+        "the waiter holds the key"
+    );
+    drop(lease);
+    let state = pool.send(GetUsage).await.unwrap();
+    assert_eq!(
+        state.providers["p"].keys[0].in_flight, 0,
+        "dropping the lease releases it"
+    );
+}
+
+#[actix_rt::test]
+async fn resting_past_the_budget_is_refused_at_once_with_the_wait() {
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let pool = KeyPool::new(providers(), None, options(&clock, DailySchedule::default())).start();
+    for _ in 0..2 {
+        let l = lease(&pool, "m").await;
+        l.finish_durably(Outcome::Failure {
+            kind: FailureKind::RateLimited,
+            hint: Some(Duration::from_secs(600)),
+        })
+        .await;
+    }
+    let mut short = request("m");
+    short.wait_budget = Duration::from_secs(5);
+    match pool.send(short).await.unwrap() {
+        Err(AcquireError::Resting {
+            retry_after,
+            only_locked: false,
+        }) => assert_eq!(retry_after, Duration::from_secs(600)),
+        other => panic!("expected Resting, got {other:?}"),
+    }
+    // Other models are unaffected.
+    assert!(matches!(
+        pool.send(request("n")).await.unwrap(),
+        Ok(Acquired::Ready(_))
+    ));
+}
+
+#[test]
+fn a_reset_missed_while_down_runs_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = Secret::new(KEY_A).id();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut record = crate::store::ModelRecord::default();
+        record.usage.daily.requests = 7;
+        record.usage.lifetime.requests = 20;
+        record.consecutive_failures = 3;
+        record.cooldown_until = Some(t("2026-11-24T12:10:00Z"));
+        let key = crate::store::ModelKey {
+            provider: "p".into(),
+            key_id: id.clone(),
+            model: "m".into(),
+        };
+        store.save_model(&key, &record).unwrap();
+        store.set_last_reset(t("2026-11-22T03:00:00Z")).unwrap();
+        store.flush().unwrap();
+    }
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let store = Store::open(dir.path()).unwrap();
+    let pool = KeyPool::new(
+        providers(),
+        Some(store),
+        options(&clock, DailySchedule::default()),
+    );
+    let report = pool.report();
+    let model = &report.providers["p"].keys[0].models["m"];
+    assert_eq!(model.daily.requests, 0, "the missed reset ran");
+    assert_eq!(model.lifetime.requests, 20);
+    assert_eq!(model.cooldown_until, None);
+    assert_eq!(report.daily_reset.last, Some(clock.now()));
+}
+
+#[test]
+fn no_reset_runs_when_none_was_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut record = crate::store::ModelRecord::default();
+        record.usage.daily.requests = 7;
+        let key = crate::store::ModelKey {
+            provider: "p".into(),
+            key_id: Secret::new(KEY_A).id(),
+            model: "m".into(),
+        };
+        store.save_model(&key, &record).unwrap();
+        store.set_last_reset(t("2026-11-24T03:00:00Z")).unwrap();
+        store.flush().unwrap();
+    }
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let store = Store::open(dir.path()).unwrap();
+    let pool = KeyPool::new(
+        providers(),
+        Some(store),
+        options(&clock, DailySchedule::default()),
+    );
+    assert_eq!(
+        pool.report().providers["p"].keys[0].models["m"]
+            .daily
+            .requests,
+        7
+    );
+}
