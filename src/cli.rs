@@ -1,32 +1,46 @@
 //! Command-line arguments. Every flag overrides the matching setting (see
 //! `config/default.toml`).
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// One OpenAI-compatible endpoint in front of many LLM provider keys.
 #[derive(Debug, Default, Parser)]
 #[command(name = "llm-key-proxy", version, about)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on [default: 0.0.0.0; needs PROXY_API_KEY unless loopback]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub host: Option<String>,
 
     /// Port to listen on [default: 8000]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub port: Option<u16>,
 
     /// Extra TOML settings file layered over config/default.toml
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     /// Directory of the state database [default: data]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 
     /// Validate the configuration, print it with secrets masked, and exit
     #[arg(long)]
     pub check_config: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Print usage and key state: asks the running proxy (at --host/--port),
+    /// or reads the data directory when none runs
+    Stats {
+        /// Print the JSON of GET /v1/usage instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[cfg(test)]
@@ -59,6 +73,14 @@ mod tests {
     fn defaults_are_left_to_the_settings_layers() {
         let cli = Cli::try_parse_from(["llm-key-proxy"]).unwrap();
         assert!(cli.host.is_none() && cli.port.is_none() && !cli.check_config);
+    }
+
+    #[test]
+    fn stats_takes_json_and_the_global_flags() {
+        let cli =
+            Cli::try_parse_from(["llm-key-proxy", "stats", "--json", "--port", "9000"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Stats { json: true }));
+        assert_eq!(cli.port, Some(9000));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`sse`] — server-sent event parsing and framing.
 //! - [`server`] — actix-web routes, auth, the rotation loop, stream relay.
+//! - [`stats`] — the `stats` subcommand.
 
 pub mod cli;
 pub mod config;
@@ -32,5 +33,6 @@ pub mod resilience;
 pub mod secret;
 pub mod server;
 pub mod sse;
+pub mod stats;
 pub mod store;
 pub mod worker;

@@ -4,10 +4,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use llm_key_proxy::cli::Cli;
+use llm_key_proxy::cli::{Cli, Command};
 use llm_key_proxy::config::{Config, EnvMap};
 use llm_key_proxy::error::InitError;
-use llm_key_proxy::server;
+use llm_key_proxy::{server, stats};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,9 +21,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), InitError> {
+fn run(mut cli: Cli) -> Result<(), InitError> {
+    if cli.command.is_some() && cli.host.is_none() {
+        // `stats` connects rather than listens: ask the proxy on loopback.
+        cli.host = Some("127.0.0.1".into());
+    }
     let env = EnvMap::load(Path::new(".env"))?;
     let config = Config::load(&cli, &env)?;
+    if let Some(Command::Stats { json }) = cli.command {
+        let (report, source) = stats::fetch(&config)?;
+        if json {
+            let text = serde_json::to_string_pretty(&report)
+                .map_err(|e| InitError::Config(format!("cannot render the report: {e}")))?;
+            println!("{text}");
+        } else {
+            print!("{}", stats::render(&report, &source, chrono::Utc::now()));
+        }
+        return Ok(());
+    }
     if cli.check_config {
         for warning in &config.warnings {
             eprintln!("warning: {warning}");

@@ -1,25 +1,12 @@
 //! The real binary: flags, startup errors, and serving.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_llm-key-proxy");
+mod common;
 
-/// The binary in an empty directory with a clean environment, so neither
-/// the repository's `.env` nor the developer's keys leak in.
-fn proxy(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
+use common::{http, proxy, Running};
 
 fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let out = proxy(dir, env).args(args).output().unwrap();
@@ -137,56 +124,33 @@ fn unusable_data_dir_is_a_one_line_error() {
     assert_one_clear_line(&stderr, &["blocker/data", "--data-dir"]);
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_binary_serves_on_loopback_without_a_proxy_key() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = proxy(dir.path(), &[("RUST_LOG", "info")])
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut running = Running(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let line = lines.next().expect("the proxy exited early").unwrap();
-        seen.push(line.clone());
-        if let Some(at) = line.find("listening on http://") {
-            break line[at + "listening on http://".len()..].trim().to_string();
-        }
-    };
-    let log = seen.join("\n");
+    let mut cmd = proxy(dir.path(), &[("RUST_LOG", "info")]);
+    cmd.args(["--host", "127.0.0.1", "--port", "0"]);
+    let mut running = Running::start(cmd);
+    let log = running.startup.join("\n");
     assert!(log.contains("no provider keys configured"), "{log}");
     assert!(log.contains("PROXY_API_KEY is not set"), "{log}");
-    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /v1/providers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(
-        answer.to_ascii_lowercase().contains("x-request-id"),
-        "{answer}"
-    );
-    assert!(answer.ends_with("[]"), "{answer}");
+    let (status, body) = http(&running.addr, "GET", "/v1/providers", "");
+    assert_eq!(status, 200);
+    assert_eq!(body, "[]");
     assert!(
         dir.path().join("data").is_dir(),
         "the default data dir was created"
     );
-    running.0.kill().unwrap();
+
+    // SIGTERM: a graceful stop that saves state and exits 0.
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let rest: Vec<String> = running.lines.by_ref().map_while(Result::ok).collect();
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    assert!(!rest.iter().any(|l| l.contains("ERROR")), "{rest:?}");
 }

@@ -1,0 +1,205 @@
+//! `llm-key-proxy stats`: usage and key state, asked of the running proxy
+//! (`GET /v1/usage`) or, when none answers, read from the data directory.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::error::InitError;
+use crate::keypool::report::UsageReport;
+use crate::keypool::{KeyPool, PoolOptions, PoolProvider};
+use crate::resilience::clock::{until, SystemClock};
+use crate::store::Store;
+
+/// How long to wait for a running proxy before reading the data directory.
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where a report came from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Source {
+    Daemon(String),
+    DataDir(String),
+}
+
+/// The report, from the running proxy if one answers, else from disk.
+pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
+    let url = usage_url(config);
+    match ask_daemon(config, &url) {
+        Ok(report) => return Ok((report, Source::Daemon(url))),
+        Err(why) => log::debug!("no proxy answered at {url}: {why}"),
+    }
+    let data_dir = &config.settings.server.data_dir;
+    let store = Store::open(data_dir).map_err(|e| match e {
+        InitError::DataDir { reason, .. } if reason.contains("already running") => {
+            InitError::DataDir {
+                path: data_dir.clone(),
+                reason: format!(
+                "a running proxy holds it but did not answer at {url}; pass the --host/--port it \
+                 listens on"
+            ),
+            }
+        }
+        other => other,
+    })?;
+    let providers = config.providers.iter().map(|p| PoolProvider {
+        name: p.name.clone(),
+        keys: p.keys.clone(),
+        max_concurrent_per_key: p.max_concurrent_per_key,
+    });
+    let options = PoolOptions {
+        clock: Arc::new(SystemClock),
+        schedule: config.daily_schedule()?,
+    };
+    let report = KeyPool::new(providers, Some(store), options).report();
+    Ok((report, Source::DataDir(data_dir.display().to_string())))
+}
+
+fn usage_url(config: &Config) -> String {
+    let server = &config.settings.server;
+    let host = match server.host.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && ip.is_ipv4() => {
+            IpAddr::V4(Ipv4Addr::LOCALHOST).to_string()
+        }
+        Ok(ip) if ip.is_unspecified() => format!("[{}]", Ipv6Addr::LOCALHOST),
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => server.host.clone(),
+    };
+    format!("http://{host}:{}/v1/usage", server.port)
+}
+
+fn ask_daemon(config: &Config, url: &str) -> Result<UsageReport, String> {
+    let key = config.proxy_api_key.clone();
+    let url = url.to_string();
+    actix_rt::System::new().block_on(async move {
+        let client = awc::Client::builder().timeout(DAEMON_TIMEOUT).finish();
+        let mut request = client.get(&url);
+        if let Some(key) = &key {
+            request = request.bearer_auth(key.expose());
+        }
+        let mut response = request.send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        response
+            .json::<UsageReport>()
+            .limit(64 << 20)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A table: one row per key and model.
+pub fn render(report: &UsageReport, source: &Source, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let _ = match source {
+        Source::Daemon(url) => writeln!(out, "from the running proxy ({url})"),
+        Source::DataDir(dir) => writeln!(out, "from {dir} (no proxy is running)"),
+    };
+    let _ = writeln!(
+        out,
+        "{:<12} {:<12} {:<28} {:<14} {:>18} {:>20} {:>14}",
+        "PROVIDER",
+        "KEY",
+        "MODEL",
+        "RESTING",
+        "TODAY ok/fail/req",
+        "TODAY tokens in/out",
+        "TOTAL ok/req"
+    );
+    for (provider, p) in &report.providers {
+        for key in &p.keys {
+            let locked = rest(key.locked_until, now).map(|r| format!("locked {r}"));
+            if key.models.is_empty() {
+                let resting = locked.clone().unwrap_or_else(|| "-".into());
+                let _ = writeln!(
+                    out,
+                    "{provider:<12} {:<12} {:<28} {resting:<14}",
+                    key.masked, "-"
+                );
+            }
+            for (model, m) in &key.models {
+                let resting = locked
+                    .clone()
+                    .or_else(|| rest(m.cooldown_until, now))
+                    .unwrap_or_else(|| "-".into());
+                let d = &m.daily;
+                let l = &m.lifetime;
+                let _ = writeln!(
+                    out,
+                    "{provider:<12} {:<12} {model:<28} {resting:<14} {:>18} {:>20} {:>14}",
+                    key.masked,
+                    format!("{}/{}/{}", d.successes, d.failures, d.requests),
+                    format!("{}/{}", d.prompt_tokens, d.completion_tokens),
+                    format!("{}/{}", l.successes, l.requests),
+                );
+            }
+        }
+    }
+    if let Some(next) = report.daily_reset.next {
+        let _ = writeln!(
+            out,
+            "next daily reset: {} (in {})",
+            next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            human(until(now, next))
+        );
+    }
+    out
+}
+
+fn rest(until_time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<String> {
+    until_time
+        .filter(|t| *t > now)
+        .map(|t| human(until(now, t)))
+}
+
+/// `1h02m`, `4m12s`, `9s`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_shows_masks_cooldowns_and_counters() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let report: UsageReport = serde_json::from_value(serde_json::json!({
+            "providers": {"groq": {"keys": [
+                {"id": "3f2a9c1b7d4e", "masked": "gsk…abcd", "locked_until": null, "in_flight": 0,
+                 "models": {"llama": {"cooldown_until": "2026-11-24T12:04:12Z", "consecutive_failures": 2,
+                    "in_flight": 0, "last_failure": "rate_limited",
+                    "daily": {"requests": 10, "successes": 9, "failures": 1, "prompt_tokens": 900, "completion_tokens": 450},
+                    "lifetime": {"requests": 30, "successes": 28, "failures": 2, "prompt_tokens": 2700, "completion_tokens": 1350}}}},
+                {"id": "0000aaaa1111", "masked": "gsk…wxyz", "locked_until": "2026-11-24T13:02:00Z", "in_flight": 0, "models": {}}
+            ]}},
+            "daily_reset": {"last": "2026-11-24T03:00:00Z", "next": "2026-11-25T03:00:00Z"}
+        }))
+        .unwrap();
+        let table = render(&report, &Source::DataDir("data".into()), now);
+        assert!(table.contains("from data (no proxy is running)"), "{table}");
+        let row = table.lines().find(|l| l.contains("llama")).unwrap();
+        for cell in ["groq", "gsk…abcd", "4m12s", "9/1/10", "900/450", "28/30"] {
+            assert!(row.contains(cell), "{cell} missing in {row}");
+        }
+        assert!(table.contains("locked 1h02m"), "{table}");
+        assert!(table.contains("in 15h00m"), "{table}");
+    }
+
+    #[test]
+    fn unspecified_hosts_are_asked_on_loopback() {
+        assert_eq!(human(Duration::from_secs(59)), "59s");
+        assert_eq!(human(Duration::from_secs(3600)), "1h00m");
+    }
+}
