@@ -6,6 +6,39 @@
 //! provider through an [`worker::UpstreamWorker`] actor, and on failure
 //! rotates to the next key. Usage per key and model is kept in sled.
 //!
+//! # Using the key pool as a library
+//!
+//! The pool and its resilience rules work without the HTTP server. Lease a
+//! key, call the provider yourself, and report the outcome; the pool
+//! rotates, cools keys down and counts usage (see `examples/library.rs`):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use actix::Actor;
+//! use llm_key_proxy::keypool::{acquire, AcquireKey, KeyPool, Outcome, PoolOptions, PoolProvider};
+//! use llm_key_proxy::secret::Secret;
+//!
+//! # async fn demo() -> Result<(), llm_key_proxy::keypool::AcquireError> {
+//! let provider = PoolProvider {
+//!     name: "groq".into(),
+//!     keys: vec![Secret::new("gsk_first_key"), Secret::new("gsk_second_key")],
+//!     max_concurrent_per_key: Some(1),
+//! };
+//! let pool = KeyPool::new([provider], None, PoolOptions::default()).start();
+//! let wanted = AcquireKey {
+//!     provider: "groq".into(),
+//!     model: "llama-3.1-8b-instant".into(),
+//!     exclude: vec![],
+//!     wait_budget: Duration::ZERO,
+//! };
+//! let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+//! let lease = acquire(&pool, wanted, deadline).await?;
+//! // … call the provider with `lease.key().expose()` …
+//! lease.finish(Outcome::Success { prompt_tokens: 10, completion_tokens: 20 });
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Layout
 //!
 //! - `main.rs` — the binary: flags, logging, configuration, run.

@@ -105,9 +105,20 @@ impl KeyPool {
     }
 }
 
+/// Whole seconds, rounded up (a client told "until 12:00:31" must not come
+/// back at 12:00:30.6).
+fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    match t.duration_trunc(TimeDelta::seconds(1)) {
+        Ok(whole) if whole < t => whole + TimeDelta::seconds(1),
+        Ok(whole) => whole,
+        Err(_) => t,
+    }
+}
+
 impl KeyReport {
     fn of(key: &KeyState, now: DateTime<Utc>) -> KeyReport {
-        let future = |t: Option<DateTime<Utc>>| t.filter(|t| *t > now);
+        let future = |t: Option<DateTime<Utc>>| t.filter(|t| *t > now).map(ceil_to_second);
         KeyReport {
             id: key.id.to_string(),
             masked: key.masked.clone(),

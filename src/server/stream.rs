@@ -28,6 +28,13 @@ use crate::sse::{frame, SseParser};
 
 /// Frames buffered between the relay task and the client connection.
 const CLIENT_BUFFER_FRAMES: usize = 16;
+
+/// While the provider is silent, an SSE comment goes to the client this
+/// often: writing to a dead connection fails, so a client that vanished is
+/// noticed within about this long (clients ignore comments).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 use crate::worker::TransportError;
 
 /// One upstream stream on its way to the client. Owns the lease: when the
@@ -46,6 +53,9 @@ pub struct Relay {
     /// Frames ready to send, in order.
     queue: VecDeque<Bytes>,
     ended: bool,
+    /// When the provider last sent anything; the idle timeout counts from
+    /// here.
+    last_heard: Instant,
 }
 
 /// Why a stream failed before its first event.
@@ -86,6 +96,7 @@ impl Relay {
             finished: false,
             queue: VecDeque::new(),
             ended: false,
+            last_heard: Instant::now(),
         }
     }
 
@@ -129,9 +140,16 @@ impl Relay {
     /// Moves frames to the client until the stream ends or the client is
     /// gone.
     async fn run(mut self, client: mpsc::Sender<Bytes>) {
+        let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+        keepalive.reset();
         loop {
+            // `next_frame` is cancel-safe: it only awaits the body channel.
             let frame = tokio::select! {
-                frame = self.next_frame() => frame,
+                frame = self.next_frame() => {
+                    keepalive.reset();
+                    frame
+                }
+                _ = keepalive.tick() => Some(Bytes::from_static(KEEPALIVE_FRAME)),
                 _ = client.closed() => return self.client_gone("disconnected"),
             };
             let Some(frame) = frame else { return };
@@ -160,7 +178,7 @@ impl Relay {
         if self.ended {
             return None;
         }
-        let pulled = self.pull(Instant::now() + self.idle_timeout).await;
+        let pulled = self.pull(self.last_heard + self.idle_timeout).await;
         match pulled {
             Pulled::Data(frame) => return Some(frame),
             Pulled::Done => self.finish(None),
@@ -213,6 +231,7 @@ impl Relay {
             }
             match tokio::time::timeout_at(until, self.body.recv()).await {
                 Ok(Some(Ok(chunk))) => {
+                    self.last_heard = Instant::now();
                     if let Err(e) = self.parser.push(&chunk) {
                         return Pulled::Broken(e.to_string());
                     }

@@ -8,6 +8,11 @@ use crate::error::InitError;
 /// pool's write-behind interval this bounds how much usage a crash loses.
 const SLED_FLUSH_EVERY_MS: u64 = 500;
 
+/// How long a held lock is retried before the database counts as in use:
+/// 20 × 50 ms = 1 s.
+const LOCK_RETRIES: u32 = 20;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn open(path: &Path) -> sled::Result<sled::Db> {
     sled::Config::new()
         .path(path)
@@ -25,9 +30,18 @@ pub fn open_or_move_aside(data_dir: &Path, path: &Path) -> Result<sled::Db, Init
         reason,
     };
     std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
-    let error = match open(path) {
-        Ok(db) => return Ok(db),
-        Err(e) => e,
+    let mut lock_retries = 0;
+    let error = loop {
+        match open(path) {
+            Ok(db) => return Ok(db),
+            // A previous owner (a process that just exited, a handle just
+            // dropped) may still be letting go of the file lock.
+            Err(e) if is_lock_conflict(&e) && lock_retries < LOCK_RETRIES => {
+                lock_retries += 1;
+                std::thread::sleep(LOCK_RETRY_PAUSE);
+            }
+            Err(e) => break e,
+        }
     };
     if is_lock_conflict(&error) {
         return Err(fail(format!(

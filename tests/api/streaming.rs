@@ -172,3 +172,27 @@ async fn upstream_client_error_on_a_stream_is_passed_through() {
     assert_eq!(app.mock.total_calls(), 1);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_silent_upstream_gets_keepalive_comments_to_the_client() {
+    let app = spawn_app().await;
+    let slow = StreamScript::chat("m", &["one"], false).with_gap(Duration::from_millis(1300));
+    app.mock
+        .script(KEY_1, "m", vec![Reply::ok().with_stream(slow)]);
+    let mut res = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(PROXY_KEY)
+        .send_json(&stream_body("mock/m"))
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    while let Some(chunk) = res.next().await {
+        raw.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    assert!(raw.contains(": keep-alive\n\n"), "{raw}");
+    let data = crate::helpers::sse_data(&raw);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(parse(&data).len(), 3, "comments are not events: {data:?}");
+    app.stop().await;
+}
