@@ -35,7 +35,7 @@ use crate::resilience::clock::{until, Clock, SystemClock};
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 use crate::store::Store;
-pub use lease::Lease;
+pub use lease::{Lease, DURABILITY_WAIT};
 pub use messages::{
     acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
     Shutdown,
