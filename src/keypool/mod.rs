@@ -16,6 +16,7 @@
 //! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
 //! timer at the [`DailySchedule`], and at startup if one was missed.
 
+mod health;
 mod lease;
 mod messages;
 mod persist;

@@ -152,24 +152,19 @@ async fn resting_past_the_budget_is_refused_at_once_with_the_wait() {
     ));
 }
 
-#[test]
-fn a_reset_missed_while_down_runs_at_startup() {
+/// A pool at noon on 2026-11-24 over a store that holds one model record
+/// and the time of the last daily reset.
+fn restarted_pool(record: crate::store::ModelRecord, last_reset: &str) -> (KeyPool, ManualClock) {
     let dir = tempfile::tempdir().unwrap();
-    let id = Secret::new(KEY_A).id();
     {
         let store = Store::open(dir.path()).unwrap();
-        let mut record = crate::store::ModelRecord::default();
-        record.usage.daily.requests = 7;
-        record.usage.lifetime.requests = 20;
-        record.consecutive_failures = 3;
-        record.cooldown_until = Some(t("2026-11-24T12:10:00Z"));
         let key = crate::store::ModelKey {
             provider: "p".into(),
-            key_id: id.clone(),
+            key_id: Secret::new(KEY_A).id(),
             model: "m".into(),
         };
         store.save_model(&key, &record).unwrap();
-        store.set_last_reset(t("2026-11-22T03:00:00Z")).unwrap();
+        store.set_last_reset(t(last_reset)).unwrap();
         store.flush().unwrap();
     }
     let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
@@ -179,6 +174,17 @@ fn a_reset_missed_while_down_runs_at_startup() {
         Some(store),
         options(&clock, DailySchedule::default()),
     );
+    (pool, clock)
+}
+
+#[test]
+fn a_reset_missed_while_down_runs_at_startup() {
+    let mut record = crate::store::ModelRecord::default();
+    record.usage.daily.requests = 7;
+    record.usage.lifetime.requests = 20;
+    record.consecutive_failures = 3;
+    record.cooldown_until = Some(t("2026-11-24T12:10:00Z"));
+    let (pool, clock) = restarted_pool(record, "2026-11-22T03:00:00Z");
     let report = pool.report();
     let model = &report.providers["p"].keys[0].models["m"];
     assert_eq!(model.daily.requests, 0, "the missed reset ran");
@@ -189,31 +195,9 @@ fn a_reset_missed_while_down_runs_at_startup() {
 
 #[test]
 fn no_reset_runs_when_none_was_missed() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(dir.path()).unwrap();
-        let mut record = crate::store::ModelRecord::default();
-        record.usage.daily.requests = 7;
-        let key = crate::store::ModelKey {
-            provider: "p".into(),
-            key_id: Secret::new(KEY_A).id(),
-            model: "m".into(),
-        };
-        store.save_model(&key, &record).unwrap();
-        store.set_last_reset(t("2026-11-24T03:00:00Z")).unwrap();
-        store.flush().unwrap();
-    }
-    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
-    let store = Store::open(dir.path()).unwrap();
-    let pool = KeyPool::new(
-        providers(),
-        Some(store),
-        options(&clock, DailySchedule::default()),
-    );
-    assert_eq!(
-        pool.report().providers["p"].keys[0].models["m"]
-            .daily
-            .requests,
-        7
-    );
+    let mut record = crate::store::ModelRecord::default();
+    record.usage.daily.requests = 7;
+    let (pool, _) = restarted_pool(record, "2026-11-24T03:00:00Z");
+    let report = pool.report();
+    assert_eq!(report.providers["p"].keys[0].models["m"].daily.requests, 7);
 }

@@ -107,37 +107,23 @@ async fn events_are_relayed_as_they_arrive() {
 }
 
 #[actix_web::test]
-async fn failure_before_the_first_event_rotates_to_the_next_key() {
-    let app = spawn_app().await;
-    app.mock.script(KEY_1, "m", vec![Reply::status(500)]);
-    let (status, _, events) = app.chat_stream(&stream_body("mock/m")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    assert_eq!(
-        app.mock.calls(KEY_1, "m"),
-        3,
-        "the first try and two retries"
-    );
-    assert_eq!(app.mock.calls(KEY_2, "m"), 1);
-    app.stop().await;
-}
-
-#[actix_web::test]
-async fn stream_that_ends_before_any_event_rotates() {
-    let app = spawn_app().await;
-    let empty = StreamScript::raw(vec![]).cut_after(0);
-    app.mock
-        .script(KEY_1, "m", vec![Reply::ok().with_stream(empty)]);
-    let (status, _, events) = app.chat_stream(&stream_body("mock/m")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(parse(&events).len(), 5);
-    assert_eq!(
-        app.mock.calls(KEY_1, "m"),
-        3,
-        "the first try and two retries"
-    );
-    assert_eq!(app.mock.calls(KEY_2, "m"), 1);
-    app.stop().await;
+async fn failure_before_the_first_event_retries_then_rotates() {
+    let empty_stream = Reply::ok().with_stream(StreamScript::raw(vec![]).cut_after(0));
+    for failure in [Reply::status(500), empty_stream] {
+        let app = spawn_app().await;
+        app.mock.script(KEY_1, "m", vec![failure]);
+        let (status, _, events) = app.chat_stream(&stream_body("mock/m")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(parse(&events).len(), 5, "key 2's whole stream: {events:?}");
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        assert_eq!(
+            app.mock.calls(KEY_1, "m"),
+            3,
+            "the first try and two retries"
+        );
+        assert_eq!(app.mock.calls(KEY_2, "m"), 1);
+        app.stop().await;
+    }
 }
 
 #[actix_web::test]
