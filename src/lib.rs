@@ -68,4 +68,5 @@ pub mod server;
 pub mod sse;
 pub mod stats;
 pub mod store;
+pub mod tokens;
 pub mod worker;

@@ -8,6 +8,7 @@
 
 pub mod duration;
 pub mod env;
+pub mod filters;
 pub mod providers;
 
 use std::net::IpAddr;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::env::Env;
+use super::filters::ModelFilter;
 use crate::error::InitError;
 use crate::providers::presets::preset_base;
 use crate::secret::Secret;
@@ -30,6 +31,8 @@ pub struct ProviderConfig {
     pub max_concurrent_per_key: Option<u32>,
     /// Extra model ids from `<P>_MODELS`, listed in `/v1/models`.
     pub static_models: Vec<String>,
+    /// `IGNORE_MODELS_<P>` / `WHITELIST_MODELS_<P>`.
+    pub models: ModelFilter,
 }
 
 /// What discovery found, plus warnings for the operator.
@@ -143,6 +146,10 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         found.providers.push(ProviderConfig {
             max_concurrent_per_key: max_concurrent(env, &upper)?,
             static_models: static_models(env, &upper)?,
+            models: ModelFilter::parse(
+                env.get(&format!("IGNORE_MODELS_{upper}")).as_deref(),
+                env.get(&format!("WHITELIST_MODELS_{upper}")).as_deref(),
+            ),
             name,
             api_base,
             keys,

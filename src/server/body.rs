@@ -128,6 +128,16 @@ pub fn resolve_target<'a>(
             "model",
         ));
     };
+    if !provider.models.allows(upstream_model) {
+        let upper = name.to_ascii_uppercase();
+        return Err(ApiError::invalid_param(
+            format!(
+                "model \"{model}\" is disabled by IGNORE_MODELS_{upper}: add it to \
+                 WHITELIST_MODELS_{upper} to allow it"
+            ),
+            "model",
+        ));
+    }
     Ok(Target {
         provider,
         model: upstream_model.to_string(),

@@ -78,7 +78,7 @@ pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> Mode
             .into_iter()
             .chain(provider.static_models.iter().cloned())
         {
-            if seen.insert(id.clone()) {
+            if provider.models.allows(&id) && seen.insert(id.clone()) {
                 data.push(ModelEntry {
                     id: format!("{}/{id}", provider.name),
                     object: "model",

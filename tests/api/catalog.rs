@@ -100,3 +100,34 @@ async fn providers_lists_only_configured_ones() {
     assert_eq!(providers, json!(["mock"]));
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn ignored_models_are_hidden_and_refused_unless_whitelisted() {
+    let app = spawn_with(Options {
+        extra_env: vec![
+            ("IGNORE_MODELS_MOCK".into(), "*".into()),
+            (
+                "WHITELIST_MODELS_MOCK".into(),
+                "mock-model-a, allowed-*".into(),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let (_, list) = app.get_json("/v1/models").await;
+    assert_eq!(ids(&list), vec!["mock/mock-model-a"]);
+    let (status, answer) = app.chat("mock/mock-model-b").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("IGNORE_MODELS_MOCK") && message.contains("WHITELIST_MODELS_MOCK"),
+        "{message}"
+    );
+    assert_eq!(app.chat("mock/allowed-7b").await.0, StatusCode::OK);
+    assert_eq!(
+        app.mock.path_calls("/v1/chat/completions"),
+        1,
+        "the ignored model never went upstream"
+    );
+    app.stop().await;
+}

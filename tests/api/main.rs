@@ -15,3 +15,4 @@ mod persistence;
 mod resilience;
 mod rotation;
 mod streaming;
+mod tokens;

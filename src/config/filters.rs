@@ -1,0 +1,105 @@
+//! Which models of a provider may be used: `IGNORE_MODELS_<P>` and
+//! `WHITELIST_MODELS_<P>`, comma-separated globs on the model id (`*` any
+//! run of characters, `?` one character). A whitelisted model is allowed
+//! even when an ignore pattern matches it, so `IGNORE_MODELS_X=*` with
+//! `WHITELIST_MODELS_X=gpt-4o*` allows only `gpt-4o…`.
+
+use serde::Serialize;
+
+/// A provider's model filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelFilter {
+    pub ignore: Vec<String>,
+    pub whitelist: Vec<String>,
+}
+
+// === impl ModelFilter ===
+
+impl ModelFilter {
+    /// Parses the two comma-separated pattern lists (either may be absent).
+    pub fn parse(ignore: Option<&str>, whitelist: Option<&str>) -> ModelFilter {
+        let list = |raw: Option<&str>| {
+            raw.unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        ModelFilter {
+            ignore: list(ignore),
+            whitelist: list(whitelist),
+        }
+    }
+
+    /// Whether `model` (without the provider prefix) may be used.
+    pub fn allows(&self, model: &str) -> bool {
+        self.whitelist.iter().any(|p| glob(p, model)) || !self.ignore.iter().any(|p| glob(p, model))
+    }
+}
+
+/// Matches `text` against a glob with `*` and `?`, case-sensitively.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let table = [
+            ("*", "anything", true),
+            ("gpt-4o*", "gpt-4o-mini", true),
+            ("gpt-4o*", "gpt-4", false),
+            ("*preview*", "gemini-2.5-flash-preview-05", true),
+            ("llama-?-8b", "llama-3-8b", true),
+            ("llama-?-8b", "llama-31-8b", false),
+            ("meta-llama/*", "meta-llama/llama-3-70b", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*-free", "model-free", true),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+        ];
+        for (pattern, text, expected) in table {
+            assert_eq!(glob(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn whitelist_wins_over_ignore() {
+        let f = ModelFilter::parse(Some("*"), Some("gpt-4o*, o3-mini"));
+        assert!(f.allows("gpt-4o-mini") && f.allows("o3-mini"));
+        assert!(!f.allows("gpt-3.5-turbo"));
+        let f = ModelFilter::parse(Some("*preview*,*-exp"), None);
+        assert!(!f.allows("gemini-2.0-flash-exp") && f.allows("gemini-2.5-flash"));
+        assert!(ModelFilter::parse(None, Some("only-this")).allows("anything-else"));
+    }
+}
