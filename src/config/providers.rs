@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::env::Env;
 use super::filters::ModelFilter;
 use crate::error::InitError;
-use crate::providers::presets::preset_base;
+use crate::providers::presets::{preset, preset_base};
+use crate::providers::Format;
 use crate::secret::Secret;
 
 /// Requests one key may serve at once for one model, unless configured.
@@ -33,6 +34,8 @@ pub struct ProviderConfig {
     pub static_models: Vec<String>,
     /// `IGNORE_MODELS_<P>` / `WHITELIST_MODELS_<P>`.
     pub models: ModelFilter,
+    /// The wire format the provider speaks.
+    pub format: Format,
 }
 
 /// What discovery found, plus warnings for the operator.
@@ -143,7 +146,9 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         if keys.is_empty() {
             continue;
         }
+        let format = preset(&name).map_or(Format::OpenAi, |p| p.format);
         found.providers.push(ProviderConfig {
+            format,
             max_concurrent_per_key: max_concurrent(env, &upper)?,
             static_models: static_models(env, &upper)?,
             models: ModelFilter::parse(

@@ -1,12 +1,98 @@
-//! Provider wire formats. Today every provider speaks the OpenAI-compatible
-//! format ([`openai`]); `presets` lists the built-in providers.
+//! Provider wire formats. Each format implements [`WireFormat`]: how a key
+//! is sent, and pure converters between the OpenAI shape clients speak and
+//! the provider's own (request, response, stream events, model list). The
+//! OpenAI-compatible format is one implementation, not a special case.
+//! `presets` lists the built-in providers.
 
 pub mod openai;
 pub mod presets;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::worker::Auth;
+pub use openai::{Rewritten, StreamItem};
 
 /// Tokens an upstream answer reported using.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TokenUsage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+}
+
+/// The wire formats the proxy speaks upstream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    OpenAi,
+}
+
+/// What to send upstream for one client request.
+#[derive(Debug)]
+pub struct Outbound {
+    /// Path below the provider's base URL, with any query.
+    pub path: String,
+    pub body: Value,
+    /// The client itself asked for the stream's usage chunk.
+    pub client_wants_usage: bool,
+}
+
+/// One wire format's converters. Pure: no I/O.
+pub trait WireFormat: Send + Sync + 'static {
+    /// How the provider key is sent.
+    fn auth(&self) -> Auth;
+
+    /// Fixed headers every call carries.
+    fn headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// A chat request (OpenAI shape, `model` without the provider prefix).
+    fn chat_request(
+        &self,
+        body: Map<String, Value>,
+        model: &str,
+        stream: bool,
+    ) -> Result<Outbound, String>;
+
+    /// A non-streaming chat answer, in the OpenAI shape with the client's
+    /// `provider/` prefix on `model`. `None` when the body is unusable.
+    fn chat_response(&self, body: &[u8], provider: &str, model: &str) -> Option<Rewritten>;
+
+    /// A translator for one stream's events.
+    fn stream(
+        &self,
+        provider: &str,
+        model: &str,
+        client_wants_usage: bool,
+    ) -> Box<dyn StreamTranslator>;
+
+    /// An embeddings request (OpenAI shape), or why the provider cannot.
+    fn embeddings_request(&self, body: Map<String, Value>, model: &str)
+        -> Result<Outbound, String>;
+
+    fn embeddings_response(&self, body: &[u8], provider: &str, model: &str) -> Option<Rewritten>;
+
+    /// Path of the model list below the base URL.
+    fn models_path(&self) -> &'static str;
+
+    /// Model ids (without the provider prefix) from the model list.
+    fn model_ids(&self, body: &[u8]) -> Option<Vec<String>>;
+}
+
+/// Turns one stream's upstream events into OpenAI-shaped stream items.
+pub trait StreamTranslator: Send {
+    fn items(&mut self, data: &str) -> Vec<StreamItem>;
+}
+
+// === impl Format ===
+
+impl Format {
+    /// The converters of this format.
+    pub fn wire(self) -> &'static dyn WireFormat {
+        match self {
+            Format::OpenAi => &openai::OpenAiFormat,
+        }
+    }
 }

@@ -7,7 +7,91 @@
 
 use serde_json::{Map, Value};
 
-use super::TokenUsage;
+use super::{Outbound, StreamTranslator, TokenUsage, WireFormat};
+use crate::worker::Auth;
+
+/// The OpenAI-compatible format: the request goes through almost as is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenAiFormat;
+
+/// One OpenAI-compatible stream: events are already OpenAI chunks.
+struct Passthrough {
+    provider: String,
+    client_wants_usage: bool,
+}
+
+// === impl OpenAiFormat ===
+
+impl WireFormat for OpenAiFormat {
+    fn auth(&self) -> Auth {
+        Auth::Bearer
+    }
+
+    fn chat_request(
+        &self,
+        mut body: Map<String, Value>,
+        model: &str,
+        stream: bool,
+    ) -> Result<Outbound, String> {
+        let client_wants_usage = prepare_request(&mut body, model, stream);
+        Ok(Outbound {
+            path: CHAT_PATH.to_string(),
+            body: Value::Object(body),
+            client_wants_usage,
+        })
+    }
+
+    fn chat_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
+        rewrite_response(body, provider)
+    }
+
+    fn stream(
+        &self,
+        provider: &str,
+        _model: &str,
+        client_wants_usage: bool,
+    ) -> Box<dyn StreamTranslator> {
+        Box::new(Passthrough {
+            provider: provider.to_string(),
+            client_wants_usage,
+        })
+    }
+
+    fn embeddings_request(
+        &self,
+        mut body: Map<String, Value>,
+        model: &str,
+    ) -> Result<Outbound, String> {
+        prepare_request(&mut body, model, false);
+        Ok(Outbound {
+            path: EMBEDDINGS_PATH.to_string(),
+            body: Value::Object(body),
+            client_wants_usage: false,
+        })
+    }
+
+    fn embeddings_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
+        rewrite_response(body, provider)
+    }
+
+    fn models_path(&self) -> &'static str {
+        MODELS_PATH
+    }
+
+    fn model_ids(&self, body: &[u8]) -> Option<Vec<String>> {
+        model_ids(body)
+    }
+}
+
+impl StreamTranslator for Passthrough {
+    fn items(&mut self, data: &str) -> Vec<StreamItem> {
+        vec![translate_event(
+            data,
+            &self.provider,
+            self.client_wants_usage,
+        )]
+    }
+}
 
 /// Paths below a provider's base URL.
 pub const CHAT_PATH: &str = "/chat/completions";

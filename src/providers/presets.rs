@@ -1,7 +1,10 @@
 //! Built-in providers: the key prefix a user writes in `.env` and the base URL
 //! the proxy calls. `<P>_API_BASE` overrides any of these.
 
-/// `(provider name, OpenAI-compatible base URL)`.
+use super::Format;
+
+/// `(provider name, base URL)`; every preset speaks the OpenAI-compatible
+/// format ([`preset`] says which format a provider uses).
 ///
 /// `gemini` and `anthropic` point at their vendors' OpenAI-compatible
 /// endpoints until native wire formats land.
@@ -23,6 +26,21 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     ("anthropic", "https://api.anthropic.com/v1"),
 ];
+
+/// A built-in provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preset {
+    pub base: &'static str,
+    pub format: Format,
+}
+
+/// The built-in provider `name`, if there is one.
+pub fn preset(name: &str) -> Option<Preset> {
+    preset_base(name).map(|base| Preset {
+        base,
+        format: Format::OpenAi,
+    })
+}
 
 /// The preset base URL for `name`, if it is a built-in provider.
 pub fn preset_base(name: &str) -> Option<&'static str> {

@@ -9,11 +9,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::relay::Forward;
+use super::relay::{Forward, Operation};
 use super::stream::{FirstEventFailure, Relay};
 use super::Shared;
 use crate::keypool::{FailureKind, Lease, Outcome};
-use crate::providers::openai;
 use crate::resilience::classify::{
     classify_response, classify_stream_error, classify_transport, Verdict,
 };
@@ -57,10 +56,13 @@ pub async fn attempt(
     // Dropping `_cancel` (this future is dropped when the client goes away)
     // aborts the upstream call.
     let (_cancel, cancel) = oneshot::channel();
+    let wire = request.target.provider.format.wire();
     let call = CallUpstream {
         method: Method::POST,
         url: format!("{}{}", request.target.provider.api_base, request.path),
         key: lease.key().clone(),
+        auth: wire.auth(),
+        headers: wire.headers(),
         body: Some(request.body.clone()),
         timeout: head_timeout.max(Duration::from_millis(1)),
         cancel,
@@ -73,10 +75,12 @@ pub async fn attempt(
     let now = shared.clock.now();
     if upstream.status.is_success() {
         if request.stream {
+            let translator =
+                wire.stream(provider, &request.target.model, request.client_wants_usage);
             let mut relay = Relay::new(
                 upstream.body,
+                translator,
                 provider,
-                request.client_wants_usage,
                 settings.stream_idle_timeout,
             );
             return match relay.first_event(deadline).await {
@@ -89,7 +93,12 @@ pub async fn attempt(
             Ok(body) => body,
             Err(e) => return judged(lease, classify_transport(&e), e.to_string()),
         };
-        return match openai::rewrite_response(&body, provider) {
+        let model = request.target.model.as_str();
+        let rewritten = match request.operation {
+            Operation::Chat => wire.chat_response(&body, provider, model),
+            Operation::Embeddings => wire.embeddings_response(&body, provider, model),
+        };
+        return match rewritten {
             Some(rewritten) => {
                 lease.finish(Outcome::Success {
                     prompt_tokens: rewritten.usage.prompt_tokens,

@@ -15,7 +15,6 @@ use tokio::sync::oneshot;
 use super::Shared;
 use crate::config::ProviderConfig;
 use crate::keypool::PeekKey;
-use crate::providers::openai;
 use crate::worker::{self, CallUpstream, UpstreamWorker};
 
 /// Model lists fetched from providers, with when they were fetched.
@@ -132,10 +131,13 @@ async fn fetch(
     let settings = &shared.config.settings.proxy;
     let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
     let (_cancel, cancel) = oneshot::channel();
+    let wire = provider.format.wire();
     let call = CallUpstream {
         method: Method::GET,
-        url: format!("{}{}", provider.api_base, openai::MODELS_PATH),
+        url: format!("{}{}", provider.api_base, wire.models_path()),
         key,
+        auth: wire.auth(),
+        headers: wire.headers(),
         body: None,
         timeout: settings.models_fetch_timeout,
         cancel,
@@ -153,5 +155,6 @@ async fn fetch(
     )
     .await
     .map_err(|e| e.to_string())?;
-    openai::model_ids(&body).ok_or_else(|| "the answer has no `data` list of models".to_string())
+    wire.model_ids(&body)
+        .ok_or_else(|| "the answer has no `data` list of models".to_string())
 }

@@ -21,11 +21,19 @@ use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
 use crate::resilience::backoff;
 use crate::worker::UpstreamWorker;
 
-/// One client request to forward.
+/// What the client asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Chat,
+    Embeddings,
+}
+
+/// One client request to forward, already in the provider's wire format.
 pub struct Forward<'a> {
+    pub operation: Operation,
     pub target: Target<'a>,
     /// Path below the provider's base URL, e.g. `/chat/completions`.
-    pub path: &'static str,
+    pub path: String,
     pub body: Bytes,
     pub stream: bool,
     /// The client asked for the stream's usage chunk.

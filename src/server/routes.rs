@@ -10,11 +10,10 @@ use super::body::{
 };
 use super::middleware::require_proxy_key;
 use super::models::list_models;
-use super::relay::{forward, Forward};
+use super::relay::{forward, Forward, Operation};
 use super::Shared;
 use crate::error::ApiError;
 use crate::keypool::{GetUsage, ResetCooldowns};
-use crate::providers::openai::{self, prepare_request};
 use crate::tokens::Encoding;
 use crate::worker::UpstreamWorker;
 
@@ -48,7 +47,7 @@ async fn chat_completions(
     shared: web::Data<Shared>,
     worker: Worker,
 ) -> Result<HttpResponse, ApiError> {
-    proxy_call(req, payload, shared, worker, openai::CHAT_PATH, true).await
+    proxy_call(req, payload, shared, worker, Operation::Chat).await
 }
 
 async fn embeddings(
@@ -57,7 +56,7 @@ async fn embeddings(
     shared: web::Data<Shared>,
     worker: Worker,
 ) -> Result<HttpResponse, ApiError> {
-    proxy_call(req, payload, shared, worker, openai::EMBEDDINGS_PATH, false).await
+    proxy_call(req, payload, shared, worker, Operation::Embeddings).await
 }
 
 /// Shared body of the completion-like routes.
@@ -66,23 +65,27 @@ async fn proxy_call(
     payload: web::Payload,
     shared: web::Data<Shared>,
     worker: Worker,
-    path: &'static str,
-    can_stream: bool,
+    operation: Operation,
 ) -> Result<HttpResponse, ApiError> {
     let limit = shared.config.settings.server.max_body_size;
-    let mut body = read_json_object(req.headers(), payload, limit).await?;
+    let body = read_json_object(req.headers(), payload, limit).await?;
     let target = resolve_target(&shared.config, &body)?;
-    let stream = can_stream && stream_flag(&body)?;
-    let client_wants_usage = prepare_request(&mut body, &target.model, stream);
-    let body = serde_json::to_vec(&body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::invalid(format!("cannot re-encode the request: {e}")))?;
+    let stream = operation == Operation::Chat && stream_flag(&body)?;
+    let wire = target.provider.format.wire();
+    let outbound = match operation {
+        Operation::Chat => wire.chat_request(body, &target.model, stream),
+        Operation::Embeddings => wire.embeddings_request(body, &target.model),
+    }
+    .map_err(ApiError::invalid)?;
     let request = Forward {
-        target,
-        path,
-        body,
+        operation,
+        path: outbound.path,
+        body: serde_json::to_vec(&outbound.body)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))?,
         stream,
-        client_wants_usage,
+        client_wants_usage: outbound.client_wants_usage,
+        target,
     };
     forward(&shared, &worker, &req, request).await
 }

@@ -21,8 +21,8 @@ use tokio::time::Instant;
 
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::keypool::{FailureKind, Lease, Outcome};
-use crate::providers::openai::{translate_event, StreamItem};
 use crate::providers::TokenUsage;
+use crate::providers::{StreamItem, StreamTranslator};
 use crate::resilience::classify::classify_stream_error;
 use crate::sse::{frame, SseParser};
 
@@ -45,7 +45,10 @@ pub struct Relay {
     parser: SseParser,
     lease: Option<Lease>,
     provider: String,
-    client_wants_usage: bool,
+    /// The wire format's view of each event.
+    translator: Box<dyn StreamTranslator>,
+    /// Items an event produced beyond the first, in order.
+    ready: VecDeque<Pulled>,
     idle_timeout: Duration,
     usage: TokenUsage,
     /// Some event carried a `finish_reason`.
@@ -81,16 +84,17 @@ enum Pulled {
 impl Relay {
     pub fn new(
         body: mpsc::Receiver<Result<Bytes, TransportError>>,
+        translator: Box<dyn StreamTranslator>,
         provider: &str,
-        client_wants_usage: bool,
         idle_timeout: Duration,
     ) -> Relay {
         Relay {
             body,
             parser: SseParser::default(),
+            translator,
+            ready: VecDeque::new(),
             lease: None,
             provider: provider.to_string(),
-            client_wants_usage,
             idle_timeout,
             usage: TokenUsage::default(),
             finished: false,
@@ -223,6 +227,9 @@ impl Relay {
 
     /// Reads until the next event worth relaying, or the end.
     async fn pull(&mut self, until: Instant) -> Pulled {
+        if let Some(pulled) = self.ready.pop_front() {
+            return pulled;
+        }
         loop {
             while let Some(event) = self.parser.next_event() {
                 if let Some(pulled) = self.take(&event.data) {
@@ -243,22 +250,34 @@ impl Relay {
         }
     }
 
-    /// Translates one upstream event; `None` when it is consumed silently
-    /// (the usage-only chunk the client did not ask for).
+    /// Translates one upstream event into what the client gets next (the
+    /// rest waits in `ready`); `None` when nothing is to be relayed (the
+    /// usage-only chunk the client did not ask for).
     fn take(&mut self, data: &str) -> Option<Pulled> {
-        match translate_event(data, &self.provider, self.client_wants_usage) {
-            StreamItem::Done => Some(Pulled::Done),
-            StreamItem::Error(data) => Some(Pulled::UpstreamError(data)),
-            StreamItem::Chunk {
-                data,
-                usage,
-                finished,
-            } => {
-                self.usage = usage.unwrap_or(self.usage);
-                self.finished |= finished;
-                data.map(|d| Pulled::Data(frame(&d)))
+        for item in self.translator.items(data) {
+            let pulled = match item {
+                StreamItem::Done => Pulled::Done,
+                StreamItem::Error(data) => Pulled::UpstreamError(data),
+                StreamItem::Chunk {
+                    data,
+                    usage,
+                    finished,
+                } => {
+                    self.usage = usage.unwrap_or(self.usage);
+                    self.finished |= finished;
+                    match data {
+                        Some(d) => Pulled::Data(frame(&d)),
+                        None => continue,
+                    }
+                }
+            };
+            let terminal = !matches!(pulled, Pulled::Data(_));
+            self.ready.push_back(pulled);
+            if terminal {
+                break;
             }
         }
+        self.ready.pop_front()
     }
 
     /// The upstream closed: relay an event it left unterminated, then decide

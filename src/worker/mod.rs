@@ -38,13 +38,25 @@ pub struct UpstreamWorker {
 pub struct CallUpstream {
     pub method: Method,
     pub url: String,
-    /// Sent as `Authorization: Bearer <key>`.
+    /// The provider key, sent as `auth` says.
     pub key: Secret,
+    pub auth: Auth,
+    /// Fixed headers the wire format needs (e.g. `anthropic-version`).
+    pub headers: &'static [(&'static str, &'static str)],
     pub body: Option<Bytes>,
     /// Bound on connecting and receiving the response head.
     pub timeout: Duration,
     /// Completes (or is dropped) when the caller no longer wants the answer.
     pub cancel: oneshot::Receiver<()>,
+}
+
+/// How a provider key is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>` (OpenAI-compatible providers).
+    Bearer,
+    /// The key alone in this header (`x-goog-api-key`, `x-api-key`).
+    Header(&'static str),
 }
 
 /// The head of an upstream response and its body, chunk by chunk.
@@ -95,8 +107,14 @@ impl Handler<CallUpstream> for UpstreamWorker {
         let mut request = self
             .client
             .request(msg.method, &msg.url)
-            .bearer_auth(msg.key.expose())
             .timeout(msg.timeout);
+        request = match msg.auth {
+            Auth::Bearer => request.bearer_auth(msg.key.expose()),
+            Auth::Header(name) => request.insert_header((name, msg.key.expose())),
+        };
+        for (name, value) in msg.headers {
+            request = request.insert_header((*name, *value));
+        }
         if msg.body.is_some() {
             request = request.content_type("application/json");
         }
