@@ -4,6 +4,7 @@
 //! OpenAI-compatible format is one implementation, not a special case.
 //! `presets` lists the built-in providers.
 
+pub mod gemini;
 pub mod openai;
 pub mod presets;
 
@@ -26,6 +27,8 @@ pub struct TokenUsage {
 pub enum Format {
     #[default]
     OpenAi,
+    /// Google's Generative Language API (`generateContent`).
+    Gemini,
 }
 
 /// What to send upstream for one client request.
@@ -93,6 +96,7 @@ impl Format {
     pub fn wire(self) -> &'static dyn WireFormat {
         match self {
             Format::OpenAi => &openai::OpenAiFormat,
+            Format::Gemini => &gemini::GeminiFormat,
         }
     }
 }

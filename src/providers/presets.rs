@@ -3,28 +3,36 @@
 
 use super::Format;
 
-/// `(provider name, base URL)`; every preset speaks the OpenAI-compatible
-/// format ([`preset`] says which format a provider uses).
+/// `(provider name, base URL, wire format)`.
 ///
-/// `gemini` and `anthropic` point at their vendors' OpenAI-compatible
-/// endpoints until native wire formats land.
-pub const PRESETS: &[(&str, &str)] = &[
-    ("openai", "https://api.openai.com/v1"),
-    ("openrouter", "https://openrouter.ai/api/v1"),
-    ("nvidia_nim", "https://integrate.api.nvidia.com/v1"),
-    ("chutes", "https://llm.chutes.ai/v1"),
-    ("groq", "https://api.groq.com/openai/v1"),
-    ("mistral", "https://api.mistral.ai/v1"),
-    ("deepseek", "https://api.deepseek.com/v1"),
-    ("together", "https://api.together.xyz/v1"),
-    ("fireworks", "https://api.fireworks.ai/inference/v1"),
-    ("xai", "https://api.x.ai/v1"),
-    ("cerebras", "https://api.cerebras.ai/v1"),
+/// `anthropic` points at its vendor's OpenAI-compatible endpoint until its
+/// native format lands.
+pub const PRESETS: &[(&str, &str, Format)] = &[
+    ("openai", "https://api.openai.com/v1", Format::OpenAi),
+    ("openrouter", "https://openrouter.ai/api/v1", Format::OpenAi),
+    (
+        "nvidia_nim",
+        "https://integrate.api.nvidia.com/v1",
+        Format::OpenAi,
+    ),
+    ("chutes", "https://llm.chutes.ai/v1", Format::OpenAi),
+    ("groq", "https://api.groq.com/openai/v1", Format::OpenAi),
+    ("mistral", "https://api.mistral.ai/v1", Format::OpenAi),
+    ("deepseek", "https://api.deepseek.com/v1", Format::OpenAi),
+    ("together", "https://api.together.xyz/v1", Format::OpenAi),
+    (
+        "fireworks",
+        "https://api.fireworks.ai/inference/v1",
+        Format::OpenAi,
+    ),
+    ("xai", "https://api.x.ai/v1", Format::OpenAi),
+    ("cerebras", "https://api.cerebras.ai/v1", Format::OpenAi),
     (
         "gemini",
-        "https://generativelanguage.googleapis.com/v1beta/openai",
+        "https://generativelanguage.googleapis.com/v1beta",
+        Format::Gemini,
     ),
-    ("anthropic", "https://api.anthropic.com/v1"),
+    ("anthropic", "https://api.anthropic.com/v1", Format::OpenAi),
 ];
 
 /// A built-in provider.
@@ -36,18 +44,18 @@ pub struct Preset {
 
 /// The built-in provider `name`, if there is one.
 pub fn preset(name: &str) -> Option<Preset> {
-    preset_base(name).map(|base| Preset {
-        base,
-        format: Format::OpenAi,
-    })
+    PRESETS
+        .iter()
+        .find(|(preset, _, _)| *preset == name)
+        .map(|(_, base, format)| Preset {
+            base,
+            format: *format,
+        })
 }
 
 /// The preset base URL for `name`, if it is a built-in provider.
 pub fn preset_base(name: &str) -> Option<&'static str> {
-    PRESETS
-        .iter()
-        .find(|(preset, _)| *preset == name)
-        .map(|(_, base)| *base)
+    preset(name).map(|p| p.base)
 }
 
 #[cfg(test)]
@@ -56,7 +64,7 @@ mod tests {
 
     #[test]
     fn every_preset_is_https() {
-        for (name, base) in PRESETS {
+        for (name, base, _) in PRESETS {
             assert!(base.starts_with("https://"), "{name}: {base}");
             assert!(!base.ends_with('/'), "{name}: trailing slash");
         }
@@ -66,5 +74,6 @@ mod tests {
     fn lookup() {
         assert_eq!(preset_base("groq"), Some("https://api.groq.com/openai/v1"));
         assert_eq!(preset_base("vllm"), None);
+        assert_eq!(preset("gemini").map(|p| p.format), Some(Format::Gemini));
     }
 }

@@ -176,7 +176,7 @@ mod tests {
 
     fn config() -> Config {
         let env = EnvMap::from([
-            ("OPENAI_API_KEY", "sk-aaaaaaaaaaaaaaaaaaaa"),
+            ("OPENAI_API_KEY", "sk-test-aaaa-aaaa-aaaa"),
             ("OPENROUTER_API_KEY", "sk-or-bbbbbbbbbbbbbbbb"),
         ]);
         let cli = crate::cli::Cli {

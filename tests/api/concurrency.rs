@@ -43,6 +43,7 @@ async fn a_higher_limit_allows_same_model_concurrency() {
     let app = spawn_with(Options {
         keys: vec![KEY_1],
         extra_env: vec![("MAX_CONCURRENT_REQUESTS_PER_KEY_MOCK".into(), "2".into())],
+        ..Options::default()
     })
     .await;
     app.mock.script(KEY_1, ANY_MODEL, slow());
@@ -80,6 +81,7 @@ async fn waiting_for_a_busy_key_is_bounded_by_the_global_timeout() {
     let app = spawn_with(Options {
         keys: vec![KEY_1],
         extra_env: vec![("GLOBAL_TIMEOUT".into(), "300ms".into())],
+        ..Options::default()
     })
     .await;
     app.mock.script(

@@ -133,6 +133,7 @@ async fn a_stream_client_that_stops_reading_releases_the_key() {
     let app = spawn_with(Options {
         keys: vec![KEY_1],
         extra_env: vec![("STREAM_IDLE_TIMEOUT".into(), "300ms".into())],
+        ..Options::default()
     })
     .await;
     let chunk = json!({"model": "m", "choices": [{"index": 0, "delta": {"content": "a".repeat(16_000)}, "finish_reason": null}]});

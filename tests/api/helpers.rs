@@ -35,6 +35,9 @@ pub struct TestApp {
 pub struct Options {
     pub keys: Vec<&'static str>,
     pub extra_env: Vec<(String, String)>,
+    /// The provider the keys belong to: `mock` (OpenAI-compatible, at the
+    /// mock's `/v1`) or `gemini` (native, at the mock's `/v1beta`).
+    pub provider: &'static str,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
         Options {
             keys: vec![KEY_1, KEY_2],
             extra_env: Vec::new(),
+            provider: "mock",
         }
     }
 }
@@ -53,16 +57,21 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(options: Options) -> TestApp {
     let mock = MockUpstream::start().await;
+    let upper = options.provider.to_ascii_uppercase();
+    let base = match options.provider {
+        "gemini" => format!("{}/v1beta", mock.origin()),
+        _ => mock.base_url.clone(),
+    };
     let mut env = vec![
         ("PROXY_API_KEY".to_string(), PROXY_KEY.to_string()),
-        ("MOCK_API_BASE".to_string(), mock.base_url.clone()),
+        (format!("{upper}_API_BASE"), base),
         ("GLOBAL_TIMEOUT".to_string(), "10s".to_string()),
         ("PROXY_WORKERS".to_string(), "2".to_string()),
         // Same-key retries without the real 1 s backoff.
         ("RETRY_BACKOFF_BASE".to_string(), "5ms".to_string()),
     ];
     for (i, key) in options.keys.iter().enumerate() {
-        env.push((format!("MOCK_API_KEY_{}", i + 1), key.to_string()));
+        env.push((format!("{upper}_API_KEY_{}", i + 1), key.to_string()));
     }
     env.extend(options.extra_env);
     let tmp = tempfile::tempdir().unwrap();
@@ -192,9 +201,13 @@ impl TestApp {
 
     /// `GET /v1/usage` → counters of `model` for the key with this raw value.
     pub async fn usage_of(&self, key: &str, model: &str) -> Value {
+        self.usage_in("mock", key, model).await
+    }
+
+    pub async fn usage_in(&self, provider: &str, key: &str, model: &str) -> Value {
         let (_, usage) = self.get_json("/v1/usage").await;
         let id = llm_key_proxy::secret::KeyId::of(key).to_string();
-        let keys = usage["providers"]["mock"]["keys"]
+        let keys = usage["providers"][provider]["keys"]
             .as_array()
             .unwrap()
             .clone();

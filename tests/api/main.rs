@@ -11,6 +11,7 @@ mod chat;
 mod concurrency;
 mod disconnect;
 mod errors;
+mod gemini;
 mod persistence;
 mod resilience;
 mod rotation;

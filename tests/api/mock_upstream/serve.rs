@@ -47,13 +47,13 @@ pub(super) fn lock(s: &Shared) -> MutexGuard<'_, State> {
 
 /// Decrements the in-flight counters when the request (including a streamed
 /// body) is finished or dropped.
-struct InFlightGuard {
+pub(super) struct InFlightGuard {
     state: Shared,
     keys: [KeyModel; 2],
 }
 
 impl InFlightGuard {
-    fn enter(state: &Shared, key: &str, model: &str) -> InFlightGuard {
+    pub(super) fn enter(state: &Shared, key: &str, model: &str) -> InFlightGuard {
         let keys = [
             (key.to_string(), model.to_string()),
             (key.to_string(), ANY_MODEL.to_string()),
@@ -104,6 +104,9 @@ pub(super) async fn handle(
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     record_common(&state, &req, &path, parsed.as_ref());
 
+    if path.starts_with("/v1beta/") {
+        return super::gemini::handle(&state, &req, &path, parsed).await;
+    }
     let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::GET, "/v1/models") => models_response(&state),
@@ -168,7 +171,7 @@ fn bearer_key(req: &HttpRequest) -> String {
     }
 }
 
-fn next_reply(state: &Shared, key: &str, model: &str) -> Reply {
+pub(super) fn next_reply(state: &Shared, key: &str, model: &str) -> Reply {
     let mut st = lock(state);
     // calls bookkeeping
     *st.calls
@@ -254,7 +257,11 @@ fn models_response(state: &Shared) -> HttpResponse {
     )
 }
 
-fn json_response(status: StatusCode, headers: &[(String, String)], body: &Value) -> HttpResponse {
+pub(super) fn json_response(
+    status: StatusCode,
+    headers: &[(String, String)],
+    body: &Value,
+) -> HttpResponse {
     let mut b = HttpResponse::build(status);
     b.insert_header((header::CONTENT_TYPE, "application/json"));
     for (n, v) in headers {
@@ -268,7 +275,7 @@ enum Item {
     Cut,
 }
 
-fn stream_response(
+pub(super) fn stream_response(
     status: StatusCode,
     headers: &[(String, String)],
     script: StreamScript,
