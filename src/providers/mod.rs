@@ -82,6 +82,21 @@ pub trait WireFormat: Send + Sync + 'static {
 
     /// Model ids (without the provider prefix) from the model list.
     fn model_ids(&self, body: &[u8]) -> Option<Vec<String>>;
+
+    /// The provider's own token counter for `{"messages"}` or `{"text"}`,
+    /// if it has one.
+    fn count_tokens_request(
+        &self,
+        _body: &Map<String, Value>,
+        _model: &str,
+    ) -> Option<Result<Outbound, String>> {
+        None
+    }
+
+    /// The count from the token counter's answer.
+    fn count_tokens_response(&self, _body: &[u8]) -> Option<u64> {
+        None
+    }
 }
 
 /// Turns one stream's upstream events into OpenAI-shaped stream items.

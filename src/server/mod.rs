@@ -7,6 +7,7 @@
 
 mod attempt;
 mod body;
+mod count;
 mod middleware;
 mod models;
 mod relay;

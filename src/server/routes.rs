@@ -14,7 +14,6 @@ use super::relay::{forward, Forward, Operation};
 use super::Shared;
 use crate::error::ApiError;
 use crate::keypool::{GetUsage, ResetCooldowns};
-use crate::tokens::Encoding;
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
@@ -27,7 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(only("/embeddings", web::post().to(embeddings)))
             .service(only("/models", web::get().to(models)))
             .service(only("/providers", web::get().to(providers)))
-            .service(only("/token-count", web::post().to(token_count)))
+            .service(only(
+                "/token-count",
+                web::post().to(super::count::token_count),
+            ))
             .service(only("/usage", web::get().to(usage)))
             .service(only("/usage/reset", web::post().to(reset_usage)))
             .default_service(web::to(not_found)),
@@ -136,46 +138,6 @@ async fn reset_usage(
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?
         .map_err(ApiError::invalid)?;
     Ok(HttpResponse::Ok().json(json!({ "reset": changed })))
-}
-
-/// `{"model", "messages"}` or `{"model", "text"}` → `{"token_count": n}`,
-/// counted with the tiktoken encoding of the model's family.
-async fn token_count(
-    req: HttpRequest,
-    payload: web::Payload,
-    shared: web::Data<Shared>,
-) -> Result<HttpResponse, ApiError> {
-    let limit = shared.config.settings.server.max_body_size;
-    let mut body = read_json_object(req.headers(), payload, limit).await?;
-    let model = optional_str(&body, "model")?.ok_or_else(|| {
-        ApiError::invalid_param(
-            "`model` is required: the encoding depends on it, e.g. \"openai/gpt-4o\"",
-            "model",
-        )
-    })?;
-    let encoding = Encoding::for_model(&model);
-    let input = match (body.remove("messages"), body.remove("text")) {
-        (Some(serde_json::Value::Array(messages)), _) => Ok(messages),
-        (None, Some(serde_json::Value::String(text))) => Err(text),
-        _ => {
-            return Err(ApiError::invalid(
-                "send `messages` (an array of chat messages) or `text` (a string)",
-            ))
-        }
-    };
-    // Building a tokenizer and counting a long text are CPU work: keep them
-    // off the HTTP worker.
-    let count = web::block(move || match input {
-        Ok(messages) => encoding.count_messages(&messages),
-        Err(text) => encoding.count_text(&text),
-    })
-    .await
-    .map_err(|_| ApiError::Unavailable("the token counter stopped"))?
-    .map_err(|e| {
-        log::error!("{e}");
-        ApiError::Unavailable("the tokenizer failed to load")
-    })?;
-    Ok(HttpResponse::Ok().json(json!({"token_count": count, "encoding": encoding.name()})))
 }
 
 async fn health() -> HttpResponse {

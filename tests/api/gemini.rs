@@ -154,3 +154,27 @@ async fn embeddings_and_models_use_the_native_endpoints() {
         .is_some());
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn token_counts_use_gemini_count_tokens_with_a_pool_key() {
+    let app = gemini_app().await;
+    let body = json!({"model": "gemini/gemini-test", "messages": [{"role": "user", "content": "hello world"}]});
+    let (status, answer) = app.post_json("/v1/token-count", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["token_count"], 7, "the mock's countTokens answer");
+    assert_eq!(answer["method"], "gemini native");
+    let path = "/v1beta/models/gemini-test:countTokens";
+    assert_eq!(app.mock.path_calls(path), 1);
+    assert!(app.mock.last_body(path).unwrap()["generateContentRequest"]["contents"].is_array());
+
+    // When the provider's counter fails, the count is local.
+    app.mock
+        .script(KEY_1, "gemini-test", vec![Reply::status(500)]);
+    app.mock
+        .script(KEY_2, "gemini-test", vec![Reply::status(500)]);
+    let (status, answer) = app.post_json("/v1/token-count", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["token_count"], 9);
+    assert_eq!(answer["method"], "tiktoken cl100k_base");
+    app.stop().await;
+}

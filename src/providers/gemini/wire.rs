@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use super::{
-    chat_path, chat_request, chat_response, embeddings_request, embeddings_response, model_ids,
-    StreamState,
+    chat_path, chat_request, chat_response, count_tokens_request, count_tokens_response,
+    embeddings_request, embeddings_response, model_ids, StreamState,
 };
 use crate::providers::openai::{rewrite_response, translate_event, StreamItem};
 use crate::providers::{Outbound, Rewritten, StreamTranslator, WireFormat};
@@ -90,6 +90,26 @@ impl WireFormat for GeminiFormat {
 
     fn models_path(&self) -> &'static str {
         "/models"
+    }
+
+    fn count_tokens_request(
+        &self,
+        body: &Map<String, Value>,
+        model: &str,
+    ) -> Option<Result<Outbound, String>> {
+        Some(
+            count_tokens_request(&Value::Object(body.clone()), model).map(|(path, body)| {
+                Outbound {
+                    path,
+                    body,
+                    client_wants_usage: false,
+                }
+            }),
+        )
+    }
+
+    fn count_tokens_response(&self, body: &[u8]) -> Option<u64> {
+        count_tokens_response(&serde_json::from_slice::<Value>(body).ok()?)
     }
 
     fn model_ids(&self, body: &[u8]) -> Option<Vec<String>> {

@@ -1,0 +1,117 @@
+//! `POST /v1/token-count`: `{"model", "messages"}` or `{"model", "text"}` →
+//! `{"token_count": n, "method": …}`. A provider with its own counter
+//! (Gemini's `countTokens`) is asked with a pool key; everything else, and
+//! any failure of that call, is counted locally with tiktoken.
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+use tokio::sync::oneshot;
+
+use super::body::{optional_str, read_json_object};
+use super::Shared;
+use crate::error::ApiError;
+use crate::keypool::PeekKey;
+use crate::tokens::Encoding;
+use crate::worker::{self, CallUpstream, UpstreamWorker};
+
+pub async fn token_count(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: web::Data<actix::Addr<UpstreamWorker>>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = shared.config.settings.server.max_body_size;
+    let body = read_json_object(req.headers(), payload, limit).await?;
+    let model = optional_str(&body, "model")?.ok_or_else(|| {
+        ApiError::invalid_param(
+            "`model` is required: the count depends on it, e.g. \"openai/gpt-4o\"",
+            "model",
+        )
+    })?;
+    let input = match (body.get("messages"), body.get("text")) {
+        (Some(Value::Array(messages)), _) => Ok(messages.clone()),
+        (None, Some(Value::String(text))) => Err(text.clone()),
+        _ => {
+            return Err(ApiError::invalid(
+                "send `messages` (an array of chat messages) or `text` (a string)",
+            ))
+        }
+    };
+    if let Some(count) = native_count(&shared, &worker, &model, &body).await {
+        return Ok(HttpResponse::Ok().json(json!({"token_count": count.0, "method": count.1})));
+    }
+    let encoding = Encoding::for_model(&model);
+    // Building a tokenizer and counting a long text are CPU work: keep them
+    // off the HTTP worker.
+    let count = web::block(move || match input {
+        Ok(messages) => encoding.count_messages(&messages),
+        Err(text) => encoding.count_text(&text),
+    })
+    .await
+    .map_err(|_| ApiError::Unavailable("the token counter stopped"))?
+    .map_err(|e| {
+        log::error!("{e}");
+        ApiError::Unavailable("the tokenizer failed to load")
+    })?;
+    let method = format!("tiktoken {}", encoding.name());
+    Ok(HttpResponse::Ok()
+        .json(json!({"token_count": count, "encoding": encoding.name(), "method": method})))
+}
+
+/// The provider's own count, when `model` names a configured provider that
+/// has a counter and one of its keys answers.
+async fn native_count(
+    shared: &Shared,
+    worker: &actix::Addr<UpstreamWorker>,
+    model: &str,
+    body: &Map<String, Value>,
+) -> Option<(u64, String)> {
+    let (provider, bare) = model.split_once('/')?;
+    let provider = shared.config.provider(&provider.to_ascii_lowercase())?;
+    let wire = provider.format.wire();
+    let outbound = wire.count_tokens_request(body, bare)?.ok()?;
+    let key = shared
+        .pool
+        .send(PeekKey {
+            provider: provider.name.clone(),
+        })
+        .await
+        .ok()??;
+    let settings = &shared.config.settings.proxy;
+    let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
+    let (_cancel, cancel) = oneshot::channel();
+    let call = CallUpstream {
+        method: Method::POST,
+        url: format!("{}{}", provider.api_base, outbound.path),
+        key,
+        auth: wire.auth(),
+        headers: wire.headers(),
+        body: serde_json::to_vec(&outbound.body).ok().map(Into::into),
+        timeout: settings.models_fetch_timeout,
+        cancel,
+    };
+    let answer = async {
+        let mut response = worker::call(worker, call)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status.is_success() {
+            return Err(format!("HTTP {}", response.status.as_u16()));
+        }
+        let body = worker::read_body(&mut response.body, 1 << 20, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        wire.count_tokens_response(&body)
+            .ok_or_else(|| "no count in the answer".to_string())
+    };
+    match answer.await {
+        Ok(count) => Some((count, format!("{} native", provider.name))),
+        Err(why) => {
+            log::warn!(
+                "{}'s token counter failed ({why}); counting locally",
+                provider.name
+            );
+            None
+        }
+    }
+}
