@@ -4,6 +4,7 @@
 //! OpenAI-compatible format is one implementation, not a special case.
 //! `presets` lists the built-in providers.
 
+pub mod anthropic;
 pub mod gemini;
 pub mod openai;
 pub mod presets;
@@ -29,6 +30,8 @@ pub enum Format {
     OpenAi,
     /// Google's Generative Language API (`generateContent`).
     Gemini,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 /// What to send upstream for one client request.
@@ -112,6 +115,7 @@ impl Format {
         match self {
             Format::OpenAi => &openai::OpenAiFormat,
             Format::Gemini => &gemini::GeminiFormat,
+            Format::Anthropic => &anthropic::AnthropicFormat,
         }
     }
 }

@@ -4,9 +4,6 @@
 use super::Format;
 
 /// `(provider name, base URL, wire format)`.
-///
-/// `anthropic` points at its vendor's OpenAI-compatible endpoint until its
-/// native format lands.
 pub const PRESETS: &[(&str, &str, Format)] = &[
     ("openai", "https://api.openai.com/v1", Format::OpenAi),
     ("openrouter", "https://openrouter.ai/api/v1", Format::OpenAi),
@@ -32,7 +29,11 @@ pub const PRESETS: &[(&str, &str, Format)] = &[
         "https://generativelanguage.googleapis.com/v1beta",
         Format::Gemini,
     ),
-    ("anthropic", "https://api.anthropic.com/v1", Format::OpenAi),
+    (
+        "anthropic",
+        "https://api.anthropic.com/v1",
+        Format::Anthropic,
+    ),
 ];
 
 /// A built-in provider.

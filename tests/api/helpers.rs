@@ -36,7 +36,8 @@ pub struct Options {
     pub keys: Vec<&'static str>,
     pub extra_env: Vec<(String, String)>,
     /// The provider the keys belong to: `mock` (OpenAI-compatible, at the
-    /// mock's `/v1`) or `gemini` (native, at the mock's `/v1beta`).
+    /// mock's `/v1`), `gemini` (native, at the mock's `/v1beta`) or
+    /// `anthropic` (native, at the mock's `/v1`).
     pub provider: &'static str,
 }
 

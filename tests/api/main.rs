@@ -6,6 +6,7 @@
 mod helpers;
 mod mock_upstream;
 
+mod anthropic;
 mod catalog;
 mod chat;
 mod concurrency;

@@ -31,6 +31,7 @@ mod response_in;
 mod response_out;
 mod stream_in;
 mod stream_out;
+mod wire;
 
 /// A fixture file of `tests/fixtures/anthropic/`, as a `&'static str`.
 #[cfg(test)]
@@ -57,6 +58,7 @@ pub use response_in::{error_body, messages_response};
 pub use response_out::{chat_response, count_tokens_response, model_ids};
 pub use stream_in::ToAnthropicStream;
 pub use stream_out::ToOpenAiStream;
+pub use wire::AnthropicFormat;
 
 /// Default `max_tokens` when the OpenAI request has none (Anthropic
 /// requires it).

@@ -11,6 +11,7 @@
 //! - anything else: 404 with an OpenAI-style JSON error body.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod anthropic;
 pub mod gemini;
 mod script;
 mod serve;

@@ -107,6 +107,9 @@ pub(super) async fn handle(
     if path.starts_with("/v1beta/") {
         return super::gemini::handle(&state, &req, &path, parsed).await;
     }
+    if path.starts_with("/v1/messages") {
+        return super::anthropic::handle(&state, &req, &path, parsed).await;
+    }
     let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::GET, "/v1/models") => models_response(&state),
