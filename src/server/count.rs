@@ -23,7 +23,19 @@ pub async fn token_count(
 ) -> Result<HttpResponse, ApiError> {
     let limit = shared.config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
-    let model = optional_str(&body, "model")?.ok_or_else(|| {
+    let (count, method) = count(&shared, &worker, &body).await?;
+    Ok(HttpResponse::Ok().json(json!({"token_count": count, "method": method})))
+}
+
+/// Counts the prompt of `body` (`{"model", "messages"}` or
+/// `{"model", "text"}`): the provider's own counter when it has one, else
+/// tiktoken. Returns the count and how it was counted.
+pub async fn count(
+    shared: &Shared,
+    worker: &actix::Addr<UpstreamWorker>,
+    body: &Map<String, Value>,
+) -> Result<(u64, String), ApiError> {
+    let model = optional_str(body, "model")?.ok_or_else(|| {
         ApiError::invalid_param(
             "`model` is required: the count depends on it, e.g. \"openai/gpt-4o\"",
             "model",
@@ -38,8 +50,8 @@ pub async fn token_count(
             ))
         }
     };
-    if let Some(count) = native_count(&shared, &worker, &model, &body).await {
-        return Ok(HttpResponse::Ok().json(json!({"token_count": count.0, "method": count.1})));
+    if let Some(native) = native_count(shared, worker, &model, body).await {
+        return Ok(native);
     }
     let encoding = Encoding::for_model(&model);
     // Building a tokenizer and counting a long text are CPU work: keep them
@@ -54,9 +66,7 @@ pub async fn token_count(
         log::error!("{e}");
         ApiError::Unavailable("the tokenizer failed to load")
     })?;
-    let method = format!("tiktoken {}", encoding.name());
-    Ok(HttpResponse::Ok()
-        .json(json!({"token_count": count, "encoding": encoding.name(), "method": method})))
+    Ok((count as u64, format!("tiktoken {}", encoding.name())))
 }
 
 /// The provider's own count, when `model` names a configured provider that

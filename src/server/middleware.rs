@@ -66,8 +66,22 @@ pub async fn require_proxy_key(
         .app_data::<web::Data<Shared>>()
         .and_then(|s| s.config.proxy_api_key.clone());
     if let Some(expected) = expected {
-        if !is_authorized(req.headers(), &expected) {
-            return Ok(req.into_response(ApiError::Unauthorized.error_response()));
+        // Anthropic clients send the key in `x-api-key` and expect
+        // Anthropic's error envelope.
+        let anthropic = req.path().starts_with("/v1/messages");
+        let by_api_key = anthropic
+            && req
+                .headers()
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|key| expected.matches(key.trim()));
+        if !by_api_key && !is_authorized(req.headers(), &expected) {
+            let response = if anthropic {
+                super::messages::anthropic_error(&ApiError::Unauthorized)
+            } else {
+                ApiError::Unauthorized.error_response()
+            };
+            return Ok(req.into_response(response));
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())

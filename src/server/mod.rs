@@ -8,6 +8,7 @@
 mod attempt;
 mod body;
 mod count;
+mod messages;
 mod middleware;
 mod models;
 mod relay;

@@ -30,6 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/token-count",
                 web::post().to(super::count::token_count),
             ))
+            .service(only("/messages", web::post().to(super::messages::messages)))
+            .service(only(
+                "/messages/count_tokens",
+                web::post().to(super::messages::count_tokens),
+            ))
             .service(only("/usage", web::get().to(usage)))
             .service(only("/usage/reset", web::post().to(reset_usage)))
             .default_service(web::to(not_found)),

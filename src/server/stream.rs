@@ -34,7 +34,7 @@ const CLIENT_BUFFER_FRAMES: usize = 16;
 /// noticed within about this long (clients ignore comments).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
-const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
+pub const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 use crate::worker::TransportError;
 
 /// One upstream stream on its way to the client. Owns the lease: when the

@@ -13,6 +13,7 @@ mod concurrency;
 mod disconnect;
 mod errors;
 mod gemini;
+mod messages;
 mod persistence;
 mod resilience;
 mod rotation;

@@ -16,7 +16,7 @@ async fn text_and_messages_are_counted_with_the_model_family_encoding() {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["token_count"], 2);
-    assert_eq!(answer["encoding"], "o200k_base");
+    assert_eq!(answer["method"], "tiktoken o200k_base");
 
     let messages = json!([{"role": "user", "content": "hello world"}]);
     let (status, answer) = app
@@ -27,7 +27,7 @@ async fn text_and_messages_are_counted_with_the_model_family_encoding() {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["token_count"], 9);
-    assert_eq!(answer["encoding"], "cl100k_base");
+    assert_eq!(answer["method"], "tiktoken cl100k_base");
     assert_eq!(app.mock.total_calls(), 0, "counted locally");
     app.stop().await;
 }

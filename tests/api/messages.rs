@@ -1,0 +1,169 @@
+//! `POST /v1/messages`: Anthropic-API clients, any provider behind.
+
+use actix_web::http::StatusCode;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::mock_upstream::Reply;
+
+fn request(model: &str) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 256,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "hi"}]
+    })
+}
+
+/// POST with Anthropic's headers: status, headers' retry-after, body text.
+async fn post(
+    app: &TestApp,
+    path: &str,
+    body: &Value,
+    key: &str,
+) -> (StatusCode, Option<String>, String) {
+    let mut res = app
+        .client
+        .post(app.url(path))
+        .insert_header(("x-api-key", key))
+        .insert_header(("anthropic-version", "2023-06-01"))
+        .send_json(body)
+        .await
+        .unwrap();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let mut text = String::new();
+    while let Some(chunk) = res.next().await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    (res.status(), retry_after, text)
+}
+
+/// `(event name, data)` of an Anthropic event stream.
+fn events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_string(), serde_json::from_str(data).unwrap()))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_message_is_answered_in_anthropic_shape_from_an_openai_provider() {
+    let app = spawn_app().await;
+    let (status, _, text) = post(&app, "/v1/messages", &request("mock/m"), PROXY_KEY).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["type"], "message");
+    assert_eq!(answer["role"], "assistant");
+    assert_eq!(
+        answer["content"][0],
+        json!({"type": "text", "text": "hello from mock"})
+    );
+    assert_eq!(answer["stop_reason"], "end_turn");
+    assert_eq!(answer["usage"]["output_tokens"], 5);
+    let sent = app.mock.last_body("/v1/chat/completions").unwrap();
+    assert_eq!(sent["model"], "m");
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(sent["max_tokens"], 256);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_streamed_message_is_the_anthropic_event_sequence() {
+    let app = spawn_app().await;
+    let mut body = request("mock/m");
+    body["stream"] = json!(true);
+    let (status, _, text) = post(&app, "/v1/messages", &body, PROXY_KEY).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let events = events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["message_delta", "message_stop"],
+        "{names:?}"
+    );
+    assert!(names.contains(&"content_block_start") && names.contains(&"content_block_stop"));
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(text, "hello from mock");
+    let delta = &events[events.len() - 2].1;
+    assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+    assert_eq!(
+        delta["usage"]["output_tokens"], 3,
+        "usage folded into message_delta"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn failures_use_anthropic_errors_and_real_statuses() {
+    let app = spawn_app().await;
+    // Wrong key.
+    let (status, _, text) = post(&app, "/v1/messages", &request("mock/m"), "wrong").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let error: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "authentication_error");
+    // Unknown provider.
+    let (status, _, text) = post(&app, "/v1/messages", &request("nope/m"), PROXY_KEY).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["type"],
+        "invalid_request_error"
+    );
+    // The provider refuses the request itself.
+    app.mock.script(KEY_1, "bad", vec![Reply::status(400)]);
+    let (status, _, text) = post(&app, "/v1/messages", &request("mock/bad"), PROXY_KEY).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["message"],
+        "mock 400"
+    );
+    // Every key rate-limited: 429 with Retry-After, never a 200 with nothing.
+    for key in [KEY_1, KEY_2] {
+        app.mock.script(
+            key,
+            "busy",
+            vec![Reply::status(429).with_header("Retry-After", "600")],
+        );
+    }
+    let mut body = request("mock/busy");
+    body["stream"] = json!(true);
+    let (status, retry_after, text) = post(&app, "/v1/messages", &body, PROXY_KEY).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    assert!(retry_after.is_some());
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["type"],
+        "rate_limit_error"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn bearer_auth_works_too_and_tokens_can_be_counted() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/v1/messages/count_tokens"))
+        .bearer_auth(PROXY_KEY)
+        .send_json(&json!({"model": "mock/gpt-4o", "messages": [{"role": "user", "content": "hello world"}]}))
+        .await;
+    let mut res = res.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let counted: Value = res.json().await.unwrap();
+    assert_eq!(counted["input_tokens"], 9, "{counted}");
+    app.stop().await;
+}
