@@ -138,6 +138,10 @@ pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
     Some(Rewritten { body, usage })
 }
 
+/// The error that stands in for an event that is not a JSON object.
+pub const MALFORMED_EVENT: &str =
+    r#"{"error":{"message":"the provider sent a malformed stream event","type":"upstream_error"}}"#;
+
 /// What to do with one upstream stream event.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StreamItem {
@@ -161,6 +165,11 @@ pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> 
     let data = data.trim();
     if data == "[DONE]" {
         return StreamItem::Done;
+    }
+    // Validated without building a value: a broken event is an error,
+    // never relayed as content.
+    if !data.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(data).is_err() {
+        return StreamItem::Error(MALFORMED_EVENT.to_string());
     }
     if matches!(value_start(data, "error"), Some(b'{' | b'"')) {
         return StreamItem::Error(data.to_string());
@@ -403,6 +412,17 @@ mod tests {
         else {
             panic!("expected a relayed chunk with usage");
         };
+    }
+
+    #[test]
+    fn malformed_events_are_errors() {
+        for bad in ["{not json", "plain text", r#"{"id":"x","choices":["#] {
+            assert_eq!(
+                translate_event(bad, "p", false),
+                StreamItem::Error(MALFORMED_EVENT.into()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod anthropic;
 mod catalog;
 mod chat;
 mod concurrency;
+mod conformance;
 mod disconnect;
 mod errors;
 mod gemini;
