@@ -107,6 +107,67 @@ pub trait StreamTranslator: Send {
     fn items(&mut self, data: &str) -> Vec<StreamItem>;
 }
 
+/// A native stream: each upstream event is reshaped into OpenAI chunks by
+/// `reshape`, which are then handled like any OpenAI-compatible stream's.
+pub struct ReshapedStream<F> {
+    reshape: F,
+    provider: String,
+    client_wants_usage: bool,
+}
+
+/// Stands in for an event that is not JSON.
+const UNREADABLE_EVENT: &str = r#"{"error":{"message":"the provider sent an unreadable stream event","type":"upstream_error"}}"#;
+
+impl<F> ReshapedStream<F>
+where
+    F: FnMut(&Value) -> Vec<Value> + Send + 'static,
+{
+    pub fn boxed(
+        provider: &str,
+        client_wants_usage: bool,
+        reshape: F,
+    ) -> Box<dyn StreamTranslator> {
+        Box::new(ReshapedStream {
+            reshape,
+            provider: provider.to_string(),
+            client_wants_usage,
+        })
+    }
+}
+
+impl<F> StreamTranslator for ReshapedStream<F>
+where
+    F: FnMut(&Value) -> Vec<Value> + Send,
+{
+    fn items(&mut self, data: &str) -> Vec<StreamItem> {
+        let Ok(event) = serde_json::from_str::<Value>(data) else {
+            return vec![StreamItem::Error(UNREADABLE_EVENT.to_string())];
+        };
+        (self.reshape)(&event)
+            .iter()
+            .map(|chunk| {
+                openai::translate_event(&chunk.to_string(), &self.provider, self.client_wants_usage)
+            })
+            .collect()
+    }
+}
+
+/// Whether an OpenAI request asked for the stream's usage chunk.
+pub fn client_wants_usage(body: &Map<String, Value>) -> bool {
+    body.get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Seconds since the epoch, for `created` fields.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 // === impl Format ===
 
 impl Format {

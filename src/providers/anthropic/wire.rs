@@ -2,28 +2,21 @@
 //! `anthropic-version`, the Messages API behind the trait, streams
 //! re-shaped into OpenAI chunks and then handled like any OpenAI stream.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Map, Value};
 
 use super::{
     chat_response, count_tokens_request, count_tokens_response, messages_request, model_ids,
     ToOpenAiStream, API_VERSION, COUNT_TOKENS_PATH, MESSAGES_PATH, MODELS_PATH,
 };
-use crate::providers::openai::{rewrite_response, translate_event, StreamItem};
-use crate::providers::{Outbound, Rewritten, StreamTranslator, WireFormat};
+use crate::providers::openai::rewrite_response;
+use crate::providers::{
+    client_wants_usage, unix_now, Outbound, ReshapedStream, Rewritten, StreamTranslator, WireFormat,
+};
 use crate::worker::Auth;
 
 /// Anthropic's Messages API, natively.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AnthropicFormat;
-
-/// One Anthropic stream: each event becomes OpenAI chunks.
-struct AnthropicStream {
-    state: ToOpenAiStream,
-    provider: String,
-    client_wants_usage: bool,
-}
 
 // === impl AnthropicFormat ===
 
@@ -42,11 +35,7 @@ impl WireFormat for AnthropicFormat {
         model: &str,
         _stream: bool,
     ) -> Result<Outbound, String> {
-        let client_wants_usage = body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let client_wants_usage = client_wants_usage(&body);
         body.insert("model".into(), Value::String(model.to_string()));
         Ok(Outbound {
             path: MESSAGES_PATH.to_string(),
@@ -57,7 +46,7 @@ impl WireFormat for AnthropicFormat {
 
     fn chat_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
         let anthropic: Value = serde_json::from_slice(body).ok()?;
-        let openai = chat_response(&anthropic, now()).ok()?;
+        let openai = chat_response(&anthropic, unix_now()).ok()?;
         rewrite_response(&serde_json::to_vec(&openai).ok()?, provider)
     }
 
@@ -67,10 +56,9 @@ impl WireFormat for AnthropicFormat {
         _model: &str,
         client_wants_usage: bool,
     ) -> Box<dyn StreamTranslator> {
-        Box::new(AnthropicStream {
-            state: ToOpenAiStream::new(now()),
-            provider: provider.to_string(),
-            client_wants_usage,
+        let mut state = ToOpenAiStream::new(unix_now());
+        ReshapedStream::boxed(provider, client_wants_usage, move |event| {
+            state.chunks(event)
         })
     }
 
@@ -126,27 +114,4 @@ impl WireFormat for AnthropicFormat {
     fn count_tokens_response(&self, body: &[u8]) -> Option<u64> {
         count_tokens_response(&serde_json::from_slice::<Value>(body).ok()?)
     }
-}
-
-impl StreamTranslator for AnthropicStream {
-    fn items(&mut self, data: &str) -> Vec<StreamItem> {
-        let Ok(event) = serde_json::from_str::<Value>(data) else {
-            let error = r#"{"error":{"message":"the provider sent an unreadable stream event","type":"upstream_error"}}"#;
-            return vec![StreamItem::Error(error.to_string())];
-        };
-        self.state
-            .chunks(&event)
-            .iter()
-            .map(|chunk| {
-                translate_event(&chunk.to_string(), &self.provider, self.client_wants_usage)
-            })
-            .collect()
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

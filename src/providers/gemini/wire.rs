@@ -2,28 +2,21 @@
 //! of this module behind the trait, streams re-shaped into OpenAI chunks
 //! and then handled like any OpenAI-compatible stream.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Map, Value};
 
 use super::{
     chat_path, chat_request, chat_response, count_tokens_request, count_tokens_response,
     embeddings_request, embeddings_response, model_ids, StreamState,
 };
-use crate::providers::openai::{rewrite_response, translate_event, StreamItem};
-use crate::providers::{Outbound, Rewritten, StreamTranslator, WireFormat};
+use crate::providers::openai::rewrite_response;
+use crate::providers::{
+    client_wants_usage, unix_now, Outbound, ReshapedStream, Rewritten, StreamTranslator, WireFormat,
+};
 use crate::worker::Auth;
 
 /// Google's Generative Language API, natively.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GeminiFormat;
-
-/// One Gemini stream: each event becomes OpenAI chunks.
-struct GeminiStream {
-    state: StreamState,
-    provider: String,
-    client_wants_usage: bool,
-}
 
 // === impl GeminiFormat ===
 
@@ -38,11 +31,7 @@ impl WireFormat for GeminiFormat {
         model: &str,
         stream: bool,
     ) -> Result<Outbound, String> {
-        let client_wants_usage = body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let client_wants_usage = client_wants_usage(&body);
         Ok(Outbound {
             path: chat_path(model, stream),
             body: chat_request(&Value::Object(body))?,
@@ -52,7 +41,7 @@ impl WireFormat for GeminiFormat {
 
     fn chat_response(&self, body: &[u8], provider: &str, model: &str) -> Option<Rewritten> {
         let gemini: Value = serde_json::from_slice(body).ok()?;
-        let openai = chat_response(&gemini, &format!("{provider}/{model}"), now()).ok()?;
+        let openai = chat_response(&gemini, &format!("{provider}/{model}"), unix_now()).ok()?;
         rewrite_response(&serde_json::to_vec(&openai).ok()?, provider)
     }
 
@@ -62,10 +51,9 @@ impl WireFormat for GeminiFormat {
         model: &str,
         client_wants_usage: bool,
     ) -> Box<dyn StreamTranslator> {
-        Box::new(GeminiStream {
-            state: StreamState::new(&format!("{provider}/{model}"), now()),
-            provider: provider.to_string(),
-            client_wants_usage,
+        let mut state = StreamState::new(&format!("{provider}/{model}"), unix_now());
+        ReshapedStream::boxed(provider, client_wants_usage, move |event| {
+            state.chunks(event)
         })
     }
 
@@ -117,27 +105,4 @@ impl WireFormat for GeminiFormat {
         gemini.get("models")?;
         Some(model_ids(&gemini))
     }
-}
-
-impl StreamTranslator for GeminiStream {
-    fn items(&mut self, data: &str) -> Vec<StreamItem> {
-        let Ok(event) = serde_json::from_str::<Value>(data) else {
-            let error = r#"{"error":{"message":"the provider sent an unreadable stream event","type":"upstream_error"}}"#;
-            return vec![StreamItem::Error(error.to_string())];
-        };
-        self.state
-            .chunks(&event)
-            .iter()
-            .map(|chunk| {
-                translate_event(&chunk.to_string(), &self.provider, self.client_wants_usage)
-            })
-            .collect()
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::script::StreamScript;
-use super::serve::{json_response, lock, next_reply, stream_response, InFlightGuard, Shared};
+use super::serve::{json_response, lock, scripted, stream_response, Shared};
 
 pub(super) async fn handle(
     state: &Shared,
@@ -33,21 +33,11 @@ pub(super) async fn handle(
         .get("x-goog-api-key")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    let reply = next_reply(state, &key, model);
-    let guard = InFlightGuard::enter(state, &key, model);
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
-    }
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Some(script) = reply.stream.clone() {
-        return stream_response(status, &reply.headers, script, guard);
-    }
-    if let Some(b) = &reply.body {
-        return json_response(status, &reply.headers, b);
-    }
-    if !status.is_success() {
-        return json_response(status, &reply.headers, &error(reply.status, "UNAVAILABLE"));
-    }
+    let (status, reply, guard) =
+        match scripted(state, &key, model, |code| error(code, "UNAVAILABLE")).await {
+            Ok(response) => return response,
+            Err(default) => default,
+        };
     let body = body.unwrap_or(Value::Null);
     match action {
         "generateContent" => json_response(status, &reply.headers, &response("hello from gemini")),

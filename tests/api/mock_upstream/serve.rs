@@ -199,6 +199,34 @@ pub(super) fn next_reply(state: &Shared, key: &str, model: &str) -> Reply {
     }
 }
 
+/// The scripted part of a reply, shared by every dialect: counts the call,
+/// holds it in flight, waits the delay, and answers when the script decides
+/// (a stream, a body, an error status with `error(status)` as body).
+/// Otherwise hands back what the dialect needs for its default answer.
+pub(super) async fn scripted(
+    state: &Shared,
+    key: &str,
+    model: &str,
+    error: fn(u16) -> Value,
+) -> Result<HttpResponse, (StatusCode, Reply, InFlightGuard)> {
+    let reply = next_reply(state, key, model);
+    let guard = InFlightGuard::enter(state, key, model);
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(script) = reply.stream.clone() {
+        return Ok(stream_response(status, &reply.headers, script, guard));
+    }
+    if let Some(b) = &reply.body {
+        return Ok(json_response(status, &reply.headers, b));
+    }
+    if !status.is_success() {
+        return Ok(json_response(status, &reply.headers, &error(reply.status)));
+    }
+    Err((status, reply, guard))
+}
+
 async fn handle_post(state: &Shared, req: &HttpRequest, route: Route, body: Value) -> HttpResponse {
     let key = bearer_key(req);
     let model = body
@@ -206,24 +234,10 @@ async fn handle_post(state: &Shared, req: &HttpRequest, route: Route, body: Valu
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let reply = next_reply(state, &key, &model);
-    let guard = InFlightGuard::enter(state, &key, &model);
-
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
-    }
-
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-
-    if let Some(script) = reply.stream.clone() {
-        return stream_response(status, &reply.headers, script, guard);
-    }
-    if let Some(b) = &reply.body {
-        return json_response(status, &reply.headers, b);
-    }
-    if !status.is_success() {
-        return json_response(status, &reply.headers, &error_body(reply.status));
-    }
+    let (status, reply, guard) = match scripted(state, &key, &model, error_body).await {
+        Ok(response) => return response,
+        Err(default) => default,
+    };
     let wants_stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     if route == Route::Chat && wants_stream {
         let include_usage = body
