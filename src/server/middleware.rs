@@ -38,12 +38,27 @@ pub async fn request_context(
     let id = client_request_id(req.headers()).unwrap_or_else(new_request_id);
     let method = req.method().clone();
     let path = req.path().to_string();
+    let shared = req.app_data::<web::Data<Shared>>().cloned();
+    let _in_flight = shared.as_ref().map(|s| s.metrics.enter());
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let status = res.status().as_u16();
+    if let Some(shared) = &shared {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        let extensions = res.request().extensions();
+        let (provider, model) = extensions
+            .get::<RequestSummary>()
+            .map_or(("", ""), |s| (s.provider.as_str(), s.model.as_str()));
+        shared
+            .metrics
+            .request(&route, provider, model, status, started.elapsed());
+    }
     match res.request().extensions().get::<RequestSummary>() {
         Some(s) => log::info!(
             "{method} {path} {status} provider={} model={} key={} attempts={} {elapsed:.1}ms id={id}",

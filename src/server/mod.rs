@@ -9,6 +9,7 @@ mod attempt;
 mod body;
 mod count;
 mod messages;
+pub mod metrics;
 mod middleware;
 mod models;
 mod relay;
@@ -37,6 +38,7 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// What every handler shares.
 pub struct Shared {
     pub config: Config,
+    pub metrics: metrics::Metrics,
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
     pub models: models::ModelsCache,
@@ -73,6 +75,7 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
     let shared = web::Data::new(Shared {
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
+        metrics: metrics::Metrics::default(),
         clock,
         config,
     });

@@ -93,7 +93,15 @@ pub async fn forward(
         let mut retries = 0;
         loop {
             summary.attempts += 1;
-            let (kind, hint, why) = match attempt(shared, worker, &request, lease, deadline).await {
+            let started = std::time::Instant::now();
+            let result = attempt(shared, worker, &request, lease, deadline).await;
+            let class = match &result {
+                Attempt::Respond(r) if r.status().is_success() => "success",
+                Attempt::Respond(_) => "client_error",
+                Attempt::Failed { kind, .. } => kind.as_str(),
+            };
+            shared.metrics.attempt(provider, class, started.elapsed());
+            let (kind, hint, why) = match result {
                 Attempt::Respond(response) => break 'keys Ok(response),
                 Attempt::Failed {
                     lease: failed,

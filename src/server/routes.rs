@@ -19,26 +19,28 @@ use crate::worker::UpstreamWorker;
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).service(
-        web::scope("/v1")
-            .wrap(from_fn(require_proxy_key))
-            .service(only("/chat/completions", web::post().to(chat_completions)))
-            .service(only("/embeddings", web::post().to(embeddings)))
-            .service(only("/models", web::get().to(models)))
-            .service(only("/providers", web::get().to(providers)))
-            .service(only(
-                "/token-count",
-                web::post().to(super::count::token_count),
-            ))
-            .service(only("/messages", web::post().to(super::messages::messages)))
-            .service(only(
-                "/messages/count_tokens",
-                web::post().to(super::messages::count_tokens),
-            ))
-            .service(only("/usage", web::get().to(usage)))
-            .service(only("/usage/reset", web::post().to(reset_usage)))
-            .default_service(web::to(not_found)),
-    );
+    cfg.route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .service(
+            web::scope("/v1")
+                .wrap(from_fn(require_proxy_key))
+                .service(only("/chat/completions", web::post().to(chat_completions)))
+                .service(only("/embeddings", web::post().to(embeddings)))
+                .service(only("/models", web::get().to(models)))
+                .service(only("/providers", web::get().to(providers)))
+                .service(only(
+                    "/token-count",
+                    web::post().to(super::count::token_count),
+                ))
+                .service(only("/messages", web::post().to(super::messages::messages)))
+                .service(only(
+                    "/messages/count_tokens",
+                    web::post().to(super::messages::count_tokens),
+                ))
+                .service(only("/usage", web::get().to(usage)))
+                .service(only("/usage/reset", web::post().to(reset_usage)))
+                .default_service(web::to(not_found)),
+        );
 }
 
 /// A resource with one route; other methods get 405 in the error envelope.
@@ -143,6 +145,15 @@ async fn reset_usage(
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?
         .map_err(ApiError::invalid)?;
     Ok(HttpResponse::Ok().json(json!({ "reset": changed })))
+}
+
+/// Prometheus text; no auth, like `/health` (put it behind the network's own
+/// controls).
+async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+    let pool = shared.pool.send(GetUsage).await.unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(shared.metrics.render(&pool, shared.clock.now()))
 }
 
 async fn health() -> HttpResponse {

@@ -15,6 +15,7 @@ mod disconnect;
 mod errors;
 mod gemini;
 mod messages;
+mod metrics;
 mod persistence;
 mod resilience;
 mod rotation;
