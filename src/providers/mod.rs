@@ -9,8 +9,14 @@ pub mod gemini;
 pub mod openai;
 pub mod presets;
 
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::resilience::classify::{classify_response, Verdict};
 
 use crate::worker::Auth;
 pub use openai::{Rewritten, StreamItem};
@@ -100,6 +106,38 @@ pub trait WireFormat: Send + Sync + 'static {
     fn count_tokens_response(&self, _body: &[u8]) -> Option<u64> {
         None
     }
+
+    /// What a non-2xx answer means: the shared table of SPEC §5, unless the
+    /// format says more (Gemini reports a bad key as 400).
+    fn classify_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        classify_response(status, headers, body, now)
+    }
+
+    /// The provider's own refusal, for an OpenAI client: the OpenAI error
+    /// envelope with the provider's message (OpenAI-compatible providers
+    /// already answer in it).
+    fn client_error_body(&self, body: Bytes) -> Bytes {
+        body
+    }
+
+    /// The model id as the provider's routes and filters see it.
+    fn normalize_model<'a>(&self, model: &'a str) -> &'a str {
+        model
+    }
+}
+
+/// An OpenAI error envelope for a provider's refusal, keeping its message.
+pub fn openai_error_envelope(message: &str, code: Option<&str>) -> Bytes {
+    let body = serde_json::json!({"error": {
+        "message": message, "type": "invalid_request_error", "param": null, "code": code
+    }});
+    Bytes::from(body.to_string())
 }
 
 /// Turns one stream's upstream events into OpenAI-shaped stream items.

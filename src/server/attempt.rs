@@ -13,9 +13,7 @@ use super::relay::{Forward, Operation};
 use super::stream::{FirstEventFailure, Relay};
 use super::Shared;
 use crate::keypool::{FailureKind, Lease, Outcome};
-use crate::resilience::classify::{
-    classify_response, classify_stream_error, classify_transport, Verdict,
-};
+use crate::resilience::classify::{classify_stream_error, classify_transport, Verdict};
 use crate::worker::{self, CallUpstream, UpstreamWorker};
 
 /// Largest error body read to classify a failure (quota markers, hints).
@@ -120,7 +118,7 @@ pub async fn attempt(
     let body = worker::read_body(&mut upstream.body, MAX_ERROR_BODY, body_deadline)
         .await
         .unwrap_or_default();
-    let verdict = classify_response(upstream.status, &upstream.headers, &body, now);
+    let verdict = wire.classify_error(upstream.status, &upstream.headers, &body, now);
     if verdict == Verdict::ClientError {
         lease.finish(Outcome::ClientError);
         let content_type = upstream
@@ -131,7 +129,7 @@ pub async fn attempt(
         return Attempt::Respond(
             HttpResponse::build(upstream.status)
                 .insert_header((CONTENT_TYPE, content_type))
-                .body(body),
+                .body(wire.client_error_body(body)),
         );
     }
     judged(lease, verdict, format!("HTTP {}", upstream.status.as_u16()))
@@ -150,7 +148,15 @@ fn first_event_failed(lease: Lease, failure: FirstEventFailure, now: DateTime<Ut
     match (verdict, error_event) {
         (Verdict::ClientError, Some(data)) => {
             lease.finish(Outcome::ClientError);
-            Attempt::Respond(json_response(StatusCode::BAD_REQUEST, data.into_bytes()))
+            // The status the error event carries, when it is a client error.
+            let status = serde_json::from_str::<serde_json::Value>(&data)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_u64())
+                .and_then(|c| u16::try_from(c).ok())
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .filter(StatusCode::is_client_error)
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            Attempt::Respond(json_response(status, data.into_bytes()))
         }
         _ => judged(lease, verdict, why),
     }

@@ -128,6 +128,7 @@ pub fn resolve_target<'a>(
             "model",
         ));
     };
+    let upstream_model = provider.format.wire().normalize_model(upstream_model);
     if !provider.models.allows(upstream_model) {
         let upper = name.to_ascii_uppercase();
         return Err(ApiError::invalid_param(

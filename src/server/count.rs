@@ -50,6 +50,18 @@ pub async fn count(
             ))
         }
     };
+    if let Some((provider, bare)) = model.split_once('/') {
+        let provider = shared.config.provider(&provider.to_ascii_lowercase());
+        if let Some(provider) =
+            provider.filter(|p| !p.models.allows(p.format.wire().normalize_model(bare)))
+        {
+            let upper = provider.name.to_ascii_uppercase();
+            return Err(ApiError::invalid_param(
+                format!("model \"{model}\" is disabled by IGNORE_MODELS_{upper}"),
+                "model",
+            ));
+        }
+    }
     if let Some(native) = native_count(shared, worker, &model, body).await {
         return Ok(native);
     }

@@ -142,3 +142,15 @@ async fn embeddings_are_refused_clearly() {
     assert_eq!(app.mock.total_calls(), 0);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn token_counts_use_anthropic_count_tokens() {
+    let app = anthropic_app().await;
+    let body = json!({"model": "anthropic/claude-test", "messages": [{"role": "user", "content": "hello world"}]});
+    let (status, answer) = app.post_json("/v1/token-count", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["token_count"], 11, "the mock's count_tokens answer");
+    assert_eq!(answer["method"], "anthropic native");
+    assert_eq!(app.mock.path_calls("/v1/messages/count_tokens"), 1);
+    app.stop().await;
+}

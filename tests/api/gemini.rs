@@ -178,3 +178,81 @@ async fn token_counts_use_gemini_count_tokens_with_a_pool_key() {
     assert_eq!(answer["method"], "tiktoken cl100k_base");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_invalid_or_forbidden_key_is_locked_and_rotated_not_returned() {
+    let invalid: Value = serde_json::from_str(include_str!(
+        "../fixtures/gemini/error_invalid_argument.json"
+    ))
+    .unwrap();
+    for (code, body) in [
+        (400, invalid),
+        (403, gemini::error(403, "PERMISSION_DENIED")),
+    ] {
+        let app = gemini_app().await;
+        app.mock.script(
+            KEY_1,
+            "gemini-test",
+            vec![Reply::status(code).with_body(body)],
+        );
+        let (status, answer) = app.chat("gemini/gemini-test").await;
+        assert_eq!(status, StatusCode::OK, "{code}: {answer}");
+        assert_eq!(app.mock.calls(KEY_2, "gemini-test"), 1);
+        let (_, usage) = app.get_json("/v1/usage").await;
+        assert!(
+            usage["providers"]["gemini"]["keys"][0]["locked_until"].is_string(),
+            "{code}: {usage}"
+        );
+        app.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn a_refusal_reaches_openai_clients_in_the_openai_envelope() {
+    let app = gemini_app().await;
+    let refusal = json!([{"error": {"code": 400, "message": "Invalid JSON payload: unknown field", "status": "INVALID_ARGUMENT"}}]);
+    app.mock.script(
+        KEY_1,
+        "gemini-test",
+        vec![Reply::status(400).with_body(refusal)],
+    );
+    let (status, answer) = app.chat("gemini/gemini-test").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer["error"]["message"], "Invalid JSON payload: unknown field",
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["code"], "INVALID_ARGUMENT");
+    assert_eq!(app.mock.total_calls(), 1, "one attempt, no rotation");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_models_prefix_cannot_slip_past_the_filter() {
+    let app = spawn_with(Options {
+        provider: "gemini",
+        extra_env: vec![("IGNORE_MODELS_GEMINI".into(), "gemini-pro*".into())],
+        ..Options::default()
+    })
+    .await;
+    for model in ["gemini/gemini-pro-x", "gemini/models/gemini-pro-x"] {
+        assert_eq!(app.chat(model).await.0, StatusCode::BAD_REQUEST, "{model}");
+        let body = json!({"model": model, "text": "hi"});
+        assert_eq!(
+            app.post_json("/v1/token-count", &body).await.0,
+            StatusCode::BAD_REQUEST,
+            "{model}"
+        );
+    }
+    assert_eq!(
+        app.chat("gemini/models/gemini-flash").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.mock
+            .path_calls("/v1beta/models/gemini-flash:generateContent"),
+        1
+    );
+    assert_eq!(app.mock.total_calls(), 1);
+    app.stop().await;
+}

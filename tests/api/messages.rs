@@ -167,3 +167,35 @@ async fn bearer_auth_works_too_and_tokens_can_be_counted() {
     assert_eq!(counted["input_tokens"], 9, "{counted}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_stream_that_fails_after_output_began_ends_with_an_error_event() {
+    use crate::mock_upstream::StreamScript;
+    let app = spawn_app().await;
+    let error = json!({"error": {"message": "overloaded", "type": "server_error"}}).to_string();
+    let mut failing = StreamScript::chat("m", &["partial"], false);
+    failing.events.truncate(2);
+    failing.events.push(error);
+    let cut = StreamScript::chat("c", &["one", "two"], false).cut_after(2);
+    app.mock
+        .script(KEY_1, "m", vec![Reply::ok().with_stream(failing)]);
+    for key in [KEY_1, KEY_2] {
+        app.mock
+            .script(key, "c", vec![Reply::ok().with_stream(cut.clone())]);
+    }
+    for model in ["mock/m", "mock/c"] {
+        let mut body = request(model);
+        body["stream"] = json!(true);
+        let (status, _, text) = post(&app, "/v1/messages", &body, PROXY_KEY).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let events = events(&text);
+        let (last, data) = events.last().unwrap();
+        assert_eq!(last, "error", "{model}: {events:?}");
+        assert_eq!(data["type"], "error");
+        assert!(
+            !events.iter().any(|(n, _)| n == "message_stop"),
+            "{model}: no clean end after a failure"
+        );
+    }
+    app.stop().await;
+}

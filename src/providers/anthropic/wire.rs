@@ -2,13 +2,15 @@
 //! `anthropic-version`, the Messages API behind the trait, streams
 //! re-shaped into OpenAI chunks and then handled like any OpenAI stream.
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::{
     chat_response, count_tokens_request, count_tokens_response, messages_request, model_ids,
-    ToOpenAiStream, API_VERSION, COUNT_TOKENS_PATH, MESSAGES_PATH, MODELS_PATH,
+    ToOpenAiStream, API_VERSION, COUNT_TOKENS_PATH, MESSAGES_PATH,
 };
 use crate::providers::openai::rewrite_response;
+use crate::providers::openai_error_envelope;
 use crate::providers::{
     client_wants_usage, unix_now, Outbound, ReshapedStream, Rewritten, StreamTranslator, WireFormat,
 };
@@ -80,7 +82,16 @@ impl WireFormat for AnthropicFormat {
     }
 
     fn models_path(&self) -> &'static str {
-        MODELS_PATH
+        // The largest page Anthropic allows; the default (20) drops models.
+        "/models?limit=1000"
+    }
+
+    fn client_error_body(&self, body: Bytes) -> Bytes {
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        match value["error"]["message"].as_str() {
+            Some(message) => openai_error_envelope(message, value["error"]["type"].as_str()),
+            None => body,
+        }
     }
 
     fn model_ids(&self, body: &[u8]) -> Option<Vec<String>> {

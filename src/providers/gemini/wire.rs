@@ -2,17 +2,27 @@
 //! of this module behind the trait, streams re-shaped into OpenAI chunks
 //! and then handled like any OpenAI-compatible stream.
 
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{
     chat_path, chat_request, chat_response, count_tokens_request, count_tokens_response,
     embeddings_request, embeddings_response, model_ids, StreamState,
 };
+use crate::keypool::FailureKind;
 use crate::providers::openai::rewrite_response;
+use crate::providers::openai_error_envelope;
 use crate::providers::{
     client_wants_usage, unix_now, Outbound, ReshapedStream, Rewritten, StreamTranslator, WireFormat,
 };
+use crate::resilience::classify::{classify_response, Verdict};
 use crate::worker::Auth;
+
+/// Markers of Google's answer to an invalid or expired key (HTTP 400).
+const INVALID_KEY_MARKERS: &[&str] = &["API_KEY_INVALID", "API key not valid", "API key expired"];
 
 /// Google's Generative Language API, natively.
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,7 +87,44 @@ impl WireFormat for GeminiFormat {
     }
 
     fn models_path(&self) -> &'static str {
-        "/models"
+        // The largest page Google allows; the default (50) drops models.
+        "/models?pageSize=1000"
+    }
+
+    fn classify_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        let text = String::from_utf8_lossy(body);
+        if INVALID_KEY_MARKERS.iter().any(|m| text.contains(m)) {
+            // Google answers a bad or expired key with 400 INVALID_ARGUMENT.
+            return Verdict::Failure {
+                kind: FailureKind::KeyRejected,
+                hint: None,
+            };
+        }
+        classify_response(status, headers, body, now)
+    }
+
+    fn client_error_body(&self, body: Bytes) -> Bytes {
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let error = value
+            .get(0)
+            .unwrap_or(&value)
+            .get("error")
+            .cloned()
+            .unwrap_or(Value::Null);
+        match error["message"].as_str() {
+            Some(message) => openai_error_envelope(message, error["status"].as_str()),
+            None => body,
+        }
+    }
+
+    fn normalize_model<'a>(&self, model: &'a str) -> &'a str {
+        model.strip_prefix("models/").unwrap_or(model)
     }
 
     fn count_tokens_request(
