@@ -126,3 +126,93 @@ impl WireFormat for AnthropicFormat {
         count_tokens_response(&serde_json::from_slice::<Value>(body).ok()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use actix_web::http::StatusCode;
+    use chrono::DateTime;
+
+    use crate::keypool::FailureKind;
+    use crate::resilience::classify::Verdict;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/anthropic/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn error_fixtures_are_classified_with_their_hints() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("anthropic-ratelimit-input-tokens-reset"),
+            HeaderValue::from_static("2026-11-24T12:00:45Z"),
+        );
+        let limited = AnthropicFormat.classify_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers,
+            &fixture("error_rate_limit.json"),
+            now,
+        );
+        assert_eq!(
+            limited,
+            Verdict::Failure {
+                kind: FailureKind::RateLimited,
+                hint: Some(std::time::Duration::from_secs(45))
+            }
+        );
+        let none = HeaderMap::new();
+        let auth = AnthropicFormat.classify_error(
+            StatusCode::UNAUTHORIZED,
+            &none,
+            &fixture("error_authentication.json"),
+            now,
+        );
+        assert!(matches!(
+            auth,
+            Verdict::Failure {
+                kind: FailureKind::KeyRejected,
+                ..
+            }
+        ));
+        let invalid = AnthropicFormat.classify_error(
+            StatusCode::BAD_REQUEST,
+            &none,
+            &fixture("error_invalid_request.json"),
+            now,
+        );
+        assert_eq!(invalid, Verdict::ClientError);
+        let overloaded = AnthropicFormat.classify_error(
+            StatusCode::from_u16(529).unwrap(),
+            &none,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            now,
+        );
+        assert!(matches!(
+            overloaded,
+            Verdict::Failure {
+                kind: FailureKind::Transient,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn refusals_are_rewrapped_for_openai_clients() {
+        let body =
+            AnthropicFormat.client_error_body(Bytes::from(fixture("error_invalid_request.json")));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("max_tokens: 100000"));
+        assert_eq!(v["error"]["code"], "invalid_request_error");
+    }
+}

@@ -153,3 +153,96 @@ impl WireFormat for GeminiFormat {
         Some(model_ids(&gemini))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/gemini/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    fn classify(code: u16, body: &[u8]) -> Verdict {
+        GeminiFormat.classify_error(
+            StatusCode::from_u16(code).unwrap(),
+            &HeaderMap::new(),
+            body,
+            now(),
+        )
+    }
+
+    #[test]
+    fn error_fixtures_are_classified() {
+        let exhausted = classify(429, &fixture("error_resource_exhausted.json"));
+        let Verdict::Failure { kind, hint } = exhausted else {
+            panic!("{exhausted:?}")
+        };
+        assert!(
+            matches!(kind, FailureKind::Quota | FailureKind::RateLimited),
+            "{kind:?}"
+        );
+        assert!(hint.is_some(), "RetryInfo gives the hint");
+        assert_eq!(
+            classify(400, &fixture("error_invalid_argument.json")),
+            Verdict::Failure {
+                kind: FailureKind::KeyRejected,
+                hint: None
+            }
+        );
+        let denied =
+            br#"{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}"#;
+        assert!(matches!(
+            classify(403, denied),
+            Verdict::Failure {
+                kind: FailureKind::KeyRejected,
+                ..
+            }
+        ));
+        let bad = br#"[{"error":{"code":400,"message":"Invalid value at 'contents[0]'","status":"INVALID_ARGUMENT"}}]"#;
+        assert_eq!(classify(400, bad), Verdict::ClientError);
+        let retry_header = {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_static("retry-after"),
+                HeaderValue::from_static("7"),
+            );
+            h
+        };
+        let limited =
+            GeminiFormat.classify_error(StatusCode::TOO_MANY_REQUESTS, &retry_header, b"{}", now());
+        assert_eq!(
+            limited,
+            Verdict::Failure {
+                kind: FailureKind::RateLimited,
+                hint: Some(std::time::Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_are_rewrapped_for_openai_clients() {
+        let body =
+            GeminiFormat.client_error_body(Bytes::from(fixture("error_invalid_argument.json")));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"]["message"],
+            "API key not valid. Please pass a valid API key."
+        );
+        assert_eq!(v["error"]["code"], "INVALID_ARGUMENT");
+        assert_eq!(
+            GeminiFormat.normalize_model("models/gemini-2.5-pro"),
+            "gemini-2.5-pro"
+        );
+    }
+}
