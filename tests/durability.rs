@@ -146,3 +146,40 @@ fn a_damaged_database_is_moved_aside_and_the_proxy_starts() {
         .count();
     assert_eq!(moved, 1, "the damaged database is kept aside");
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let mock = start_mock();
+    mock.script(
+        KEY_1,
+        "m",
+        vec![Reply::ok().with_delay(std::time::Duration::from_millis(800))],
+    );
+    mock.script(
+        KEY_2,
+        "m",
+        vec![Reply::ok().with_delay(std::time::Duration::from_millis(800))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxy = start_proxy(dir.path(), &mock);
+    let addr = proxy.addr.clone();
+    let in_flight = std::thread::spawn(move || chat(&addr));
+    while mock.total_calls() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = proxy.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(
+        in_flight.join().unwrap(),
+        200,
+        "the request in flight completed"
+    );
+    let status = proxy.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = proxy.lines.by_ref().map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}
