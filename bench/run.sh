@@ -1,42 +1,156 @@
 #!/usr/bin/env bash
-# Quick throughput/latency comparison: the mock upstream directly vs through
-# llm-key-proxy. Non-streaming chat, zero-delay upstream, loopback only.
-# Usage: bench/run.sh [seconds]   (installs wrk from Debian if missing)
+# Throughput, latency and memory of llm-key-proxy on loopback:
+#  1. non-streaming chat against a zero-delay upstream (the mock example),
+#     directly, through nginx as a plain keep-alive reverse proxy, and
+#     through llm-key-proxy, with wrk at concurrency 32 and 1; the ratio
+#     proxy/nginx throughput at c=32;
+#  2. time to the response headers and to the first SSE event of a stream
+#     at concurrency 1: directly, through nginx, through the proxy;
+#  3. the proxy's resident memory (VmRSS) idle, after the wrk load, and
+#     with STREAMS (default 1000) streams open at once. Those streams come
+#     from bench/slow_upstream.py (one event a second), because the mock
+#     sends its whole stream at once.
+# Usage: bench/run.sh [seconds per wrk run]
+# Installs wrk, nginx and python3 from Debian if missing. Everything listens
+# on 127.0.0.1 and is stopped on exit. The key pool's own micro-benchmarks:
+#   cargo bench --bench keypool -- --warm-up-time 1 --measurement-time 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
-MOCK_PORT=19001
+STREAMS="${STREAMS:-1000}"
 PROXY_PORT=19000
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+MOCK_PORT=19001
+NGINX_PORT=19002
+SLOW_PORT=19003
+PROXY_KEY=bench-proxy-key-000000
+
+export PATH="$PATH:/usr/sbin:/sbin"
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# 1,000 streams take ~2,000 descriptors in the proxy.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet --example mock_upstream --bin llm-key-proxy
 
 work=$(mktemp -d)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 pids=()
+cleanup() {
+  ((${#pids[@]})) && kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
+wait_port() { # port: up to 10 s for something to listen
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+rss_mb() { awk '/^VmRSS:/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
+
+# --- upstreams ----------------------------------------------------------
 target/release/examples/mock_upstream "$MOCK_PORT" >/dev/null &
 pids+=($!)
+python3 bench/slow_upstream.py "$SLOW_PORT" 1.0 60 >/dev/null &
+pids+=($!)
+
+# --- nginx: plain reverse proxy, keep-alive to the mock ------------------
+mkdir -p "$work/nginx"
+user_line=""
+[[ $(id -u) == 0 ]] && user_line="user $(id -un);"
+cat >"$work/nginx/nginx.conf" <<EOF
+$user_line
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+
+# --- llm-key-proxy ---------------------------------------------------------
 (
   cd "$work"
-  export RUST_LOG=warn PROXY_API_KEY=bench-proxy-key-000000
+  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY"
   export BENCH_API_BASE="http://127.0.0.1:$MOCK_PORT/v1"
   export BENCH_API_KEY_1=bench-upstream-key-0001 BENCH_API_KEY_2=bench-upstream-key-0002
   export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
+  export SLOW_API_BASE="http://127.0.0.1:$SLOW_PORT/v1"
+  export SLOW_API_KEY_1=slow-upstream-key-0001 MAX_CONCURRENT_REQUESTS_PER_KEY_SLOW=0
   exec "$OLDPWD/target/release/llm-key-proxy" --host 127.0.0.1 --port "$PROXY_PORT" --data-dir "$work/data"
 ) &
-pids+=($!)
+proxy_pid=$!
+pids+=($proxy_pid)
+for p in $MOCK_PORT $SLOW_PORT $NGINX_PORT $PROXY_PORT; do wait_port "$p"; done
 sleep 1
+rss_idle=$(rss_mb "$proxy_pid")
 
+# --- 1. non-streaming throughput and latency -------------------------------
+declare -A rps
 run() { # name url model key connections
-  local out
+  local out r
   out=$(MODEL="$3" KEY="$4" wrk -t1 -c"$5" -d"${DURATION}s" --latency -s bench/chat.lua "$2")
-  printf '%-28s c=%-3s %10s req/s   p50 %-9s p99 %s\n' "$1" "$5" \
-    "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
-    "$(awk '$1=="50%" {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")"
+  r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  rps["$1/$5"]=$r
+  printf '%-28s c=%-3s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$5" "$r" \
+    "$(awk '$1=="50%" {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")" \
+    "$(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)"
 }
 
+echo "== non-streaming chat, ${DURATION}s per run, wrk -t1"
 for c in 32 1; do
   run "upstream directly" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" bench x "$c"
-  run "through llm-key-proxy" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench bench-proxy-key-000000 "$c"
+  run "through nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" bench x "$c"
+  run "through llm-key-proxy" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" "$c"
 done
+awk -v p="${rps[through llm-key-proxy/32]}" -v n="${rps[through nginx/32]}" \
+  'BEGIN { printf "ratio proxy/nginx throughput at c=32: %.2f (target >= 0.7)\n", p / n }'
+rss_loaded=$(rss_mb "$proxy_pid")
+
+# --- 2. stream time to first byte at c=1 -----------------------------------
+echo "== streaming chat, c=1, 500 requests on one connection (mock: 3 events at once)"
+ttfb() { # name url model key [quickack]
+  printf '%-28s %s\n' "$1" "$(timeout 120 python3 bench/streams.py ttfb "$2" "$4" "$3" 500 "${@:5}")"
+}
+ttfb "upstream directly" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" bench x
+ttfb "through nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" bench x
+ttfb "through llm-key-proxy" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY"
+# The same with a client that ACKs at once: a gap between the two lines means
+# the proxy's sockets lack TCP_NODELAY (see bench/streams.py).
+ttfb "  same, client TCP_QUICKACK" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" quickack
+
+# --- 3. memory -------------------------------------------------------------
+echo "== llm-key-proxy resident memory (VmRSS)"
+held=$(timeout 120 python3 bench/streams.py hold "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" \
+  "$PROXY_KEY" slow/slow "$STREAMS" "$proxy_pid" 3) || held="hold failed (exit $?)"
+sleep 1
+printf '%-36s %s\n' "idle, at start" "$rss_idle (target <= 30 MB)" \
+  "after the wrk runs" "$rss_loaded" \
+  "with $STREAMS streams open (peak)" "$held (target <= 150 MB)" \
+  "after the streams closed" "$(rss_mb "$proxy_pid")"

@@ -41,6 +41,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create or update .env: a provider, its keys, and PROXY_API_KEY if absent
+    ///
+    /// Asks which provider and which keys unless --provider is given (keys
+    /// typed on a terminal are hidden). Existing lines are kept; keys are
+    /// never printed, only masks.
+    Setup {
+        /// Provider name: a preset (groq, openai, …) or, with --base-url, a
+        /// custom one
+        #[arg(long)]
+        provider: Option<String>,
+        /// A key to add (repeatable); `-` reads one key per line from stdin
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// Base URL of a custom OpenAI-compatible provider (writes
+        /// <PROVIDER>_API_BASE)
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// The file to create or update
+        #[arg(long, value_name = "FILE", default_value = ".env")]
+        env_file: PathBuf,
+    },
 }
 
 #[cfg(test)]
@@ -81,6 +102,38 @@ mod tests {
             Cli::try_parse_from(["llm-key-proxy", "stats", "--json", "--port", "9000"]).unwrap();
         assert_eq!(cli.command, Some(Command::Stats { json: true }));
         assert_eq!(cli.port, Some(9000));
+    }
+
+    #[test]
+    fn setup_takes_provider_keys_base_url_and_env_file() {
+        let cli = Cli::try_parse_from([
+            "llm-key-proxy",
+            "setup",
+            "--provider",
+            "vllm",
+            "--key",
+            "k1",
+            "--key",
+            "-",
+            "--base-url",
+            "http://localhost:8000/v1",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Setup {
+                provider: Some("vllm".into()),
+                keys: vec!["k1".into(), "-".into()],
+                base_url: Some("http://localhost:8000/v1".into()),
+                env_file: PathBuf::from(".env"),
+            })
+        );
+        let cli = Cli::try_parse_from(["llm-key-proxy", "setup", "--env-file", "x.env"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Setup { provider: None, ref keys, ref env_file, .. })
+                if keys.is_empty() && env_file == &PathBuf::from("x.env")
+        ));
     }
 
     #[test]

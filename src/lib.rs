@@ -56,6 +56,8 @@
 //! - [`sse`] — server-sent event parsing and framing.
 //! - [`server`] — actix-web routes, auth, the rotation loop, stream relay.
 //! - [`stats`] — the `stats` subcommand.
+//! - [`setup`] — the `setup` subcommand: the `.env` key wizard.
+//! - [`tokens`] — token counting with tiktoken.
 
 pub mod cli;
 pub mod config;
@@ -65,6 +67,7 @@ pub mod providers;
 pub mod resilience;
 pub mod secret;
 pub mod server;
+pub mod setup;
 pub mod sse;
 pub mod stats;
 pub mod store;

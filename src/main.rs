@@ -1,4 +1,5 @@
-//! The `llm-key-proxy` binary: parse flags, load configuration, run.
+//! The `llm-key-proxy` binary: parse flags, load configuration, run (or
+//! `setup`, which writes the configuration).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use clap::Parser;
 use llm_key_proxy::cli::{Cli, Command};
 use llm_key_proxy::config::{Config, EnvMap};
 use llm_key_proxy::error::InitError;
-use llm_key_proxy::{server, stats};
+use llm_key_proxy::{server, setup, stats};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,6 +23,22 @@ fn main() -> ExitCode {
 }
 
 fn run(mut cli: Cli) -> Result<(), InitError> {
+    // `setup` writes the configuration, so it runs before (and without)
+    // loading it: an absent or broken one is what it is there to fix.
+    if let Some(Command::Setup {
+        provider,
+        keys,
+        base_url,
+        env_file,
+    }) = cli.command
+    {
+        return setup::run_stdio(&setup::SetupArgs {
+            provider,
+            keys,
+            base_url,
+            env_file,
+        });
+    }
     if cli.command.is_some() && cli.host.is_none() {
         // `stats` connects rather than listens: ask the proxy on loopback.
         cli.host = Some("127.0.0.1".into());

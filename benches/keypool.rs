@@ -1,0 +1,164 @@
+//! Key pool micro-benchmarks (criterion): how many acquire + release pairs
+//! the `KeyPool` actor serves per second, and how much of that is the key
+//! selection itself.
+//!
+//! ```sh
+//! cargo bench --bench keypool -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Groups (throughput is reported per acquire + release, i.e. ops/s):
+//! - `select_pick/{fresh,warm}/N`: `select::pick` alone over N keys.
+//!   `fresh`: no key has served the model yet (empty per-model maps);
+//!   `warm`: every key has served it (the steady state of a running pool).
+//! - `actor_sequential/N`: one task doing `acquire` then `Lease::finish`
+//!   in a loop against a pool started on the same thread (`.start()`).
+//! - `actor_concurrent8/N`: the pool on its own arbiter thread, as the
+//!   server runs it (`start_on_own_thread`), with 8 tasks on the caller's
+//!   thread each looping acquire + finish. 8 < the key count, so nobody
+//!   queues for a key; this measures cross-thread messaging.
+//!
+//! Every pool has one provider, `max_concurrent_per_key: Some(1)` (the
+//! proxy's default), no store, and one model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr, System};
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use llm_key_proxy::keypool::state::KeyState;
+use llm_key_proxy::keypool::{
+    acquire, select, AcquireKey, KeyPool, Outcome, PoolOptions, PoolProvider,
+};
+use llm_key_proxy::secret::Secret;
+
+const PROVIDER: &str = "bench";
+const MODEL: &str = "bench-model";
+const LIMIT: Option<u32> = Some(1);
+const SIZES: [usize; 2] = [10, 10_000];
+const CONCURRENT_TASKS: u64 = 8;
+
+fn secrets(n: usize) -> Vec<Secret> {
+    (0..n)
+        .map(|i| Secret::new(format!("sk-bench-key-{i:06}")))
+        .collect()
+}
+
+fn pool(n: usize) -> KeyPool {
+    let provider = PoolProvider {
+        name: PROVIDER.into(),
+        keys: secrets(n),
+        max_concurrent_per_key: LIMIT,
+    };
+    KeyPool::new([provider], None, PoolOptions::default())
+}
+
+fn request() -> AcquireKey {
+    AcquireKey {
+        provider: PROVIDER.into(),
+        model: MODEL.into(),
+        exclude: vec![],
+        wait_budget: Duration::ZERO,
+    }
+}
+
+/// `n` sequential acquire + finish pairs.
+async fn acquire_release(addr: &Addr<KeyPool>, n: u64) {
+    for _ in 0..n {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let lease = acquire(addr, request(), deadline)
+            .await
+            .expect("a free key");
+        black_box(lease.index());
+        lease.finish(Outcome::Success {
+            prompt_tokens: 1,
+            completion_tokens: 1,
+        });
+    }
+}
+
+fn bench_pick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("select_pick");
+    group.throughput(Throughput::Elements(1));
+    let now = Utc::now();
+    for n in SIZES {
+        let fresh: Vec<KeyState> = secrets(n).into_iter().map(KeyState::new).collect();
+        group.bench_with_input(BenchmarkId::new("fresh", n), &fresh, |b, keys| {
+            b.iter(|| select::pick(black_box(keys), MODEL, LIMIT, &[], now))
+        });
+        // Steady state: every key has served the model, with varied counts,
+        // so each candidate costs its per-model map lookups.
+        let mut warm = fresh;
+        for (i, key) in warm.iter_mut().enumerate() {
+            key.last_used = i as u64;
+            key.model_mut(MODEL).usage.daily.successes = 100 + (i as u64 * 7919) % 13;
+        }
+        group.bench_with_input(BenchmarkId::new("warm", n), &warm, |b, keys| {
+            b.iter(|| select::pick(black_box(keys), MODEL, LIMIT, &[], now))
+        });
+    }
+    group.finish();
+}
+
+fn bench_actor_sequential(c: &mut Criterion) {
+    let mut group = c.benchmark_group("actor_sequential");
+    group.throughput(Throughput::Elements(1));
+    for n in SIZES {
+        let system = System::new();
+        let addr = system.block_on(async move { pool(n).start() });
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter_custom(|iters| {
+                system.block_on(async {
+                    let start = Instant::now();
+                    acquire_release(&addr, iters).await;
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_actor_concurrent(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("actor_concurrent{CONCURRENT_TASKS}"));
+    group.throughput(Throughput::Elements(1));
+    for n in SIZES {
+        let system = System::new();
+        let (addr, arbiter) = system.block_on(async move { pool(n).start_on_own_thread() });
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter_custom(|iters| {
+                system.block_on(async {
+                    // Split `iters` over the tasks; the first ones take the
+                    // remainder.
+                    let per = iters / CONCURRENT_TASKS;
+                    let extra = iters % CONCURRENT_TASKS;
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+                        .map(|t| {
+                            let addr = addr.clone();
+                            let count = per + u64::from(t < extra);
+                            actix_rt::spawn(async move { acquire_release(&addr, count).await })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("bench task");
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        drop(addr);
+        arbiter.stop();
+        arbiter.join().expect("pool arbiter");
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_pick,
+    bench_actor_sequential,
+    bench_actor_concurrent
+);
+criterion_main!(benches);
