@@ -93,6 +93,9 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
     // A client that closes its socket has gone away: drop its handler (and
     // with it the upstream call and the key) instead of finishing for nobody.
     .h1_allow_half_closed(false)
+    // Stream events are small writes: without TCP_NODELAY the first one
+    // after the headers waits for the client's delayed ACK (~40 ms).
+    .tcp_nodelay(true)
     // actix-server's own handlers stop the whole actix system on a signal,
     // killing the pool before it can save; `run_until_signalled` instead
     // drains requests first, then closes the pool.
