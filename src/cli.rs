@@ -27,6 +27,11 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 
+    /// Log every request (request, response, attempts, usage) under logs/,
+    /// secrets redacted
+    #[arg(long)]
+    pub enable_request_logging: bool,
+
     /// Validate the configuration, print it with secrets masked, and exit
     #[arg(long)]
     pub check_config: bool,

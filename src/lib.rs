@@ -64,6 +64,7 @@ pub mod config;
 pub mod error;
 pub mod keypool;
 pub mod providers;
+pub mod reqlog;
 pub mod resilience;
 pub mod secret;
 pub mod server;

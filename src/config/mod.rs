@@ -38,6 +38,8 @@ const ENV_SETTINGS: &[(&str, &str)] = &[
     ("PROXY_PORT", "server.port"),
     ("PROXY_DATA_DIR", "server.data_dir"),
     ("PROXY_WORKERS", "server.workers"),
+    ("ENABLE_REQUEST_LOGGING", "server.enable_request_logging"),
+    ("REQUEST_LOG_DIR", "server.log_dir"),
     ("MAX_BODY_SIZE", "server.max_body_size"),
     ("GLOBAL_TIMEOUT", "proxy.global_timeout"),
     ("UPSTREAM_TIMEOUT", "proxy.upstream_timeout"),
@@ -74,6 +76,8 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     pub max_body_size: usize,
     pub workers: usize,
+    pub enable_request_logging: bool,
+    pub log_dir: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -242,12 +246,16 @@ pub fn load_settings(default_file: &Path, cli: &Cli, env: &dyn Env) -> Result<Se
             builder = builder.set_override(*path, value).map_err(config_error)?;
         }
     }
-    let flags: [(&str, Option<String>); 3] = [
+    let flags: [(&str, Option<String>); 4] = [
         ("server.host", cli.host.clone()),
         ("server.port", cli.port.map(|p| p.to_string())),
         (
             "server.data_dir",
             cli.data_dir.as_ref().map(|d| d.display().to_string()),
+        ),
+        (
+            "server.enable_request_logging",
+            cli.enable_request_logging.then(|| "true".to_string()),
         ),
     ];
     for (path, value) in flags {
@@ -286,6 +294,19 @@ mod tests {
         assert_eq!(s.server.max_body_size, 32 * 1024 * 1024);
         assert_eq!(s.proxy.global_timeout, Duration::from_secs(30));
         assert_eq!(s.proxy.upstream_timeout, Duration::from_secs(120));
+        assert!(!s.server.enable_request_logging, "request logs are opt-in");
+        assert_eq!(s.server.log_dir, PathBuf::from("logs"));
+    }
+
+    #[test]
+    fn the_request_logging_flag_turns_logs_on() {
+        let s = load_settings(
+            no_file(),
+            &cli(&["--enable-request-logging"]),
+            &EnvMap::default(),
+        )
+        .unwrap();
+        assert!(s.server.enable_request_logging);
     }
 
     #[test]

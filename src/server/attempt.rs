@@ -81,6 +81,7 @@ pub async fn attempt(
                 provider,
                 settings.stream_idle_timeout,
             );
+            relay.log_to(request.log.clone());
             return match relay.first_event(deadline).await {
                 Ok(()) => Attempt::Respond(relay.into_response(lease)),
                 Err(failure) => first_event_failed(lease, failure, now),
@@ -98,6 +99,13 @@ pub async fn attempt(
         };
         return match rewritten {
             Some(rewritten) => {
+                if let Some(log) = &request.log {
+                    log.response(&rewritten.body);
+                    log.usage(
+                        rewritten.usage.prompt_tokens,
+                        rewritten.usage.completion_tokens,
+                    );
+                }
                 lease.finish(Outcome::Success {
                     prompt_tokens: rewritten.usage.prompt_tokens,
                     completion_tokens: rewritten.usage.completion_tokens,
@@ -129,7 +137,13 @@ pub async fn attempt(
         return Attempt::Respond(
             HttpResponse::build(upstream.status)
                 .insert_header((CONTENT_TYPE, content_type))
-                .body(wire.client_error_body(body)),
+                .body({
+                    let body = wire.client_error_body(body);
+                    if let Some(log) = &request.log {
+                        log.response(&body);
+                    }
+                    body
+                }),
         );
     }
     judged(lease, verdict, format!("HTTP {}", upstream.status.as_u16()))

@@ -72,6 +72,7 @@ async fn respond(
 ) -> Result<HttpResponse, ApiError> {
     let limit = shared.config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
+    let log = super::start_log(shared, req, &body);
     let openai = openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
     let openai = openai.as_object().cloned().unwrap_or_default();
     let target = resolve_target(&shared.config, &openai)?;
@@ -90,6 +91,7 @@ async fn respond(
         stream,
         client_wants_usage: true,
         target,
+        log,
     };
     let response = forward(shared, worker, req, request).await?;
     let status = response.status();

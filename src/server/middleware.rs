@@ -18,6 +18,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-supplied request id that is echoed back.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The request's id, for handlers (request logs).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
 /// What a handler learned about a request, for its log line.
 #[derive(Clone, Debug, Default)]
 pub struct RequestSummary {
@@ -39,6 +43,7 @@ pub async fn request_context(
     let method = req.method().clone();
     let path = req.path().to_string();
     let shared = req.app_data::<web::Data<Shared>>().cloned();
+    req.extensions_mut().insert(RequestId(id.clone()));
     let _in_flight = shared.as_ref().map(|s| s.metrics.enter());
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -14,6 +14,7 @@ mod middleware;
 mod models;
 mod relay;
 mod routes;
+mod status;
 mod stream;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use actix_web::{web, App, HttpServer};
 use crate::config::{is_loopback, Config};
 use crate::error::InitError;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
+use crate::reqlog::{LogHandle, Redactor, RequestLogger};
 use crate::resilience::clock::{Clock, SystemClock};
 use crate::store::Store;
 use crate::worker::{ClientSettings, UpstreamWorker};
@@ -38,6 +40,8 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// What every handler shares.
 pub struct Shared {
     pub config: Config,
+    /// Request logs, when enabled.
+    pub logger: Option<Addr<RequestLogger>>,
     pub metrics: metrics::Metrics,
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
@@ -72,7 +76,20 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
     let client = ClientSettings {
         connection_limit: config.settings.proxy.upstream_connection_limit,
     };
+    let logger = config.settings.server.enable_request_logging.then(|| {
+        let secrets = config
+            .proxy_api_key
+            .iter()
+            .chain(config.providers.iter().flat_map(|p| p.keys.iter()));
+        let dir = config.settings.server.log_dir.clone();
+        log::info!(
+            "request logging on: one directory per request under {}",
+            dir.display()
+        );
+        RequestLogger::start(dir, Redactor::new(secrets))
+    });
     let shared = web::Data::new(Shared {
+        logger,
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
         metrics: metrics::Metrics::default(),
@@ -147,6 +164,38 @@ fn announce(config: &Config, addr: SocketAddr) {
         log::warn!("PROXY_API_KEY is not set: the proxy is open to anyone on this machine");
     }
     log::info!("llm-key-proxy listening on http://{addr}");
+}
+
+/// The request's log, when request logging is on.
+pub(crate) fn start_log(
+    shared: &Shared,
+    req: &actix_web::HttpRequest,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Option<LogHandle> {
+    use actix_web::HttpMessage;
+    let logger = shared.logger.clone()?;
+    let id = req
+        .extensions()
+        .get::<middleware::RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Some(LogHandle::new(
+        logger,
+        &id,
+        req.path(),
+        headers,
+        serde_json::Value::Object(body.clone()),
+    ))
 }
 
 // === impl RunningApp ===

@@ -18,6 +18,7 @@ use super::middleware::RequestSummary;
 use super::Shared;
 use crate::error::ApiError;
 use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
+use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
 use crate::worker::UpstreamWorker;
 
@@ -38,6 +39,8 @@ pub struct Forward<'a> {
     pub stream: bool,
     /// The client asked for the stream's usage chunk.
     pub client_wants_usage: bool,
+    /// The request's log, when request logging is on.
+    pub log: Option<LogHandle>,
 }
 
 /// The failed attempts of one request, for its final error message.
@@ -58,6 +61,9 @@ pub async fn forward(
     let provider = request.target.provider.name.as_str();
     let model = request.target.model.as_str();
     let proxy = &shared.config.settings.proxy;
+    if let Some(log) = &request.log {
+        log.target(provider, model);
+    }
     let deadline = Instant::now() + proxy.global_timeout;
     let mut summary = RequestSummary {
         provider: provider.to_string(),
@@ -101,6 +107,18 @@ pub async fn forward(
                 Attempt::Failed { kind, .. } => kind.as_str(),
             };
             shared.metrics.attempt(provider, class, started.elapsed());
+            if let Some(log) = &request.log {
+                let why = match &result {
+                    Attempt::Failed { why, .. } => why.as_str(),
+                    Attempt::Respond(_) => "",
+                };
+                log.attempt(
+                    &summary.key,
+                    class,
+                    why,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
+            }
             let (kind, hint, why) = match result {
                 Attempt::Respond(response) => break 'keys Ok(response),
                 Attempt::Failed {
@@ -137,6 +155,17 @@ pub async fn forward(
         }
     };
     req.extensions_mut().insert(summary);
+    if let Some(log) = &request.log {
+        // A stream that began logs itself when it ends.
+        let streaming = request.stream && result.as_ref().is_ok_and(|r| r.status().is_success());
+        if !streaming {
+            let status = match &result {
+                Ok(response) => response.status().as_u16(),
+                Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
+            };
+            log.finish(status);
+        }
+    }
     result
 }
 

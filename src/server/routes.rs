@@ -21,6 +21,8 @@ type Worker = web::Data<actix::Addr<UpstreamWorker>>;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics))
+        .route("/", web::get().to(super::status::page))
+        .route("/status", web::get().to(super::status::page))
         .service(
             web::scope("/v1")
                 .wrap(from_fn(require_proxy_key))
@@ -78,6 +80,7 @@ async fn proxy_call(
 ) -> Result<HttpResponse, ApiError> {
     let limit = shared.config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
+    let log = super::start_log(&shared, &req, &body);
     let target = resolve_target(&shared.config, &body)?;
     let stream = operation == Operation::Chat && stream_flag(&body)?;
     let wire = target.provider.format.wire();
@@ -95,6 +98,7 @@ async fn proxy_call(
         stream,
         client_wants_usage: outbound.client_wants_usage,
         target,
+        log,
     };
     forward(&shared, &worker, &req, request).await
 }

@@ -23,6 +23,7 @@ use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::keypool::{FailureKind, Lease, Outcome};
 use crate::providers::TokenUsage;
 use crate::providers::{StreamItem, StreamTranslator};
+use crate::reqlog::LogHandle;
 use crate::resilience::classify::classify_stream_error;
 use crate::sse::{frame, SseParser};
 
@@ -59,6 +60,8 @@ pub struct Relay {
     /// When the provider last sent anything; the idle timeout counts from
     /// here.
     last_heard: Instant,
+    /// The request's log, when request logging is on.
+    log: Option<LogHandle>,
 }
 
 /// Why a stream failed before its first event.
@@ -101,13 +104,22 @@ impl Relay {
             queue: VecDeque::new(),
             ended: false,
             last_heard: Instant::now(),
+            log: None,
         }
+    }
+
+    /// Keeps the relayed events in the request's log.
+    pub fn log_to(&mut self, log: Option<LogHandle>) {
+        self.log = log;
     }
 
     /// Waits (until `deadline`) for the first event worth relaying.
     pub async fn first_event(&mut self, deadline: Instant) -> Result<(), FirstEventFailure> {
         let (why, error_event) = match self.pull(deadline).await {
             Pulled::Data(frame) => {
+                if let Some(log) = &self.log {
+                    log.event(frame_payload(&frame));
+                }
                 self.queue.push_back(frame);
                 return Ok(());
             }
@@ -166,6 +178,10 @@ impl Relay {
     }
 
     fn client_gone(&mut self, how: &str) {
+        if let Some(log) = self.log.take() {
+            // 499: the client closed the connection (nginx's convention).
+            log.finish(499);
+        }
         if let Some(lease) = self.lease.take() {
             log::info!("{} stream ended early: the client {how}", self.provider);
             lease.finish(Outcome::Interrupted {
@@ -184,7 +200,12 @@ impl Relay {
         }
         let pulled = self.pull(self.last_heard + self.idle_timeout).await;
         match pulled {
-            Pulled::Data(frame) => return Some(frame),
+            Pulled::Data(frame) => {
+                if let Some(log) = &self.log {
+                    log.event(frame_payload(&frame));
+                }
+                return Some(frame);
+            }
             Pulled::Done => self.finish(None),
             Pulled::UpstreamError(data) => self.finish(Some(data)),
             Pulled::Broken(why) => self.finish(Some(stream_error(&why))),
@@ -220,6 +241,13 @@ impl Relay {
         }
         self.queue.push_back(frame("[DONE]"));
         self.ended = true;
+        if let Some(log) = self.log.take() {
+            for queued in &self.queue {
+                log.event(frame_payload(queued));
+            }
+            log.usage(self.usage.prompt_tokens, self.usage.completion_tokens);
+            log.finish(200);
+        }
         if let Some(lease) = self.lease.take() {
             lease.finish(outcome);
         }
@@ -295,6 +323,14 @@ impl Relay {
             Pulled::Broken("the provider's stream ended before it finished".into())
         }
     }
+}
+
+/// The `data:` payload of a frame this module built.
+fn frame_payload(frame: &Bytes) -> &str {
+    std::str::from_utf8(frame)
+        .unwrap_or_default()
+        .trim_end()
+        .trim_start_matches("data: ")
 }
 
 /// An OpenAI-style error event for a stream that broke.

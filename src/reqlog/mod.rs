@@ -1,0 +1,219 @@
+//! Request logs (`--enable-request-logging`): one directory per request
+//! under the log directory with `request.json`, `response.json` or
+//! `stream.jsonl`, and `metadata.json` (timing, every attempt with its
+//! masked key and class, usage); plus `failures.jsonl`, one line per failed
+//! attempt, rotated at [`FAILURES_MAX_BYTES`].
+//!
+//! Writing happens on the [`RequestLogger`] actor's own thread, off the
+//! request path; a full or read-only disk logs a warning and the proxy
+//! carries on. Every secret is redacted before it reaches a file.
+
+mod redact;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use redact::{Redactor, SECRET_HEADERS};
+
+/// `failures.jsonl` is moved to `failures.jsonl.1` past this size.
+pub const FAILURES_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Stream events kept per logged request; the rest are counted, not kept.
+const MAX_LOGGED_EVENTS: usize = 10_000;
+
+/// Writes request logs on its own thread.
+pub struct RequestLogger {
+    dir: PathBuf,
+    redactor: Redactor,
+}
+
+/// What one request did, filled in while it runs.
+#[derive(Debug, Default, Serialize)]
+pub struct RequestLog {
+    pub id: String,
+    pub started: Option<DateTime<Utc>>,
+    pub route: String,
+    pub provider: String,
+    pub model: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip)]
+    pub request: Value,
+    #[serde(skip)]
+    pub response: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub events: Vec<String>,
+    pub events_dropped: usize,
+    pub attempts: Vec<AttemptLog>,
+    pub status: Option<u16>,
+    pub duration_ms: Option<f64>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttemptLog {
+    pub key: String,
+    pub class: String,
+    pub why: String,
+    pub elapsed_ms: f64,
+}
+
+/// A request's log, shared by the pieces of the request path that add to
+/// it; written when the request (or its stream) ends.
+#[derive(Clone)]
+pub struct LogHandle {
+    log: Arc<Mutex<RequestLog>>,
+    logger: Addr<RequestLogger>,
+    started: Instant,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Write(RequestLog);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Failure {
+    line: Value,
+}
+
+// === impl RequestLogger ===
+
+impl RequestLogger {
+    /// Starts the logger on its own thread.
+    pub fn start(dir: PathBuf, redactor: Redactor) -> Addr<RequestLogger> {
+        SyncArbiter::start(1, move || RequestLogger {
+            dir: dir.clone(),
+            redactor: redactor.clone(),
+        })
+    }
+}
+
+impl Actor for RequestLogger {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<Write> for RequestLogger {
+    type Result = ();
+
+    fn handle(&mut self, msg: Write, _: &mut Self::Context) {
+        if let Err(e) = writer::write_request(&self.dir, &self.redactor, &msg.0) {
+            log::warn!(
+                "cannot write the request log of {}: {e}; carrying on",
+                msg.0.id
+            );
+        }
+    }
+}
+
+impl Handler<Failure> for RequestLogger {
+    type Result = ();
+
+    fn handle(&mut self, msg: Failure, _: &mut Self::Context) {
+        if let Err(e) = writer::append_failure(&self.dir, &self.redactor, &msg.line) {
+            log::warn!("cannot append to failures.jsonl: {e}; carrying on");
+        }
+    }
+}
+
+// === impl LogHandle ===
+
+impl LogHandle {
+    pub fn new(
+        logger: Addr<RequestLogger>,
+        id: &str,
+        route: &str,
+        headers: Vec<(String, String)>,
+        request: Value,
+    ) -> LogHandle {
+        let log = RequestLog {
+            id: id.to_string(),
+            started: Some(Utc::now()),
+            route: route.to_string(),
+            headers,
+            request,
+            ..RequestLog::default()
+        };
+        LogHandle {
+            log: Arc::new(Mutex::new(log)),
+            logger,
+            started: Instant::now(),
+        }
+    }
+
+    fn with(&self, f: impl FnOnce(&mut RequestLog)) {
+        if let Ok(mut log) = self.log.lock() {
+            f(&mut log);
+        }
+    }
+
+    pub fn target(&self, provider: &str, model: &str) {
+        self.with(|l| {
+            l.provider = provider.to_string();
+            l.model = model.to_string();
+        });
+    }
+
+    /// One attempt; failed ones also go to `failures.jsonl`.
+    pub fn attempt(&self, key: &str, class: &str, why: &str, elapsed_ms: f64) {
+        let attempt = AttemptLog {
+            key: key.to_string(),
+            class: class.to_string(),
+            why: why.to_string(),
+            elapsed_ms,
+        };
+        if class != "success" && class != "client_error" {
+            let mut line = Value::Null;
+            self.with(|l| {
+                line = serde_json::json!({
+                    "time": Utc::now(), "request_id": l.id, "provider": l.provider, "model": l.model,
+                    "key": key, "attempt": l.attempts.len() + 1, "class": class, "why": why,
+                });
+            });
+            self.logger.do_send(Failure { line });
+        }
+        self.with(|l| l.attempts.push(attempt));
+    }
+
+    pub fn response(&self, body: &[u8]) {
+        self.with(|l| l.response = Some(body.to_vec()));
+    }
+
+    pub fn event(&self, data: &str) {
+        self.with(|l| {
+            if l.events.len() < MAX_LOGGED_EVENTS {
+                l.events.push(data.to_string());
+            } else {
+                l.events_dropped += 1;
+            }
+        });
+    }
+
+    pub fn usage(&self, prompt_tokens: u64, completion_tokens: u64) {
+        self.with(|l| {
+            l.prompt_tokens = Some(prompt_tokens);
+            l.completion_tokens = Some(completion_tokens);
+        });
+    }
+
+    /// Ends the log and hands it to the writer.
+    pub fn finish(&self, status: u16) {
+        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let mut taken = None;
+        self.with(|l| {
+            l.status = Some(status);
+            l.duration_ms = Some(duration_ms);
+            taken = Some(std::mem::take(l));
+        });
+        if let Some(log) = taken {
+            self.logger.do_send(Write(log));
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `--enable-request-logging`: one directory per request, failures.jsonl,
+//! and no secret in any file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::mock_upstream::Reply;
+
+fn request_dirs(logs: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(logs) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.join("metadata.json").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn read_json(path: PathBuf) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn each_request_gets_a_directory_and_failures_a_line_without_secrets() {
+    let logs_tmp = tempfile::tempdir().unwrap();
+    let logs = logs_tmp.path().join("logs");
+    let app = spawn_with(Options {
+        extra_env: vec![
+            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
+            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![Reply::status(429).with_header("Retry-After", "30")],
+    );
+    assert_eq!(app.chat("mock/m").await.0, StatusCode::OK);
+    let body =
+        json!({"model": "mock/s", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(app.chat_stream(&body).await.0, StatusCode::OK);
+
+    let mut dirs = Vec::new();
+    for _ in 0..200 {
+        dirs = request_dirs(&logs);
+        if dirs.len() == 2 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+
+    let chat = read_json(dirs[0].join("metadata.json"));
+    assert_eq!(chat["status"], 200);
+    assert_eq!(chat["provider"], "mock");
+    assert_eq!(chat["model"], "m");
+    let classes: Vec<&str> = chat["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["rate_limited", "success"]);
+    assert_eq!(chat["attempts"][0]["key"], "key…0001");
+    assert_eq!(chat["prompt_tokens"], 10);
+    assert_eq!(read_json(dirs[0].join("request.json"))["model"], "mock/m");
+    assert_eq!(
+        read_json(dirs[0].join("response.json"))["choices"][0]["message"]["content"],
+        "hello from mock"
+    );
+    let headers = chat["headers"].to_string();
+    assert!(headers.contains("[redacted"), "{headers}");
+
+    let stream = read_json(dirs[1].join("metadata.json"));
+    assert_eq!(stream["status"], 200);
+    assert_eq!(stream["completion_tokens"], 3);
+    let events = std::fs::read_to_string(dirs[1].join("stream.jsonl")).unwrap();
+    assert!(
+        events.contains("\"content\":\"hello\"") && events.trim_end().ends_with("[DONE]"),
+        "{events}"
+    );
+
+    let failures = std::fs::read_to_string(logs.join("failures.jsonl")).unwrap();
+    let lines: Vec<Value> = failures
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{failures}");
+    assert_eq!(lines[0]["class"], "rate_limited");
+    assert_eq!(lines[0]["key"], "key…0001");
+
+    // No configured secret anywhere under logs/.
+    let mut files = vec![logs.clone()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for secret in [KEY_1, KEY_2, PROXY_KEY] {
+                assert!(!text.contains(secret), "{secret} in {}", path.display());
+            }
+        }
+    }
+    app.stop().await;
+}
