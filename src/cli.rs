@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// One OpenAI-compatible endpoint in front of many LLM provider keys.
-#[derive(Debug, Default, Parser)]
+#[derive(Clone, Debug, Default, Parser)]
 #[command(name = "llm-key-proxy", version, about)]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,7 +37,7 @@ pub struct Cli {
     pub check_config: bool,
 }
 
-#[derive(Debug, PartialEq, Eq, Subcommand)]
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Print usage and key state: asks the running proxy (at --host/--port),
     /// or reads the data directory when none runs

@@ -68,7 +68,12 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
         log::warn!("{warning}");
     }
     actix_rt::System::new().block_on(async {
-        let app = server::start(config).await?;
+        // SIGHUP and POST /v1/admin/reload read every source again.
+        let reloader: server::Reloader = std::sync::Arc::new(move || {
+            let env = EnvMap::load(Path::new(".env"))?;
+            Config::load(&cli, &env)
+        });
+        let app = server::start_with_reloader(config, Some(reloader)).await?;
         app.run_until_signalled().await;
         Ok(())
     })

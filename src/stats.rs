@@ -45,11 +45,7 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
         }
         other => other,
     })?;
-    let providers = config.providers.iter().map(|p| PoolProvider {
-        name: p.name.clone(),
-        keys: p.keys.clone(),
-        max_concurrent_per_key: p.max_concurrent_per_key,
-    });
+    let providers = config.providers.iter().map(PoolProvider::from);
     let options = PoolOptions {
         clock: Arc::new(SystemClock),
         schedule: config.daily_schedule()?,

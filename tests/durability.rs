@@ -183,3 +183,41 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let rest: Vec<String> = proxy.lines.by_ref().map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+#[test]
+fn sighup_reloads_the_dot_env() {
+    let mock = start_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let dotenv = dir.path().join(".env");
+    let base = format!("MOCK_API_BASE={}\nMOCK_API_KEY_1={KEY_1}\n", mock.base_url);
+    std::fs::write(&dotenv, &base).unwrap();
+    let mut cmd = proxy(dir.path(), &[("RUST_LOG", "info")]);
+    cmd.args(["--host", "127.0.0.1", "--port", "0"]);
+    let proxy = Running::start(cmd);
+    let keys = |addr: &str| -> usize {
+        let (_, usage) = http(addr, "GET", "/v1/usage", "");
+        let usage: Value = serde_json::from_str(&usage).unwrap();
+        usage["providers"]["mock"]["keys"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(keys(&proxy.addr), 1);
+
+    std::fs::write(&dotenv, format!("{base}MOCK_API_KEY_2={KEY_2}\n")).unwrap();
+    let pid = proxy.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = keys(&proxy.addr);
+        if seen == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(seen, 2, "the new key joined after SIGHUP");
+    assert_eq!(chat(&proxy.addr), 200, "still serving");
+}

@@ -20,6 +20,7 @@ mod health;
 mod lease;
 mod messages;
 mod persist;
+mod reload;
 pub mod report;
 pub mod select;
 pub mod state;
@@ -41,6 +42,7 @@ pub use messages::{
     acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
     Shutdown,
 };
+pub use reload::{ReloadSummary, UpdateProviders};
 use state::KeyState;
 pub use state::{FailureKind, Outcome};
 
@@ -59,6 +61,16 @@ pub struct PoolProvider {
     pub keys: Vec<Secret>,
     /// Requests in flight per (key, model); `None` = unlimited.
     pub max_concurrent_per_key: Option<u32>,
+}
+
+impl From<&crate::config::ProviderConfig> for PoolProvider {
+    fn from(p: &crate::config::ProviderConfig) -> PoolProvider {
+        PoolProvider {
+            name: p.name.clone(),
+            keys: p.keys.clone(),
+            max_concurrent_per_key: p.max_concurrent_per_key,
+        }
+    }
 }
 
 /// How the pool tells time.

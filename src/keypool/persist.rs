@@ -11,29 +11,13 @@ use crate::store::{KeyRecord, ModelKey, ModelRecord};
 impl KeyPool {
     /// Loads saved usage, cooldowns, lockouts and the last reset.
     pub(super) fn load(&mut self) {
-        let Some(store) = &self.store else { return };
-        for (key, record) in store.load_models() {
-            let Some(provider) = self.providers.get_mut(&key.provider) else {
-                continue;
-            };
-            if let Some(k) = provider.keys.iter_mut().find(|k| k.id == key.key_id) {
-                let state = k.model_mut(&key.model);
-                state.usage = record.usage;
-                state.cooldown_until = record.cooldown_until;
-                state.hinted = record.hinted;
-                state.consecutive_failures = record.consecutive_failures;
+        let saved = self.saved_state();
+        for (name, provider) in &mut self.providers {
+            for key in &mut provider.keys {
+                saved.restore(name, key);
             }
         }
-        for ((provider, key_id), record) in store.load_keys() {
-            let Some(provider) = self.providers.get_mut(&provider) else {
-                continue;
-            };
-            if let Some(k) = provider.keys.iter_mut().find(|k| k.id == key_id) {
-                k.locked_until = record.locked_until;
-                k.lockouts = record.lockouts;
-            }
-        }
-        self.last_reset = store.last_reset();
+        self.last_reset = self.store.as_ref().and_then(|s| s.last_reset());
     }
 
     /// Writes every changed record to the store (not yet synced).

@@ -58,7 +58,12 @@ impl KeyPool {
                 .providers
                 .iter()
                 .map(|(name, p)| {
-                    let keys = p.keys.iter().map(|k| KeyReport::of(k, now)).collect();
+                    let keys = p
+                        .keys
+                        .iter()
+                        .filter(|k| !k.retired)
+                        .map(|k| KeyReport::of(k, now))
+                        .collect();
                     (name.clone(), ProviderReport { keys })
                 })
                 .collect(),

@@ -26,7 +26,7 @@ pub fn pick(
 ) -> Option<usize> {
     keys.iter()
         .enumerate()
-        .filter(|(i, _)| !exclude.contains(i))
+        .filter(|(i, k)| !k.retired && !exclude.contains(i))
         .filter(|(_, k)| k.unavailable_until(model, now).is_none())
         .filter(|(_, k)| limit.is_none_or(|l| k.in_flight_for(model) < l))
         .min_by_key(|(_, k)| (tier(k, model), k.successes_today(model), k.last_used))
@@ -47,7 +47,9 @@ fn tier(key: &KeyState, model: &str) -> u8 {
 /// Whether any key could still serve this request later (it is busy now but
 /// not excluded). When false, waiting is pointless.
 pub fn any_candidate(keys: &[KeyState], exclude: &[usize]) -> bool {
-    (0..keys.len()).any(|i| !exclude.contains(&i))
+    keys.iter()
+        .enumerate()
+        .any(|(i, k)| !k.retired && !exclude.contains(&i))
 }
 
 /// When no key is free: whether one is merely busy (it frees up when a
@@ -72,7 +74,7 @@ pub fn later(
     let mut soonest: Option<DateTime<Utc>> = None;
     let mut only_locked = true;
     for (i, key) in keys.iter().enumerate() {
-        if exclude.contains(&i) {
+        if key.retired || exclude.contains(&i) {
             continue;
         }
         match key.unavailable_until(model, now) {
@@ -181,6 +183,17 @@ mod tests {
         busy(&mut keys[1], "x");
         assert_eq!(later(&keys, "x", &[], now()), Some(Later::Busy));
         assert_eq!(later(&keys, "m", &[0, 1], now()), None);
+    }
+
+    #[test]
+    fn retired_keys_are_never_picked() {
+        let mut keys = pool(2);
+        keys[0].retired = true;
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), Some(1));
+        assert!(!any_candidate(&keys, &[1]));
+        keys[1].retired = true;
+        assert_eq!(pick(&keys, "m", Some(1), &[], now()), None);
+        assert_eq!(later(&keys, "m", &[], now()), None);
     }
 
     #[test]

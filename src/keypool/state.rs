@@ -89,6 +89,10 @@ pub struct KeyState {
     pub lockouts: u32,
     /// Lockout state changed since the last write to the store.
     pub dirty: bool,
+    /// Removed from the configuration by a reload: never leased again, hidden
+    /// from reports, kept in place so positions of leases in flight stay
+    /// valid.
+    pub retired: bool,
     pub models: HashMap<String, ModelState>,
 }
 
@@ -166,6 +170,7 @@ impl KeyState {
             locked_until: None,
             lockouts: 0,
             dirty: false,
+            retired: false,
             models: HashMap::new(),
         }
     }

@@ -44,7 +44,8 @@ pub async fn attempt(
     lease: Lease,
     deadline: Instant,
 ) -> Attempt {
-    let settings = &shared.config.settings.proxy;
+    let config = shared.config();
+    let settings = &config.settings.proxy;
     let head_timeout = if request.stream {
         deadline.saturating_duration_since(Instant::now())
     } else {

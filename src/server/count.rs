@@ -21,7 +21,7 @@ pub async fn token_count(
     shared: web::Data<Shared>,
     worker: web::Data<actix::Addr<UpstreamWorker>>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = shared.config.settings.server.max_body_size;
+    let limit = shared.config().settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
     let (count, method) = count(&shared, &worker, &body).await?;
     Ok(HttpResponse::Ok().json(json!({"token_count": count, "method": method})))
@@ -51,7 +51,8 @@ pub async fn count(
         }
     };
     if let Some((provider, bare)) = model.split_once('/') {
-        let provider = shared.config.provider(&provider.to_ascii_lowercase());
+        let config = shared.config();
+        let provider = config.provider(&provider.to_ascii_lowercase());
         if let Some(provider) =
             provider.filter(|p| !p.models.allows(p.format.wire().normalize_model(bare)))
         {
@@ -90,7 +91,8 @@ async fn native_count(
     body: &Map<String, Value>,
 ) -> Option<(u64, String)> {
     let (provider, bare) = model.split_once('/')?;
-    let provider = shared.config.provider(&provider.to_ascii_lowercase())?;
+    let config = shared.config();
+    let provider = config.provider(&provider.to_ascii_lowercase())?;
     let wire = provider.format.wire();
     let outbound = wire.count_tokens_request(body, bare)?.ok()?;
     let key = shared
@@ -100,7 +102,7 @@ async fn native_count(
         })
         .await
         .ok()??;
-    let settings = &shared.config.settings.proxy;
+    let settings = &config.settings.proxy;
     let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
     let (_cancel, cancel) = oneshot::channel();
     let call = CallUpstream {

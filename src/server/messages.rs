@@ -51,7 +51,7 @@ pub async fn count_tokens(
     worker: Worker,
 ) -> HttpResponse {
     let counted = async {
-        let limit = shared.config.settings.server.max_body_size;
+        let limit = shared.config().settings.server.max_body_size;
         let body = read_json_object(req.headers(), payload, limit).await?;
         let openai =
             openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
@@ -70,12 +70,13 @@ async fn respond(
     shared: &Shared,
     worker: &actix::Addr<UpstreamWorker>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = shared.config.settings.server.max_body_size;
+    let config = shared.config();
+    let limit = config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
     let log = super::start_log(shared, req, &body);
     let openai = openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
     let openai = openai.as_object().cloned().unwrap_or_default();
-    let target = resolve_target(&shared.config, &openai)?;
+    let target = resolve_target(&config, &openai)?;
     let model = format!("{}/{}", target.provider.name, target.model);
     let stream = stream_flag(&openai)?;
     let wire = target.provider.format.wire();

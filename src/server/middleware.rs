@@ -84,7 +84,7 @@ pub async fn require_proxy_key(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let expected = req
         .app_data::<web::Data<Shared>>()
-        .and_then(|s| s.config.proxy_api_key.clone());
+        .and_then(|s| s.config().proxy_api_key.clone());
     if let Some(expected) = expected {
         // Anthropic clients send the key in `x-api-key` and expect
         // Anthropic's error envelope.

@@ -13,6 +13,7 @@ pub mod metrics;
 mod middleware;
 mod models;
 mod relay;
+pub mod reload;
 mod routes;
 mod status;
 mod stream;
@@ -39,9 +40,12 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// What every handler shares.
 pub struct Shared {
-    pub config: Config,
+    /// The configuration in force; swapped whole by a reload.
+    config: std::sync::RwLock<Arc<Config>>,
     /// Request logs, when enabled.
     pub logger: Option<Addr<RequestLogger>>,
+    /// Where a reload gets the new configuration from.
+    reloader: Option<Reloader>,
     pub metrics: metrics::Metrics,
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
@@ -51,20 +55,29 @@ pub struct Shared {
 /// A started proxy.
 pub struct RunningApp {
     addr: SocketAddr,
+    shared: web::Data<Shared>,
     server: ServerHandle,
     serving: actix_rt::task::JoinHandle<std::io::Result<()>>,
     pool: Addr<KeyPool>,
     pool_thread: Arbiter,
 }
 
+/// Builds a fresh configuration from its sources (files, `.env`, the
+/// environment, the original flags) for a reload.
+pub type Reloader = Arc<dyn Fn() -> Result<Config, InitError> + Send + Sync>;
+
 /// Starts the proxy described by `config`. Must run inside an actix system.
 pub async fn start(config: Config) -> Result<RunningApp, InitError> {
+    start_with_reloader(config, None).await
+}
+
+/// Like [`start`]; `reloader` enables SIGHUP and `POST /v1/admin/reload`.
+pub async fn start_with_reloader(
+    config: Config,
+    reloader: Option<Reloader>,
+) -> Result<RunningApp, InitError> {
     let store = Store::open(&config.settings.server.data_dir)?;
-    let providers = config.providers.iter().map(|p| PoolProvider {
-        name: p.name.clone(),
-        keys: p.keys.clone(),
-        max_concurrent_per_key: p.max_concurrent_per_key,
-    });
+    let providers = config.providers.iter().map(PoolProvider::from);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let options = PoolOptions {
         clock: clock.clone(),
@@ -89,12 +102,13 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
         RequestLogger::start(dir, Redactor::new(secrets))
     });
     let shared = web::Data::new(Shared {
+        reloader,
         logger,
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
         metrics: metrics::Metrics::default(),
         clock,
-        config,
+        config: std::sync::RwLock::new(Arc::new(config)),
     });
     let app_shared = shared.clone();
     let mut server = HttpServer::new(move || {
@@ -133,9 +147,10 @@ pub async fn start(config: Config) -> Result<RunningApp, InitError> {
     })?;
     let server = server.run();
     let handle = server.handle();
-    announce(&shared.config, addr);
+    announce(&shared.config(), addr);
     Ok(RunningApp {
         addr,
+        shared,
         server: handle,
         serving: actix_rt::spawn(server),
         pool,
@@ -164,6 +179,28 @@ fn announce(config: &Config, addr: SocketAddr) {
         log::warn!("PROXY_API_KEY is not set: the proxy is open to anyone on this machine");
     }
     log::info!("llm-key-proxy listening on http://{addr}");
+}
+
+// === impl Shared ===
+
+impl Shared {
+    /// The configuration in force now. Handlers take it once per request,
+    /// so a reload never changes a request half-way.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `config` in force for the requests that start from now on.
+    pub fn set_config(&self, config: Config) {
+        let config = Arc::new(config);
+        match self.config.write() {
+            Ok(mut slot) => *slot = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
 }
 
 /// The request's log, when request logging is on.
@@ -207,21 +244,30 @@ impl RunningApp {
     }
 
     /// Serves until SIGINT or SIGTERM, then stops gracefully (see
-    /// [`RunningApp::stop`]).
+    /// [`RunningApp::stop`]); SIGHUP reloads the configuration.
     pub async fn run_until_signalled(mut self) {
-        tokio::select! {
-            _ = shutdown_signal() => {
-                log::info!(
-                    "shutting down: finishing in-flight requests (up to {SHUTDOWN_GRACE_SECS} s), \
-                     then saving state"
-                );
-                self.stop().await;
-            }
-            result = &mut self.serving => {
-                if let Ok(Err(e)) = result {
-                    log::error!("the server stopped with an error: {e}");
+        loop {
+            tokio::select! {
+                _ = shutdown_signal() => {
+                    log::info!(
+                        "shutting down: finishing in-flight requests (up to {SHUTDOWN_GRACE_SECS} s), \
+                         then saving state"
+                    );
+                    self.stop().await;
+                    return;
                 }
-                close_pool(self.pool, self.pool_thread).await;
+                _ = reload_signal() => {
+                    if let Err(e) = reload::reload(&self.shared).await {
+                        log::error!("reload refused: {e}");
+                    }
+                }
+                result = &mut self.serving => {
+                    if let Ok(Err(e)) = result {
+                        log::error!("the server stopped with an error: {e}");
+                    }
+                    close_pool(self.pool, self.pool_thread).await;
+                    return;
+                }
             }
         }
     }
@@ -235,6 +281,19 @@ impl RunningApp {
         }
         close_pool(self.pool, self.pool_thread).await;
     }
+}
+
+/// Resolves on SIGHUP; never, where there is no SIGHUP.
+async fn reload_signal() {
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            hup.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -47,6 +47,13 @@ impl ModelsCache {
         }
     }
 
+    /// Forgets every cached list (after a reload).
+    pub fn clear(&self) {
+        if let Ok(mut lists) = self.lists.lock() {
+            lists.clear();
+        }
+    }
+
     fn fresh(&self, provider: &str) -> Option<Vec<String>> {
         let lists = self.lists.lock().ok()?;
         let (at, ids) = lists.get(provider)?;
@@ -62,16 +69,16 @@ impl ModelsCache {
 
 /// Every model of every configured provider, ids prefixed `provider/`.
 pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> ModelList {
+    let config = shared.config();
     let lists = futures_util::future::join_all(
-        shared
-            .config
+        config
             .providers
             .iter()
             .map(|p| provider_models(shared, worker, p)),
     )
     .await;
     let mut data = Vec::new();
-    for (provider, ids) in shared.config.providers.iter().zip(lists) {
+    for (provider, ids) in config.providers.iter().zip(lists) {
         let mut seen = std::collections::HashSet::new();
         for id in ids
             .into_iter()
@@ -128,7 +135,8 @@ async fn fetch(
         .await
         .map_err(|_| "the key pool stopped".to_string())?
         .ok_or("no key")?;
-    let settings = &shared.config.settings.proxy;
+    let config = shared.config();
+    let settings = &config.settings.proxy;
     let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
     let (_cancel, cancel) = oneshot::channel();
     let wire = provider.format.wire();

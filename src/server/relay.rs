@@ -60,7 +60,8 @@ pub async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     let provider = request.target.provider.name.as_str();
     let model = request.target.model.as_str();
-    let proxy = &shared.config.settings.proxy;
+    let config = shared.config();
+    let proxy = &config.settings.proxy;
     if let Some(log) = &request.log {
         log.target(provider, model);
     }

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ))
                 .service(only("/usage", web::get().to(usage)))
                 .service(only("/usage/reset", web::post().to(reset_usage)))
+                .service(only("/admin/reload", web::post().to(admin_reload)))
                 .default_service(web::to(not_found)),
         );
 }
@@ -78,10 +79,11 @@ async fn proxy_call(
     worker: Worker,
     operation: Operation,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = shared.config.settings.server.max_body_size;
+    let config = shared.config();
+    let limit = config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
     let log = super::start_log(&shared, &req, &body);
-    let target = resolve_target(&shared.config, &body)?;
+    let target = resolve_target(&config, &body)?;
     let stream = operation == Operation::Chat && stream_flag(&body)?;
     let wire = target.provider.format.wire();
     let outbound = match operation {
@@ -108,12 +110,8 @@ async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {
 }
 
 async fn providers(shared: web::Data<Shared>) -> HttpResponse {
-    let names: Vec<&str> = shared
-        .config
-        .providers
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
+    let config = shared.config();
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
     HttpResponse::Ok().json(names)
 }
 
@@ -133,7 +131,7 @@ async fn reset_usage(
     payload: web::Payload,
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = shared.config.settings.server.max_body_size;
+    let limit = shared.config().settings.server.max_body_size;
     let body = read_optional_json_object(req.headers(), payload, limit)
         .await?
         .unwrap_or_default();
@@ -158,6 +156,15 @@ async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(shared.metrics.render(&pool, shared.clock.now()))
+}
+
+/// Reloads the configuration; an invalid one is refused with a 400 and the
+/// old one stays.
+async fn admin_reload(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let reloaded = super::reload::reload(&shared)
+        .await
+        .map_err(ApiError::invalid)?;
+    Ok(HttpResponse::Ok().json(reloaded))
 }
 
 async fn health() -> HttpResponse {

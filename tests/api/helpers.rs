@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use llm_key_proxy::cli::Cli;
 use llm_key_proxy::config::{load_settings, Config, EnvMap};
+use llm_key_proxy::error::InitError;
 use llm_key_proxy::server::{self, RunningApp};
 use serde_json::{json, Value};
 
@@ -27,7 +29,8 @@ pub struct TestApp {
     pub mock: MockUpstream,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    env: Vec<(String, String)>,
+    /// The environment the app was configured from; a reload reads it again.
+    env: Arc<Mutex<Vec<(String, String)>>>,
     app: Option<RunningApp>,
 }
 
@@ -83,7 +86,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
         mock,
         data_dir,
         _tmp: Some(tmp),
-        env,
+        env: Arc::new(Mutex::new(env)),
         app: None,
     };
     app.boot().await;
@@ -91,6 +94,10 @@ pub async fn spawn_with(options: Options) -> TestApp {
 }
 
 pub fn config_for(env: &[(String, String)], data_dir: &Path) -> Config {
+    try_config_for(env, data_dir).unwrap()
+}
+
+pub fn try_config_for(env: &[(String, String)], data_dir: &Path) -> Result<Config, InitError> {
     let env: EnvMap = env.iter().cloned().collect();
     let cli = Cli {
         host: Some("127.0.0.1".into()),
@@ -98,13 +105,20 @@ pub fn config_for(env: &[(String, String)], data_dir: &Path) -> Config {
         data_dir: Some(data_dir.to_path_buf()),
         ..Cli::default()
     };
-    let settings = load_settings(Path::new("/nonexistent/default.toml"), &cli, &env).unwrap();
-    Config::from_settings(settings, &env).unwrap()
+    let settings = load_settings(Path::new("/nonexistent/default.toml"), &cli, &env)?;
+    Config::from_settings(settings, &env)
 }
 
 impl TestApp {
     async fn boot(&mut self) {
-        let app = server::start(config_for(&self.env, &self.data_dir))
+        let env = self.env.clone();
+        let data_dir = self.data_dir.clone();
+        let reloader: server::Reloader = Arc::new(move || {
+            let env = env.lock().unwrap().clone();
+            try_config_for(&env, &data_dir)
+        });
+        let config = config_for(&self.env.lock().unwrap(), &self.data_dir);
+        let app = server::start_with_reloader(config, Some(reloader))
             .await
             .unwrap();
         self.base = format!("http://{}", app.addr());
@@ -121,6 +135,15 @@ impl TestApp {
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;
+        }
+    }
+
+    /// Sets (or with `None` removes) a variable for the next reload.
+    pub fn set_env(&self, name: &str, value: Option<&str>) {
+        let mut env = self.env.lock().unwrap();
+        env.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            env.push((name.to_string(), value.to_string()));
         }
     }
 

@@ -17,6 +17,7 @@ mod gemini;
 mod messages;
 mod metrics;
 mod persistence;
+mod reload;
 mod request_logs;
 mod resilience;
 mod rotation;

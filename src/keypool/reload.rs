@@ -1,0 +1,131 @@
+//! A reload of the configuration, as the pool sees it: keys added, kept
+//! (with their cooldowns and usage) or retired.
+
+use std::collections::{HashMap, HashSet};
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use super::state::KeyState;
+use super::{KeyPool, PoolProvider, ProviderPool};
+use crate::store::{KeyRecord, ModelRecord};
+
+/// Replaces the pool's providers and keys. Keys still configured keep
+/// their state; new keys join (with any state saved for them earlier);
+/// removed keys are retired — never leased again, their requests in flight
+/// finish normally.
+#[derive(Debug, Message)]
+#[rtype(result = "ReloadSummary")]
+pub struct UpdateProviders(pub Vec<PoolProvider>);
+
+/// What a reload changed in the pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadSummary {
+    pub keys_added: usize,
+    pub keys_kept: usize,
+    pub keys_removed: usize,
+}
+
+impl Handler<UpdateProviders> for KeyPool {
+    type Result = MessageResult<UpdateProviders>;
+
+    fn handle(&mut self, msg: UpdateProviders, ctx: &mut Self::Context) -> Self::Result {
+        let mut summary = ReloadSummary::default();
+        let wanted: HashSet<String> = msg.0.iter().map(|p| p.name.clone()).collect();
+        for (name, provider) in &mut self.providers {
+            if !wanted.contains(name) {
+                summary.keys_removed += retire_all(provider);
+            }
+        }
+        let saved = self.saved_state();
+        for configured in msg.0 {
+            let provider = self
+                .providers
+                .entry(configured.name.clone())
+                .or_insert_with(|| ProviderPool {
+                    limit: configured.max_concurrent_per_key,
+                    keys: Vec::new(),
+                    waiters: HashMap::new(),
+                    seq: 0,
+                });
+            provider.limit = configured.max_concurrent_per_key;
+            let ids: HashSet<_> = configured.keys.iter().map(|k| k.id()).collect();
+            for key in provider
+                .keys
+                .iter_mut()
+                .filter(|k| !k.retired && !ids.contains(&k.id))
+            {
+                key.retired = true;
+                summary.keys_removed += 1;
+            }
+            for secret in configured.keys {
+                match provider.keys.iter_mut().find(|k| k.id == secret.id()) {
+                    Some(key) if key.retired => {
+                        key.retired = false;
+                        summary.keys_added += 1;
+                    }
+                    Some(_) => summary.keys_kept += 1,
+                    None => {
+                        let mut key = KeyState::new(secret);
+                        saved.restore(&configured.name, &mut key);
+                        provider.keys.push(key);
+                        summary.keys_added += 1;
+                    }
+                }
+            }
+        }
+        self.serve_all_waiters(ctx);
+        MessageResult(summary)
+    }
+}
+
+/// Retires every key of a provider that left the configuration; requests
+/// waiting for one of them run into their deadline.
+fn retire_all(provider: &mut ProviderPool) -> usize {
+    let mut retired = 0;
+    for key in provider.keys.iter_mut().filter(|k| !k.retired) {
+        key.retired = true;
+        retired += 1;
+    }
+    retired
+}
+
+/// State saved in the store, for keys that join the pool (at startup or
+/// by a reload).
+#[derive(Default)]
+pub(super) struct Saved {
+    models: Vec<(crate::store::ModelKey, ModelRecord)>,
+    keys: Vec<((String, crate::secret::KeyId), KeyRecord)>,
+}
+
+impl KeyPool {
+    pub(super) fn saved_state(&self) -> Saved {
+        match &self.store {
+            Some(store) => Saved {
+                models: store.load_models(),
+                keys: store.load_keys(),
+            },
+            None => Saved::default(),
+        }
+    }
+}
+
+impl Saved {
+    pub(super) fn restore(&self, provider: &str, key: &mut KeyState) {
+        for (id, record) in &self.models {
+            if id.provider == provider && id.key_id == key.id {
+                let state = key.model_mut(&id.model);
+                state.usage = record.usage;
+                state.cooldown_until = record.cooldown_until;
+                state.hinted = record.hinted;
+                state.consecutive_failures = record.consecutive_failures;
+            }
+        }
+        for ((p, id), record) in &self.keys {
+            if p == provider && *id == key.id {
+                key.locked_until = record.locked_until;
+                key.lockouts = record.lockouts;
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Hot reload (SIGHUP, `POST /v1/admin/reload`): the configuration is read
+//! again from its sources; if it is valid it replaces the old one for new
+//! requests, keys join or leave the pool with the state of unchanged keys
+//! kept. An invalid configuration is refused and the old one keeps running.
+
+use serde::Serialize;
+
+use super::Shared;
+use crate::config::Config;
+use crate::keypool::{PoolProvider, ReloadSummary, UpdateProviders};
+
+/// What a reload did.
+#[derive(Debug, Serialize)]
+pub struct Reloaded {
+    #[serde(flatten)]
+    pub keys: ReloadSummary,
+    pub providers: Vec<String>,
+    /// Settings that changed but only take effect after a restart.
+    pub restart_needed_for: Vec<&'static str>,
+}
+
+/// Reads the configuration again and puts it in force.
+pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
+    let reloader = shared
+        .reloader
+        .clone()
+        .ok_or("this proxy was started without a configuration source to reload from")?;
+    let fresh = reloader()
+        .map_err(|e| format!("the new configuration is invalid, the old one stays: {e}"))?;
+    let old = shared.config();
+    let restart_needed_for = restart_only_changes(&old, &fresh);
+    let providers: Vec<PoolProvider> = fresh.providers.iter().map(PoolProvider::from).collect();
+    let names = fresh.providers.iter().map(|p| p.name.clone()).collect();
+    for warning in &fresh.warnings {
+        log::warn!("{warning}");
+    }
+    shared.set_config(fresh);
+    shared.models.clear();
+    let keys = shared
+        .pool
+        .send(UpdateProviders(providers))
+        .await
+        .map_err(|_| "the key pool stopped".to_string())?;
+    log::info!(
+        "configuration reloaded: {} key(s) added, {} kept, {} removed",
+        keys.keys_added,
+        keys.keys_kept,
+        keys.keys_removed
+    );
+    if !restart_needed_for.is_empty() {
+        log::warn!(
+            "these changed settings take effect after a restart: {}",
+            restart_needed_for.join(", ")
+        );
+    }
+    Ok(Reloaded {
+        keys,
+        providers: names,
+        restart_needed_for,
+    })
+}
+
+/// Settings fixed at startup (the listener, the database, the logger, the
+/// schedule's timer, the cache).
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.settings, &new.settings);
+    let mut changed = Vec::new();
+    let checks: [(&'static str, bool); 8] = [
+        ("server.host", a.server.host != b.server.host),
+        ("server.port", a.server.port != b.server.port),
+        ("server.data_dir", a.server.data_dir != b.server.data_dir),
+        ("server.workers", a.server.workers != b.server.workers),
+        (
+            "server.enable_request_logging",
+            a.server.enable_request_logging != b.server.enable_request_logging,
+        ),
+        ("server.log_dir", a.server.log_dir != b.server.log_dir),
+        (
+            "proxy.daily_reset_time/timezone",
+            a.proxy.daily_reset_time != b.proxy.daily_reset_time
+                || a.proxy.daily_reset_timezone != b.proxy.daily_reset_timezone,
+        ),
+        (
+            "proxy.models_cache_ttl",
+            a.proxy.models_cache_ttl != b.proxy.models_cache_ttl,
+        ),
+    ];
+    for (name, differs) in checks {
+        if differs {
+            changed.push(name);
+        }
+    }
+    changed
+}
