@@ -27,5 +27,7 @@ USER proxy
 VOLUME ["/data"]
 EXPOSE 8000
 ENV RUST_LOG=info
+# Request logs (--enable-request-logging) on the writable volume.
+ENV REQUEST_LOG_DIR=/data/logs
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["llm-key-proxy", "--host", "0.0.0.0", "--port", "8000", "--data-dir", "/data"]

@@ -204,6 +204,14 @@ impl Config {
             .map_err(InitError::Config)
     }
 
+    /// Every secret of this configuration: the proxy key and all provider
+    /// keys (what request logs must never contain).
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.proxy_api_key
+            .iter()
+            .chain(self.providers.iter().flat_map(|p| p.keys.iter()))
+    }
+
     /// Looks up a configured provider by name.
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
         self.providers.iter().find(|p| p.name == name)

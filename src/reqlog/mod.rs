@@ -66,13 +66,21 @@ pub struct AttemptLog {
 }
 
 /// A request's log, shared by the pieces of the request path that add to
-/// it; written when the request (or its stream) ends.
+/// it; written when the request (or its stream) ends — or, if it is dropped
+/// unfinished (the client went away), with status 499.
 #[derive(Clone)]
-pub struct LogHandle {
-    log: Arc<Mutex<RequestLog>>,
+pub struct LogHandle(Arc<Shared>);
+
+struct Shared {
+    /// `None` once written.
+    log: Mutex<Option<RequestLog>>,
     logger: Addr<RequestLogger>,
     started: Instant,
 }
+
+/// Status written for a request whose client went away (nginx's
+/// convention).
+pub const CLIENT_CLOSED: u16 = 499;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -82,6 +90,19 @@ struct Write(RequestLog);
 #[rtype(result = "()")]
 struct Failure {
     line: Value,
+}
+
+/// Replaces the secrets to redact (after a reload).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRedactor(pub Redactor);
+
+impl Handler<SetRedactor> for RequestLogger {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetRedactor, _: &mut Self::Context) {
+        self.redactor = msg.0;
+    }
 }
 
 // === impl RequestLogger ===
@@ -141,16 +162,18 @@ impl LogHandle {
             request,
             ..RequestLog::default()
         };
-        LogHandle {
-            log: Arc::new(Mutex::new(log)),
+        LogHandle(Arc::new(Shared {
+            log: Mutex::new(Some(log)),
             logger,
             started: Instant::now(),
-        }
+        }))
     }
 
     fn with(&self, f: impl FnOnce(&mut RequestLog)) {
-        if let Ok(mut log) = self.log.lock() {
-            f(&mut log);
+        if let Ok(mut log) = self.0.log.lock() {
+            if let Some(log) = log.as_mut() {
+                f(log);
+            }
         }
     }
 
@@ -177,7 +200,7 @@ impl LogHandle {
                     "key": key, "attempt": l.attempts.len() + 1, "class": class, "why": why,
                 });
             });
-            self.logger.do_send(Failure { line });
+            self.0.logger.do_send(Failure { line });
         }
         self.with(|l| l.attempts.push(attempt));
     }
@@ -203,17 +226,30 @@ impl LogHandle {
         });
     }
 
-    /// Ends the log and hands it to the writer.
+    /// Ends the log and hands it to the writer; later calls do nothing.
     pub fn finish(&self, status: u16) {
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        let mut taken = None;
-        self.with(|l| {
-            l.status = Some(status);
-            l.duration_ms = Some(duration_ms);
-            taken = Some(std::mem::take(l));
-        });
-        if let Some(log) = taken {
+        self.0.finish(status);
+    }
+}
+
+impl Shared {
+    fn finish(&self, status: u16) {
+        let taken = match self.log.lock() {
+            Ok(mut log) => log.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(mut log) = taken {
+            log.status = Some(status);
+            log.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
             self.logger.do_send(Write(log));
         }
+    }
+}
+
+impl Drop for Shared {
+    /// The last holder let go without finishing: the request was dropped
+    /// (its client disconnected).
+    fn drop(&mut self) {
+        self.finish(CLIENT_CLOSED);
     }
 }

@@ -8,13 +8,19 @@ use serde_json::Value;
 
 use super::{Redactor, RequestLog, FAILURES_MAX_BYTES};
 
+/// Distinguishes request directories written in the same millisecond.
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes one request's directory.
 pub fn write_request(dir: &Path, redactor: &Redactor, log: &RequestLog) -> std::io::Result<()> {
     let stamp = log
         .started
         .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
         .unwrap_or_default();
-    let folder = dir.join(format!("{stamp}_{}", sanitize(&log.id)));
+    // The sequence number keeps two requests with the same client-chosen
+    // id in the same millisecond apart.
+    let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let folder = dir.join(format!("{stamp}_{}_{seq}", sanitize(&log.id)));
     fs::create_dir_all(&folder)?;
     let request = serde_json::to_string_pretty(&log.request).unwrap_or_default();
     fs::write(folder.join("request.json"), redactor.redact(&request))?;

@@ -74,15 +74,25 @@ async fn respond(
     let limit = config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
     let log = super::start_log(shared, req, &body);
-    let openai = openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
+    let finish_on_error = |e: ApiError| {
+        // Refused before any provider was asked: logged with its status.
+        if let Some(log) = &log {
+            log.finish(e.status_code().as_u16());
+        }
+        e
+    };
+    let openai = openai_request_from_messages(&Value::Object(body))
+        .map_err(ApiError::invalid)
+        .map_err(finish_on_error)?;
     let openai = openai.as_object().cloned().unwrap_or_default();
-    let target = resolve_target(&config, &openai)?;
+    let target = resolve_target(&config, &openai).map_err(finish_on_error)?;
     let model = format!("{}/{}", target.provider.name, target.model);
-    let stream = stream_flag(&openai)?;
+    let stream = stream_flag(&openai).map_err(finish_on_error)?;
     let wire = target.provider.format.wire();
     let outbound = wire
         .chat_request(openai, &target.model, stream)
-        .map_err(ApiError::invalid)?;
+        .map_err(ApiError::invalid)
+        .map_err(finish_on_error)?;
     let request = Forward {
         operation: Operation::Chat,
         path: outbound.path,

@@ -90,10 +90,7 @@ pub async fn start_with_reloader(
         connection_limit: config.settings.proxy.upstream_connection_limit,
     };
     let logger = config.settings.server.enable_request_logging.then(|| {
-        let secrets = config
-            .proxy_api_key
-            .iter()
-            .chain(config.providers.iter().flat_map(|p| p.keys.iter()));
+        let secrets = config.secrets();
         let dir = config.settings.server.log_dir.clone();
         log::info!(
             "request logging on: one directory per request under {}",

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Shared;
 use crate::config::Config;
 use crate::keypool::{PoolProvider, ReloadSummary, UpdateProviders};
+use crate::reqlog::{Redactor, SetRedactor};
 
 /// What a reload did.
 #[derive(Debug, Serialize)]
@@ -33,6 +34,10 @@ pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
     let names = fresh.providers.iter().map(|p| p.name.clone()).collect();
     for warning in &fresh.warnings {
         log::warn!("{warning}");
+    }
+    if let Some(logger) = &shared.logger {
+        // New keys must be redacted from request logs from now on.
+        logger.do_send(SetRedactor(Redactor::new(fresh.secrets())));
     }
     shared.set_config(fresh);
     shared.models.clear();

@@ -83,26 +83,38 @@ async fn proxy_call(
     let limit = config.settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
     let log = super::start_log(&shared, &req, &body);
-    let target = resolve_target(&config, &body)?;
-    let stream = operation == Operation::Chat && stream_flag(&body)?;
-    let wire = target.provider.format.wire();
-    let outbound = match operation {
-        Operation::Chat => wire.chat_request(body, &target.model, stream),
-        Operation::Embeddings => wire.embeddings_request(body, &target.model),
+    let prepared = async {
+        let target = resolve_target(&config, &body)?;
+        let stream = operation == Operation::Chat && stream_flag(&body)?;
+        let wire = target.provider.format.wire();
+        let outbound = match operation {
+            Operation::Chat => wire.chat_request(body.clone(), &target.model, stream),
+            Operation::Embeddings => wire.embeddings_request(body.clone(), &target.model),
+        }
+        .map_err(ApiError::invalid)?;
+        Ok::<_, ApiError>(Forward {
+            operation,
+            path: outbound.path,
+            body: serde_json::to_vec(&outbound.body)
+                .map(Bytes::from)
+                .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))?,
+            stream,
+            client_wants_usage: outbound.client_wants_usage,
+            target,
+            log: log.clone(),
+        })
     }
-    .map_err(ApiError::invalid)?;
-    let request = Forward {
-        operation,
-        path: outbound.path,
-        body: serde_json::to_vec(&outbound.body)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))?,
-        stream,
-        client_wants_usage: outbound.client_wants_usage,
-        target,
-        log,
-    };
-    forward(&shared, &worker, &req, request).await
+    .await;
+    match prepared {
+        Ok(request) => forward(&shared, &worker, &req, request).await,
+        Err(e) => {
+            // Refused before any provider was asked: logged with its status.
+            if let Some(log) = &log {
+                log.finish(actix_web::ResponseError::status_code(&e).as_u16());
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {

@@ -231,16 +231,33 @@ impl Relay {
                 },
             },
         };
-        if let Some(error) = error {
+        if let Some(error) = &error {
             log::warn!(
                 "{} stream failed after output began: {}",
                 self.provider,
-                clip(&error)
+                clip(error)
             );
-            self.queue.push_back(frame(&error));
+            self.queue.push_back(frame(error));
         }
         self.queue.push_back(frame("[DONE]"));
         self.ended = true;
+        if let (Some(log), Some(error)) = (&self.log, &error) {
+            let key = self
+                .lease
+                .as_ref()
+                .map(|l| l.key().mask())
+                .unwrap_or_default();
+            let class = match outcome {
+                Outcome::Failure { kind, .. } => kind.as_str(),
+                _ => "transient",
+            };
+            log.attempt(
+                &key,
+                class,
+                &format!("after output began: {}", clip(error)),
+                0.0,
+            );
+        }
         if let Some(log) = self.log.take() {
             for queued in &self.queue {
                 log.event(frame_payload(queued));

@@ -111,3 +111,65 @@ async fn each_request_gets_a_directory_and_failures_a_line_without_secrets() {
     }
     app.stop().await;
 }
+
+async fn logging_app(logs: &Path) -> TestApp {
+    spawn_with(Options {
+        keys: vec![KEY_1],
+        extra_env: vec![
+            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
+            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
+        ],
+        ..Options::default()
+    })
+    .await
+}
+
+async fn wait_for_logs(logs: &Path, n: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let dirs = request_dirs(logs);
+        if dirs.len() >= n {
+            return dirs
+                .into_iter()
+                .map(|d| read_json(d.join("metadata.json")))
+                .collect();
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} request logs in {}", logs.display());
+}
+
+#[actix_web::test]
+async fn refused_and_abandoned_requests_are_logged_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let app = logging_app(&logs).await;
+    // Refused before any provider is asked.
+    assert_eq!(app.chat("nope/m").await.0, StatusCode::BAD_REQUEST);
+    let first = wait_for_logs(&logs, 1).await;
+    assert_eq!(first[0]["status"], 400);
+
+    // The client gives up while the upstream is still working.
+    app.mock.script(
+        KEY_1,
+        "slow",
+        vec![Reply::ok().with_delay(Duration::from_secs(30))],
+    );
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let body = chat_body("mock/slow").to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PROXY_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut socket, request.as_bytes()).unwrap();
+    eventually("the call reached the upstream", || {
+        app.mock.in_flight(KEY_1, "slow") == 1
+    })
+    .await;
+    drop(socket);
+    let all = wait_for_logs(&logs, 2).await;
+    let abandoned = all.iter().find(|m| m["model"] == "slow").unwrap();
+    assert_eq!(abandoned["status"], 499, "{abandoned}");
+    app.stop().await;
+}
