@@ -165,7 +165,13 @@ pub fn apply(existing: &str, change: &Change) -> Result<Edited, InitError> {
             let suffix = key_suffix(&upper, name)?;
             let numbered = suffix.is_empty() || suffix.parse::<u64>().is_ok();
             let empty = values.get(name).is_none_or(|v| v.trim().is_empty());
-            (numbered && empty && last_def(name) == Some(i)).then(|| (i, name.to_string()))
+            // `NAME=${OTHER}` reads as empty when OTHER is unset here, but it
+            // is a reference the user wrote, not a placeholder.
+            let reference = lines[i]
+                .split_once('=')
+                .is_some_and(|(_, v)| v.contains('$'));
+            (numbered && empty && !reference && last_def(name) == Some(i))
+                .then(|| (i, name.to_string()))
         })
         .collect::<Vec<_>>()
         .into_iter();
@@ -1017,6 +1023,27 @@ mod tests {
              GROQ_API_KEY_1=gsk_first_0001\r\n\
              LAST=no-newline\n\
              GROQ_API_KEY_2=gsk_second_0002\n"
+        );
+    }
+
+    #[test]
+    fn variable_references_are_not_placeholders() {
+        let existing = "GROQ_API_KEY_1=${VAULT_GROQ}\n";
+        let change = Change {
+            provider: "groq".into(),
+            keys: vec!["gsk_new_secret_value_0001".into()],
+            base_url: None,
+        };
+        let edited = apply(existing, &change).unwrap();
+        assert!(
+            edited.content.contains("GROQ_API_KEY_1=${VAULT_GROQ}"),
+            "{}",
+            edited.content
+        );
+        assert!(
+            edited.content.contains("GROQ_API_KEY_2="),
+            "{}",
+            edited.content
         );
     }
 
