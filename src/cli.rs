@@ -60,7 +60,7 @@ pub enum Command {
         #[arg(long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// Base URL of a custom OpenAI-compatible provider (writes
-        /// <PROVIDER>_API_BASE)
+        /// the provider's _API_BASE variable)
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
         /// The file to create or update

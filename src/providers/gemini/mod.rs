@@ -22,7 +22,10 @@ use serde_json::Value;
 mod request;
 mod response;
 #[cfg(test)]
-mod tests;
+mod tests_request;
+#[cfg(test)]
+mod tests_response;
+mod tools;
 mod wire;
 
 pub use request::{chat_request, count_tokens_request, embeddings_request};
