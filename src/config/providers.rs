@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::env::Env;
 use super::filters::ModelFilter;
 use crate::error::InitError;
-use crate::providers::presets::{preset, preset_base};
+use crate::providers::presets::preset;
 use crate::providers::Format;
 use crate::secret::Secret;
 
@@ -130,10 +130,11 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
             }
         }
         let upper = name.to_ascii_uppercase();
+        let preset = preset(&name);
         let api_base = match bases.remove(&name) {
             Some(base) => validate_base(&upper, base)?,
-            None => match preset_base(&name) {
-                Some(base) => base.to_string(),
+            None => match preset {
+                Some(preset) => preset.base.to_string(),
                 None => {
                     found.warnings.push(format!(
                         "provider `{name}` has keys but no known base URL: set `{upper}_API_BASE` \
@@ -146,9 +147,8 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         if keys.is_empty() {
             continue;
         }
-        let format = preset(&name).map_or(Format::OpenAi, |p| p.format);
         found.providers.push(ProviderConfig {
-            format,
+            format: preset.map_or(Format::OpenAi, |p| p.format),
             max_concurrent_per_key: max_concurrent(env, &upper)?,
             static_models: static_models(env, &upper)?,
             models: ModelFilter::parse(

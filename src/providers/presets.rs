@@ -54,11 +54,6 @@ pub fn preset(name: &str) -> Option<Preset> {
         })
 }
 
-/// The preset base URL for `name`, if it is a built-in provider.
-pub fn preset_base(name: &str) -> Option<&'static str> {
-    preset(name).map(|p| p.base)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,8 +68,11 @@ mod tests {
 
     #[test]
     fn lookup() {
-        assert_eq!(preset_base("groq"), Some("https://api.groq.com/openai/v1"));
-        assert_eq!(preset_base("vllm"), None);
+        assert_eq!(
+            preset("groq").map(|p| p.base),
+            Some("https://api.groq.com/openai/v1")
+        );
+        assert_eq!(preset("vllm"), None);
         assert_eq!(preset("gemini").map(|p| p.format), Some(Format::Gemini));
     }
 }

@@ -128,21 +128,29 @@ pub fn resolve_target<'a>(
             "model",
         ));
     };
-    let upstream_model = provider.format.wire().normalize_model(upstream_model);
-    if !provider.models.allows(upstream_model) {
-        let upper = name.to_ascii_uppercase();
-        return Err(ApiError::invalid_param(
-            format!(
-                "model \"{model}\" is disabled by IGNORE_MODELS_{upper}: add it to \
-                 WHITELIST_MODELS_{upper} to allow it"
-            ),
-            "model",
-        ));
-    }
+    let upstream_model = allowed_model(provider, upstream_model)?;
     Ok(Target {
         provider,
         model: upstream_model.to_string(),
     })
+}
+
+/// The model as `provider` names it, if its filters allow it; otherwise a
+/// 400 naming the variables to change.
+pub fn allowed_model<'m>(provider: &ProviderConfig, model: &'m str) -> Result<&'m str, ApiError> {
+    let bare = provider.format.wire().normalize_model(model);
+    if provider.models.allows(bare) {
+        return Ok(bare);
+    }
+    let upper = provider.name.to_ascii_uppercase();
+    Err(ApiError::invalid_param(
+        format!(
+            "model \"{}/{model}\" is disabled by IGNORE_MODELS_{upper}: add it to \
+             WHITELIST_MODELS_{upper} to allow it",
+            provider.name
+        ),
+        "model",
+    ))
 }
 
 /// `stream` as a boolean (absent or null = false).

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 
-use super::body::{optional_str, read_json_object};
+use super::body::{allowed_model, optional_str, read_json_object};
 use super::Shared;
 use crate::error::ApiError;
 use crate::keypool::PeekKey;
@@ -50,17 +50,10 @@ pub async fn count(
             ))
         }
     };
+    // Token counts honour the model filters like completions do.
     if let Some((provider, bare)) = model.split_once('/') {
-        let config = shared.config();
-        let provider = config.provider(&provider.to_ascii_lowercase());
-        if let Some(provider) =
-            provider.filter(|p| !p.models.allows(p.format.wire().normalize_model(bare)))
-        {
-            let upper = provider.name.to_ascii_uppercase();
-            return Err(ApiError::invalid_param(
-                format!("model \"{model}\" is disabled by IGNORE_MODELS_{upper}"),
-                "model",
-            ));
+        if let Some(provider) = shared.config().provider(&provider.to_ascii_lowercase()) {
+            allowed_model(provider, bare)?;
         }
     }
     if let Some(native) = native_count(shared, worker, &model, body).await {

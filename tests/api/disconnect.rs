@@ -106,13 +106,7 @@ async fn a_stream_client_that_disconnects_releases_the_key_and_counts_the_reques
         .script(KEY_1, "m", vec![Reply::ok().with_stream(slow)]);
     let mut body = chat_body("mock/m");
     body["stream"] = json!(true);
-    let mut res = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(PROXY_KEY)
-        .send_json(&body)
-        .await
-        .unwrap();
+    let mut res = app.open_stream(&body).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.next().await.unwrap().unwrap();
     drop(res);

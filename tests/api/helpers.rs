@@ -202,15 +202,24 @@ impl TestApp {
             .await
     }
 
-    /// A streamed chat: status, content type and the `data:` payloads.
-    pub async fn chat_stream(&self, body: &Value) -> (StatusCode, String, Vec<String>) {
-        let mut res = self
-            .client
+    /// Opens a streamed chat; the body is read by the caller.
+    pub async fn open_stream(
+        &self,
+        body: &Value,
+    ) -> awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>>,
+    > {
+        self.client
             .post(self.url("/v1/chat/completions"))
             .bearer_auth(PROXY_KEY)
             .send_json(body)
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A streamed chat: status, content type and the `data:` payloads.
+    pub async fn chat_stream(&self, body: &Value) -> (StatusCode, String, Vec<String>) {
+        let mut res = self.open_stream(body).await;
         let content_type = res
             .headers()
             .get("content-type")

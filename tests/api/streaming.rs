@@ -78,13 +78,7 @@ async fn events_are_relayed_as_they_arrive() {
         StreamScript::chat("m", &["one", "two"], false).with_gap(Duration::from_millis(200));
     app.mock
         .script(KEY_1, "m", vec![Reply::ok().with_stream(script)]);
-    let mut res = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(PROXY_KEY)
-        .send_json(&stream_body("mock/m"))
-        .await
-        .unwrap();
+    let mut res = app.open_stream(&stream_body("mock/m")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let first = res.next().await.unwrap().unwrap();
     assert!(
@@ -165,13 +159,7 @@ async fn a_silent_upstream_gets_keepalive_comments_to_the_client() {
     let slow = StreamScript::chat("m", &["one"], false).with_gap(Duration::from_millis(1300));
     app.mock
         .script(KEY_1, "m", vec![Reply::ok().with_stream(slow)]);
-    let mut res = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(PROXY_KEY)
-        .send_json(&stream_body("mock/m"))
-        .await
-        .unwrap();
+    let mut res = app.open_stream(&stream_body("mock/m")).await;
     let mut raw = String::new();
     while let Some(chunk) = res.next().await {
         raw.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
