@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::report::UsageReport;
-use super::select::{self, Later};
+use super::select::Later;
 use super::state::Outcome;
 use super::{KeyPool, Lease, Waiter};
 use crate::resilience::clock::{after, until};
@@ -132,21 +132,15 @@ impl Handler<AcquireKey> for KeyPool {
             .providers
             .get_mut(&msg.provider)
             .ok_or(AcquireError::UnknownProvider)?;
-        if let Some(index) = select::pick(
-            &provider.keys,
-            &msg.model,
-            provider.limit,
-            &msg.exclude,
-            now,
-        ) {
+        if let Some(index) = provider.pick(&msg.model, &msg.exclude, now) {
             return provider
-                .lease(&msg.provider, index, &msg.model, ctx.address())
+                .lease(&msg.provider, index, &msg.model, ctx.address(), now)
                 .map(Acquired::Ready)
                 .ok_or(AcquireError::UnknownProvider);
         }
-        let wake_at = match select::later(&provider.keys, &msg.model, &msg.exclude, now) {
+        let wake_at = match provider.later(&msg.model, &msg.exclude, now) {
             None => {
-                let retry_after = match select::later(&provider.keys, &msg.model, &[], now) {
+                let retry_after = match provider.later(&msg.model, &[], now) {
                     Some(Later::Resting { until: at, .. }) => Some(until(now, at)),
                     Some(Later::Busy) | None => None,
                 };
@@ -191,14 +185,7 @@ impl Handler<ReportOutcome> for KeyPool {
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
-        provider.release(msg.index, &msg.model);
-        if let Some(key) = provider.keys.get_mut(msg.index) {
-            key.apply(&msg.model, msg.outcome, now, next_reset);
-            let model = key.model_mut(&msg.model);
-            model.usage.daily.record(msg.outcome);
-            model.usage.lifetime.record(msg.outcome);
-            model.dirty |= msg.outcome != Outcome::Abandoned;
-        }
+        provider.finish(msg.index, &msg.model, msg.outcome, now, next_reset);
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
@@ -213,7 +200,7 @@ impl Handler<PeekKey> for KeyPool {
         let now = self.now();
         let provider = self.providers.get(&msg.provider)?;
         provider
-            .keys
+            .keys()
             .iter()
             .filter(|k| !k.retired && !k.is_locked(now))
             .min_by_key(|k| (k.in_flight, k.last_used))

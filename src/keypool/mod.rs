@@ -17,15 +17,17 @@
 //! timer at the [`DailySchedule`], and at startup if one was missed.
 
 mod health;
+mod index;
 mod lease;
 mod messages;
 mod persist;
+mod provider;
 mod reload;
 pub mod report;
 pub mod select;
 pub mod state;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +44,7 @@ pub use messages::{
     acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
     Shutdown,
 };
+use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};
 use state::KeyState;
 pub use state::{FailureKind, Outcome};
@@ -89,16 +92,6 @@ pub struct KeyPool {
     last_reset: Option<DateTime<Utc>>,
 }
 
-/// The keys of one provider and the requests waiting for them.
-struct ProviderPool {
-    limit: Option<u32>,
-    keys: Vec<KeyState>,
-    /// Per model, the requests waiting for a key, oldest first.
-    waiters: HashMap<String, VecDeque<Waiter>>,
-    /// Source of `KeyState::last_used` values.
-    seq: u64,
-}
-
 /// A request waiting for a key.
 struct Waiter {
     exclude: Vec<usize>,
@@ -131,13 +124,7 @@ impl KeyPool {
                 .into_iter()
                 .map(|p| {
                     let keys = p.keys.into_iter().map(KeyState::new).collect();
-                    let pool = ProviderPool {
-                        limit: p.max_concurrent_per_key,
-                        keys,
-                        waiters: HashMap::new(),
-                        seq: 0,
-                    };
-                    (p.name, pool)
+                    (p.name, ProviderPool::new(p.max_concurrent_per_key, keys))
                 })
                 .collect(),
             store,
@@ -179,7 +166,10 @@ impl KeyPool {
     /// new day of usage. Provider-hinted cooldowns stay.
     fn daily_reset(&mut self, now: DateTime<Utc>) {
         for provider in self.providers.values_mut() {
-            provider.keys.iter_mut().for_each(KeyState::daily_reset);
+            provider
+                .keys_mut()
+                .iter_mut()
+                .for_each(KeyState::daily_reset);
         }
         self.last_reset = Some(now);
         self.save_last_reset();
@@ -252,74 +242,7 @@ impl Actor for KeyPool {
     }
 }
 
-// === impl ProviderPool ===
-
-impl ProviderPool {
-    /// Marks key `index` busy with `model` and hands out its lease.
-    fn lease(
-        &mut self,
-        provider: &str,
-        index: usize,
-        model: &str,
-        pool: Addr<KeyPool>,
-    ) -> Option<Lease> {
-        self.seq += 1;
-        let key = self.keys.get_mut(index)?;
-        key.in_flight += 1;
-        key.last_used = self.seq;
-        key.model_mut(model).in_flight += 1;
-        Some(Lease::new(pool, provider, model, index, key.secret.clone()))
-    }
-
-    /// Undoes [`ProviderPool::lease`] without recording an outcome.
-    fn release(&mut self, index: usize, model: &str) {
-        if let Some(key) = self.keys.get_mut(index) {
-            key.in_flight = key.in_flight.saturating_sub(1);
-            if let Some(m) = key.models.get_mut(model) {
-                m.in_flight = m.in_flight.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Hands free keys to waiting requests for `model`, oldest first. A
-    /// waiter whose excluded keys are the only free ones is skipped, not
-    /// blocking those behind it.
-    fn serve_waiters(
-        &mut self,
-        provider: &str,
-        model: &str,
-        pool: &Addr<KeyPool>,
-        now: DateTime<Utc>,
-    ) {
-        let Some(mut queue) = self.waiters.remove(model) else {
-            return;
-        };
-        let mut i = 0;
-        while i < queue.len() {
-            if queue[i].tx.is_closed() {
-                queue.remove(i);
-                continue;
-            }
-            let Some(index) = select::pick(&self.keys, model, self.limit, &queue[i].exclude, now)
-            else {
-                i += 1;
-                continue;
-            };
-            let Some(waiter) = queue.remove(i) else { break };
-            let Some(lease) = self.lease(provider, index, model, pool.clone()) else {
-                break;
-            };
-            if let Err(lease) = waiter.tx.send(lease) {
-                // The request gave up just now; take the key back.
-                lease.disarm();
-                self.release(index, model);
-            }
-        }
-        if !queue.is_empty() {
-            self.waiters.insert(model.to_string(), queue);
-        }
-    }
-}
-
+#[cfg(test)]
+mod index_tests;
 #[cfg(test)]
 mod tests;

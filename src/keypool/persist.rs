@@ -13,7 +13,7 @@ impl KeyPool {
     pub(super) fn load(&mut self) {
         let saved = self.saved_state();
         for (name, provider) in &mut self.providers {
-            for key in &mut provider.keys {
+            for key in provider.keys_mut() {
                 saved.restore(name, key);
             }
         }
@@ -24,7 +24,7 @@ impl KeyPool {
     pub(super) fn write_dirty(&mut self) {
         let Some(store) = &self.store else { return };
         for (name, provider) in &mut self.providers {
-            for key in &mut provider.keys {
+            for key in provider.keys_for_bookkeeping() {
                 if key.dirty {
                     let record = KeyRecord {
                         locked_until: key.locked_until,

@@ -1,7 +1,7 @@
 //! A reload of the configuration, as the pool sees it: keys added, kept
 //! (with their cooldowns and usage) or retired.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -42,16 +42,11 @@ impl Handler<UpdateProviders> for KeyPool {
             let provider = self
                 .providers
                 .entry(configured.name.clone())
-                .or_insert_with(|| ProviderPool {
-                    limit: configured.max_concurrent_per_key,
-                    keys: Vec::new(),
-                    waiters: HashMap::new(),
-                    seq: 0,
-                });
-            provider.limit = configured.max_concurrent_per_key;
+                .or_insert_with(|| ProviderPool::new(configured.max_concurrent_per_key, vec![]));
+            provider.set_limit(configured.max_concurrent_per_key);
+            let keys = provider.keys_mut();
             let ids: HashSet<_> = configured.keys.iter().map(|k| k.id()).collect();
-            for key in provider
-                .keys
+            for key in keys
                 .iter_mut()
                 .filter(|k| !k.retired && !ids.contains(&k.id))
             {
@@ -59,7 +54,7 @@ impl Handler<UpdateProviders> for KeyPool {
                 summary.keys_removed += 1;
             }
             for secret in configured.keys {
-                match provider.keys.iter_mut().find(|k| k.id == secret.id()) {
+                match keys.iter_mut().find(|k| k.id == secret.id()) {
                     Some(key) if key.retired => {
                         key.retired = false;
                         summary.keys_added += 1;
@@ -68,7 +63,7 @@ impl Handler<UpdateProviders> for KeyPool {
                     None => {
                         let mut key = KeyState::new(secret);
                         saved.restore(&configured.name, &mut key);
-                        provider.keys.push(key);
+                        keys.push(key);
                         summary.keys_added += 1;
                     }
                 }
@@ -83,7 +78,7 @@ impl Handler<UpdateProviders> for KeyPool {
 /// waiting for one of them run into their deadline.
 fn retire_all(provider: &mut ProviderPool) -> usize {
     let mut retired = 0;
-    for key in provider.keys.iter_mut().filter(|k| !k.retired) {
+    for key in provider.keys_mut().iter_mut().filter(|k| !k.retired) {
         key.retired = true;
         retired += 1;
     }

@@ -59,7 +59,7 @@ impl KeyPool {
                 .iter()
                 .map(|(name, p)| {
                     let keys = p
-                        .keys
+                        .keys()
                         .iter()
                         .filter(|k| !k.retired)
                         .map(|k| KeyReport::of(k, now))
@@ -87,7 +87,7 @@ impl KeyPool {
             if filter.provider.as_ref().is_some_and(|p| p != name) {
                 continue;
             }
-            for key in &mut provider.keys {
+            for key in provider.keys_mut() {
                 if filter
                     .key_id
                     .as_ref()

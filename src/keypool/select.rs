@@ -12,11 +12,71 @@ use chrono::{DateTime, Utc};
 
 use super::state::KeyState;
 
-/// The index of the best key for `model`, if any is free now.
-///
+/// Where a key stands for one model at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Retired by a reload: never leased again.
+    Retired,
+    /// Has the per-(key, model) limit in flight: free again when one ends.
+    Full,
+    /// Cooling down for the model or locked out until then.
+    Resting(DateTime<Utc>),
+    /// Could serve now; the smallest rank is picked.
+    Ready(Rank),
+}
+
+/// The order of free keys: tier, then successes today for the model, then
+/// least recently used; the position breaks the last ties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rank {
+    pub tier: u8,
+    pub successes: u64,
+    pub last_used: u64,
+    pub index: usize,
+}
+
+/// Where the key at position `index` stands for `model` at `now`.
 /// `limit` is the per-(key, model) concurrency limit; `None` = unlimited.
-/// Linear in the number of keys: pools are tens of keys, and even 10,000
-/// keys scan in microseconds.
+pub fn standing(
+    key: &KeyState,
+    index: usize,
+    model: &str,
+    limit: Option<u32>,
+    now: DateTime<Utc>,
+) -> Standing {
+    if key.retired {
+        return Standing::Retired;
+    }
+    if let Some(until) = key.unavailable_until(model, now) {
+        return Standing::Resting(until);
+    }
+    let state = key.models.get(model);
+    let in_flight = state.map_or(0, |m| m.in_flight);
+    if limit.is_some_and(|l| in_flight >= l) {
+        return Standing::Full;
+    }
+    let tier = if key.in_flight == 0 {
+        0
+    } else if in_flight == 0 {
+        1
+    } else {
+        2
+    };
+    Standing::Ready(Rank {
+        tier,
+        successes: state.map_or(0, |m| m.usage.daily.successes),
+        last_used: key.last_used,
+        index,
+    })
+}
+
+/// The index of the best key for `model`, if any is free now: the smallest
+/// [`Rank`] among keys not in `exclude`.
+///
+/// Linear in the number of keys; the pool answers from its [`Index`]
+/// instead, and this is the definition the index is tested against.
+///
+/// [`Index`]: super::index::Index
 pub fn pick(
     keys: &[KeyState],
     model: &str,
@@ -26,30 +86,13 @@ pub fn pick(
 ) -> Option<usize> {
     keys.iter()
         .enumerate()
-        .filter(|(i, k)| !k.retired && !exclude.contains(i))
-        .filter(|(_, k)| k.unavailable_until(model, now).is_none())
-        .filter(|(_, k)| limit.is_none_or(|l| k.in_flight_for(model) < l))
-        .min_by_key(|(_, k)| (tier(k, model), k.successes_today(model), k.last_used))
-        .map(|(i, _)| i)
-}
-
-/// 0: idle; 1: busy only with other models; 2: busy with this model.
-fn tier(key: &KeyState, model: &str) -> u8 {
-    if key.in_flight == 0 {
-        0
-    } else if key.in_flight_for(model) == 0 {
-        1
-    } else {
-        2
-    }
-}
-
-/// Whether any key could still serve this request later (it is busy now but
-/// not excluded). When false, waiting is pointless.
-pub fn any_candidate(keys: &[KeyState], exclude: &[usize]) -> bool {
-    keys.iter()
-        .enumerate()
-        .any(|(i, k)| !k.retired && !exclude.contains(&i))
+        .filter(|(i, _)| !exclude.contains(i))
+        .filter_map(|(i, k)| match standing(k, i, model, limit, now) {
+            Standing::Ready(rank) => Some(rank),
+            _ => None,
+        })
+        .min()
+        .map(|rank| rank.index)
 }
 
 /// When no key is free: whether one is merely busy (it frees up when a
@@ -190,17 +233,8 @@ mod tests {
         let mut keys = pool(2);
         keys[0].retired = true;
         assert_eq!(pick(&keys, "m", Some(1), &[], now()), Some(1));
-        assert!(!any_candidate(&keys, &[1]));
         keys[1].retired = true;
         assert_eq!(pick(&keys, "m", Some(1), &[], now()), None);
         assert_eq!(later(&keys, "m", &[], now()), None);
-    }
-
-    #[test]
-    fn candidates_left() {
-        let keys = pool(2);
-        assert!(any_candidate(&keys, &[0]));
-        assert!(!any_candidate(&keys, &[0, 1]));
-        assert!(!any_candidate(&[], &[]));
     }
 }

@@ -1,0 +1,178 @@
+//! One provider's keys, the index that ranks them per model, and the
+//! requests waiting for them.
+//!
+//! Every change to a key goes through this type, which keeps the [`Index`]
+//! in step: a lease or an outcome refreshes the one key, and
+//! [`ProviderPool::keys_mut`] (for changes to many keys) drops the index.
+
+use std::collections::{HashMap, VecDeque};
+
+use actix::Addr;
+use chrono::{DateTime, Utc};
+
+use super::index::Index;
+use super::select::Later;
+use super::state::{KeyState, Outcome};
+use super::{KeyPool, Lease, Waiter};
+use crate::secret::Secret;
+
+/// The keys of one provider and the requests waiting for them.
+pub(super) struct ProviderPool {
+    /// Requests in flight per (key, model); `None` = unlimited.
+    limit: Option<u32>,
+    keys: Vec<KeyState>,
+    index: Index,
+    /// Per model, the requests waiting for a key, oldest first.
+    pub(super) waiters: HashMap<String, VecDeque<Waiter>>,
+    /// Source of `KeyState::last_used` values.
+    seq: u64,
+}
+
+// === impl ProviderPool ===
+
+impl ProviderPool {
+    pub(super) fn new(limit: Option<u32>, keys: Vec<KeyState>) -> ProviderPool {
+        ProviderPool {
+            limit,
+            keys,
+            index: Index::default(),
+            waiters: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    pub(super) fn keys(&self) -> &[KeyState] {
+        &self.keys
+    }
+
+    /// The keys, to change many at once (a reset, a reload, loading saved
+    /// state): the index is rebuilt afterwards.
+    pub(super) fn keys_mut(&mut self) -> &mut Vec<KeyState> {
+        self.index.clear();
+        &mut self.keys
+    }
+
+    /// The keys, to update bookkeeping that never changes which key is
+    /// picked (the `dirty` flags). The index is kept.
+    pub(super) fn keys_for_bookkeeping(&mut self) -> &mut [KeyState] {
+        &mut self.keys
+    }
+
+    pub(super) fn set_limit(&mut self, limit: Option<u32>) {
+        if self.limit != limit {
+            self.limit = limit;
+            self.index.clear();
+        }
+    }
+
+    /// The best free key for `model` not in `exclude` (see
+    /// [`super::select::pick`]).
+    pub(super) fn pick(
+        &mut self,
+        model: &str,
+        exclude: &[usize],
+        now: DateTime<Utc>,
+    ) -> Option<usize> {
+        self.index.pick(&self.keys, model, self.limit, exclude, now)
+    }
+
+    /// What waiting would bring (see [`super::select::later`]).
+    pub(super) fn later(
+        &mut self,
+        model: &str,
+        exclude: &[usize],
+        now: DateTime<Utc>,
+    ) -> Option<Later> {
+        self.index
+            .later(&self.keys, model, self.limit, exclude, now)
+    }
+
+    /// Marks key `index` busy with `model`; its secret, to send upstream.
+    pub(super) fn take(&mut self, index: usize, model: &str, now: DateTime<Utc>) -> Option<Secret> {
+        self.seq += 1;
+        let key = self.keys.get_mut(index)?;
+        key.in_flight += 1;
+        key.last_used = self.seq;
+        match key.models.get_mut(model) {
+            Some(state) => state.in_flight += 1,
+            None => key.model_mut(model).in_flight += 1,
+        }
+        let secret = key.secret.clone();
+        self.index.refresh(&self.keys, index, self.limit, now);
+        Some(secret)
+    }
+
+    /// Marks key `index` busy with `model` and hands out its lease.
+    pub(super) fn lease(
+        &mut self,
+        provider: &str,
+        index: usize,
+        model: &str,
+        pool: Addr<KeyPool>,
+        now: DateTime<Utc>,
+    ) -> Option<Lease> {
+        let secret = self.take(index, model, now)?;
+        Some(Lease::new(pool, provider, model, index, secret))
+    }
+
+    /// Ends one attempt on key `index`: releases it, applies the outcome to
+    /// its health and counts it.
+    pub(super) fn finish(
+        &mut self,
+        index: usize,
+        model: &str,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+        next_reset: DateTime<Utc>,
+    ) {
+        let Some(key) = self.keys.get_mut(index) else {
+            return;
+        };
+        key.in_flight = key.in_flight.saturating_sub(1);
+        key.apply(model, outcome, now, next_reset);
+        let state = key.model_mut(model);
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.usage.daily.record(outcome);
+        state.usage.lifetime.record(outcome);
+        state.dirty |= outcome != Outcome::Abandoned;
+        self.index.refresh(&self.keys, index, self.limit, now);
+    }
+
+    /// Hands free keys to waiting requests for `model`, oldest first. A
+    /// waiter whose excluded keys are the only free ones is skipped, not
+    /// blocking those behind it.
+    pub(super) fn serve_waiters(
+        &mut self,
+        provider: &str,
+        model: &str,
+        pool: &Addr<KeyPool>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(mut queue) = self.waiters.remove(model) else {
+            return;
+        };
+        let mut i = 0;
+        while i < queue.len() {
+            if queue[i].tx.is_closed() {
+                queue.remove(i);
+                continue;
+            }
+            let Some(index) = self.pick(model, &queue[i].exclude, now) else {
+                i += 1;
+                continue;
+            };
+            let Some(waiter) = queue.remove(i) else { break };
+            let Some(lease) = self.lease(provider, index, model, pool.clone(), now) else {
+                break;
+            };
+            if let Err(lease) = waiter.tx.send(lease) {
+                // The request gave up just now; take the key back.
+                lease.disarm();
+                self.finish(index, model, Outcome::Abandoned, now, now);
+            }
+        }
+        if !queue.is_empty() {
+            self.waiters.insert(model.to_string(), queue);
+        }
+    }
+}
