@@ -108,14 +108,24 @@ impl StreamState {
     /// chunk (Gemini's counts are cumulative: the last such chunk is the
     /// total).
     /// The first chunk of a choice carries `role: "assistant"`. A Gemini
-    /// error event becomes one OpenAI-style `{"error": {...}}` object.
+    /// error event becomes one OpenAI-style `{"error": {...}}` object that
+    /// keeps Gemini's `details` (the quota that ran out, `RetryInfo`), so
+    /// the failure is classified as precisely as a non-streaming one.
     pub fn chunks(&mut self, gemini_event: &Value) -> Vec<Value> {
         if let Some(error) = api_error(gemini_event) {
-            return vec![json!({ "error": {
+            let mut event = json!({ "error": {
                 "message": error.message,
                 "type": error.status,
                 "code": error.code,
-            } })];
+            } });
+            let raw = match gemini_event {
+                Value::Array(items) => items.first().unwrap_or(&Value::Null),
+                other => other,
+            };
+            if let Some(details) = raw["error"].get("details") {
+                event["error"]["details"] = details.clone();
+            }
+            return vec![event];
         }
         if self.id.is_none() {
             self.id = Some(completion_id(gemini_event, self.created));

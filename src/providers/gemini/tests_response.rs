@@ -253,6 +253,38 @@ fn stream_error_event_becomes_an_openai_error() {
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0]["error"]["code"], 429);
     assert_eq!(chunks[0]["error"]["type"], "RESOURCE_EXHAUSTED");
+    // The details survive, so the stream's failure is classified like a
+    // non-streaming one: a per-minute limit with the provider's delay.
+    let event = chunks[0].to_string();
+    let verdict = crate::resilience::classify::classify_stream_error(&event, chrono::Utc::now());
+    let crate::resilience::classify::Verdict::Failure { kind, hint } = verdict else {
+        panic!("not a failure: {verdict:?}");
+    };
+    assert_eq!(kind, crate::keypool::FailureKind::RateLimited);
+    assert_eq!(hint.map(|h| h.as_millis()), Some(37_482));
+}
+
+#[test]
+fn a_per_day_quota_in_a_stream_error_is_a_quota_failure() {
+    let mut state = StreamState::new("m", 1);
+    let event = json!({ "error": { "code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
+        "details": [{ "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [{ "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }] }] } });
+    let chunks = state.chunks(&event);
+    let verdict = crate::resilience::classify::classify_stream_error(
+        &chunks[0].to_string(),
+        chrono::Utc::now(),
+    );
+    assert!(
+        matches!(
+            verdict,
+            crate::resilience::classify::Verdict::Failure {
+                kind: crate::keypool::FailureKind::Quota,
+                ..
+            }
+        ),
+        "{verdict:?}"
+    );
 }
 
 // ---- embeddings, token counts, models ----------------------------------------
