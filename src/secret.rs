@@ -5,7 +5,9 @@
 //! error message or a panic shows nothing useful. The raw value is reachable
 //! only through [`Secret::expose`], which makes every use easy to audit.
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -43,6 +45,27 @@ impl Secret {
 
     pub fn id(&self) -> KeyId {
         KeyId::of(&self.0)
+    }
+
+    /// `text` with every occurrence of this secret replaced by its mask:
+    /// for provider text that may echo the key it was sent (error bodies
+    /// and error events), before it is logged, clipped or relayed.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.0.is_empty() || !text.contains(&*self.0) {
+            return Cow::Borrowed(text);
+        }
+        Cow::Owned(text.replace(&*self.0, &self.mask()))
+    }
+
+    /// [`Secret::scrub`] for a body that may not be UTF-8: returned as is
+    /// unless it contains the secret.
+    pub fn scrub_bytes(&self, body: Bytes) -> Bytes {
+        let raw = self.0.as_bytes();
+        if raw.is_empty() || !body.windows(raw.len()).any(|w| w == raw) {
+            return body;
+        }
+        let text = String::from_utf8_lossy(&body);
+        Bytes::from(self.scrub(&text).into_owned())
     }
 
     /// Compares in time independent of where the values differ, so the proxy
@@ -109,6 +132,24 @@ impl fmt::Display for KeyId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrub_masks_the_key_wherever_the_provider_echoes_it() {
+        let key = Secret::new("sk-live-0123456789abcdef");
+        let text = "Incorrect API key provided: sk-live-0123456789abcdef.";
+        assert_eq!(
+            key.scrub(text),
+            format!("Incorrect API key provided: {}.", key.mask())
+        );
+        assert!(matches!(key.scrub("nothing here"), Cow::Borrowed(_)));
+        let mut raw = format!("{{\"error\":\"{}\"}}", key.expose()).into_bytes();
+        raw.push(0xff);
+        let body = Bytes::from(raw);
+        let scrubbed = key.scrub_bytes(body);
+        assert!(!String::from_utf8_lossy(&scrubbed).contains(key.expose()));
+        let plain = Bytes::from_static(b"\xff\xfe no key");
+        assert_eq!(key.scrub_bytes(plain.clone()), plain);
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

@@ -81,6 +81,7 @@ pub async fn attempt(
                 translator,
                 provider,
                 settings.stream_idle_timeout,
+                lease.key().clone(),
             );
             relay.log_to(request.log.clone());
             return match relay.first_event(deadline).await {
@@ -129,6 +130,7 @@ pub async fn attempt(
         .unwrap_or_default();
     let verdict = wire.classify_error(upstream.status, &upstream.headers, &body, now);
     if verdict == Verdict::ClientError {
+        let lease_key = lease.key().clone();
         lease.finish(Outcome::ClientError);
         let content_type = upstream
             .headers
@@ -139,7 +141,7 @@ pub async fn attempt(
             HttpResponse::build(upstream.status)
                 .insert_header((CONTENT_TYPE, content_type))
                 .body({
-                    let body = wire.client_error_body(body);
+                    let body = lease_key.scrub_bytes(wire.client_error_body(body));
                     if let Some(log) = &request.log {
                         log.response(&body);
                     }

@@ -25,6 +25,7 @@ use crate::providers::TokenUsage;
 use crate::providers::{StreamItem, StreamTranslator};
 use crate::reqlog::LogHandle;
 use crate::resilience::classify::classify_stream_error;
+use crate::secret::Secret;
 use crate::sse::{frame, SseParser};
 
 /// Frames buffered between the relay task and the client connection.
@@ -62,6 +63,9 @@ pub struct Relay {
     last_heard: Instant,
     /// The request's log, when request logging is on.
     log: Option<LogHandle>,
+    /// The key the stream was asked with, scrubbed from error events in
+    /// case the provider echoes it.
+    key: Secret,
 }
 
 /// Why a stream failed before its first event.
@@ -90,8 +94,10 @@ impl Relay {
         translator: Box<dyn StreamTranslator>,
         provider: &str,
         idle_timeout: Duration,
+        key: Secret,
     ) -> Relay {
         Relay {
+            key,
             body,
             parser: SseParser::default(),
             translator,
@@ -302,7 +308,9 @@ impl Relay {
         for item in self.translator.items(data) {
             let pulled = match item {
                 StreamItem::Done => Pulled::Done,
-                StreamItem::Error(data) => Pulled::UpstreamError(data),
+                StreamItem::Error(data) => {
+                    Pulled::UpstreamError(self.key.scrub(&data).into_owned())
+                }
                 StreamItem::Chunk {
                     data,
                     usage,

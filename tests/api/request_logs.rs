@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use crate::mock_upstream::{Reply, StreamScript};
 
 fn request_dirs(logs: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(logs) else {
@@ -97,8 +97,13 @@ async fn each_request_gets_a_directory_and_failures_a_line_without_secrets() {
     assert_eq!(lines[0]["class"], "rate_limited");
     assert_eq!(lines[0]["key"], "key…0001");
 
-    // No configured secret anywhere under logs/.
-    let mut files = vec![logs.clone()];
+    assert_no_secret_in(&logs);
+    app.stop().await;
+}
+
+/// No configured secret anywhere under `logs`.
+fn assert_no_secret_in(logs: &Path) {
+    let mut files = vec![logs.to_path_buf()];
     while let Some(path) = files.pop() {
         if path.is_dir() {
             files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
@@ -109,6 +114,55 @@ async fn each_request_gets_a_directory_and_failures_a_line_without_secrets() {
             }
         }
     }
+}
+
+#[actix_web::test]
+async fn a_key_the_provider_echoes_is_masked_in_answers_and_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let app = logging_app(&logs).await;
+    let echo = |code: u16| {
+        json!({"error": {"message": format!("Incorrect API key provided: {KEY_1}"),
+            "type": "invalid_request_error", "code": code}})
+    };
+    let hello = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![
+            // A refusal relayed to the client as it came.
+            Reply::status(400).with_body(echo(400)),
+            // A stream whose first event is a refusal.
+            Reply::ok().with_stream(StreamScript::raw(vec![echo(400).to_string()])),
+            // A stream that fails after output began.
+            Reply::ok().with_stream(StreamScript::raw(vec![
+                hello.to_string(),
+                echo(500).to_string(),
+            ])),
+        ],
+    );
+    let (status, body) = app.chat("mock/m").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Incorrect API key provided: ") && !message.contains(KEY_1),
+        "{message}"
+    );
+    let stream =
+        json!({"model": "mock/m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, events) = app.chat_stream(&stream).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(events.iter().all(|e| !e.contains(KEY_1)), "{events:?}");
+    let (status, _, events) = app.chat_stream(&stream).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        events.iter().any(|e| e.contains("Incorrect API key")),
+        "{events:?}"
+    );
+    assert!(events.iter().all(|e| !e.contains(KEY_1)), "{events:?}");
+    assert_eq!(app.mock.calls(KEY_1, "m"), 3);
+    wait_for_logs(&logs, 3).await;
+    assert_no_secret_in(&logs);
     app.stop().await;
 }
 
