@@ -18,12 +18,15 @@ COPY benches ./benches
 RUN cargo build --release --locked --bin llm-key-proxy
 
 FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --home /app --shell /usr/sbin/nologin proxy \
-    && mkdir -p /app/config /data && chown proxy /data
+# Debian's base-passwd already has a user named `proxy` (uid 13): ours is
+# `llmkp`, uid and gid 10001.
+RUN groupadd --gid 10001 llmkp \
+    && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin llmkp \
+    && mkdir -p /app/config /data && chown 10001:10001 /data
 WORKDIR /app
 COPY --from=build /src/target/release/llm-key-proxy /usr/local/bin/llm-key-proxy
 COPY config/default.toml /app/config/default.toml
-USER proxy
+USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8000
 ENV RUST_LOG=info
