@@ -50,7 +50,7 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
         clock: Arc::new(SystemClock),
         schedule: config.daily_schedule()?,
     };
-    let report = KeyPool::new(providers, Some(store), options).report();
+    let report = KeyPool::saved(providers, store, options).report();
     Ok((report, Source::DataDir(data_dir.display().to_string())))
 }
 

@@ -73,10 +73,11 @@ impl Index {
     ) -> Option<Later> {
         let index = self.model(keys, model, limit, now)?;
         let open = |i: &usize| !exclude.contains(i);
+        let soonest = index.resting.iter().find(|(_, i)| open(i)).map(|&(t, _)| t);
         if index.ready.iter().map(|r| r.index).any(|i| open(&i)) || index.full.iter().any(open) {
-            return Some(Later::Busy);
+            return Some(Later::Busy { rest_ends: soonest });
         }
-        let &(until, _) = index.resting.iter().find(|(_, i)| open(i))?;
+        let until = soonest?;
         let is_locked = |i: usize| keys.get(i).is_some_and(|k| k.is_locked(now));
         let only_locked = index
             .resting

@@ -164,7 +164,10 @@ fn many_keys_stay_in_rank_order_across_leases() {
         seen.push(index);
     }
     assert_eq!(seen, (0..1000).collect::<Vec<_>>());
-    assert_eq!(pool.later("m", &[], now), Some(select::Later::Busy));
+    assert_eq!(
+        pool.later("m", &[], now),
+        Some(select::Later::Busy { rest_ends: None })
+    );
     // Released with a success, key 0 goes behind the keys with none.
     pool.finish(
         0,

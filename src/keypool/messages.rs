@@ -142,11 +142,14 @@ impl Handler<AcquireKey> for KeyPool {
             None => {
                 let retry_after = match provider.later(&msg.model, &[], now) {
                     Some(Later::Resting { until: at, .. }) => Some(until(now, at)),
-                    Some(Later::Busy) | None => None,
+                    Some(Later::Busy { .. }) | None => None,
                 };
                 return Err(AcquireError::Exhausted { retry_after });
             }
-            Some(Later::Busy) => None,
+            // A cooling key may be back before a busy one frees up.
+            Some(Later::Busy { rest_ends }) => {
+                rest_ends.filter(|at| *at <= after(now, msg.wait_budget))
+            }
             Some(Later::Resting {
                 until: at,
                 only_locked,

@@ -119,6 +119,30 @@ impl KeyPool {
         store: Option<Store>,
         options: PoolOptions,
     ) -> KeyPool {
+        let mut pool = KeyPool::loaded(providers, store, options);
+        pool.catch_up_daily_reset();
+        pool
+    }
+
+    /// The state saved in `store`, as a pool started now would see it (a
+    /// missed daily reset applied), without writing anything: for reading
+    /// the data directory of a proxy that is not running.
+    pub fn saved(
+        providers: impl IntoIterator<Item = PoolProvider>,
+        store: Store,
+        options: PoolOptions,
+    ) -> KeyPool {
+        let mut pool = KeyPool::loaded(providers, Some(store), options);
+        pool.store = None;
+        pool.catch_up_daily_reset();
+        pool
+    }
+
+    fn loaded(
+        providers: impl IntoIterator<Item = PoolProvider>,
+        store: Option<Store>,
+        options: PoolOptions,
+    ) -> KeyPool {
         let mut pool = KeyPool {
             providers: providers
                 .into_iter()
@@ -133,7 +157,6 @@ impl KeyPool {
             last_reset: None,
         };
         pool.load();
-        pool.catch_up_daily_reset();
         pool
     }
 
@@ -171,7 +194,9 @@ impl KeyPool {
                 .iter_mut()
                 .for_each(KeyState::daily_reset);
         }
-        self.last_reset = Some(now);
+        // The day starts at the scheduled time, even when the reset runs
+        // late (at startup, after the proxy was down).
+        self.last_reset = Some(self.schedule.last_at_or_before(now));
         self.save_last_reset();
         // sled syncs within 500 ms; nothing here waits on disk.
         self.write_dirty();

@@ -46,6 +46,7 @@ impl KeyPool {
                         cooldown_until: state.cooldown_until,
                         hinted: state.hinted,
                         consecutive_failures: state.consecutive_failures,
+                        last_failure: state.last_failure,
                     };
                     match store.save_model(&id, &record) {
                         Ok(()) => state.dirty = false,

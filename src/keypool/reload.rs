@@ -114,6 +114,7 @@ impl Saved {
                 state.cooldown_until = record.cooldown_until;
                 state.hinted = record.hinted;
                 state.consecutive_failures = record.consecutive_failures;
+                state.last_failure = record.last_failure;
             }
         }
         for ((p, id), record) in &self.keys {

@@ -81,6 +81,7 @@ impl KeyPool {
                 return Err(format!("no provider `{name}` is configured"));
             }
         }
+        let mut with_id = 0;
         let mut matched = 0;
         let mut changed = 0;
         for (name, provider) in &mut self.providers {
@@ -95,15 +96,27 @@ impl KeyPool {
                 {
                     continue;
                 }
+                with_id += 1;
+                if filter
+                    .model
+                    .as_ref()
+                    .is_some_and(|m| !key.models.contains_key(m))
+                {
+                    continue;
+                }
                 matched += 1;
                 if key.clear(filter.model.as_deref()) {
                     changed += 1;
                 }
             }
         }
-        match (&filter.key_id, matched) {
-            (Some(id), 0) => Err(format!(
+        match (&filter.key_id, &filter.model, with_id, matched) {
+            (Some(id), _, 0, _) => Err(format!(
                 "no key with id `{id}`: see GET /v1/usage for the ids"
+            )),
+            (_, Some(model), _, 0) => Err(format!(
+                "no key matching the filter has state for model `{model}`: see GET /v1/usage \
+                 for the models"
             )),
             _ => Ok(changed),
         }

@@ -99,7 +99,12 @@ pub fn pick(
 /// request ends), or else when the soonest resting key comes back.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Later {
-    Busy,
+    Busy {
+        /// The soonest end of a rest among the resting keys, if any: a
+        /// waiting request is woken then too, in case that key is back
+        /// before a busy one frees up.
+        rest_ends: Option<DateTime<Utc>>,
+    },
     Resting {
         until: DateTime<Utc>,
         /// Every resting key is locked out (rejected), none just cooling.
@@ -116,17 +121,21 @@ pub fn later(
 ) -> Option<Later> {
     let mut soonest: Option<DateTime<Utc>> = None;
     let mut only_locked = true;
+    let mut busy = false;
     for (i, key) in keys.iter().enumerate() {
         if key.retired || exclude.contains(&i) {
             continue;
         }
         match key.unavailable_until(model, now) {
-            None => return Some(Later::Busy),
+            None => busy = true,
             Some(until) => {
                 only_locked &= key.is_locked(now);
                 soonest = Some(soonest.map_or(until, |s| s.min(until)));
             }
         }
+    }
+    if busy {
+        return Some(Later::Busy { rest_ends: soonest });
     }
     soonest.map(|until| Later::Resting { until, only_locked })
 }
@@ -224,7 +233,18 @@ mod tests {
         busy(&mut keys[0], "x");
         keys[1].locked_until = None;
         busy(&mut keys[1], "x");
-        assert_eq!(later(&keys, "x", &[], now()), Some(Later::Busy));
+        assert_eq!(
+            later(&keys, "x", &[], now()),
+            Some(Later::Busy { rest_ends: None })
+        );
+        // Busy with one key while the other cools: woken when it is back.
+        keys[1].model_mut("x").cooldown_until = Some(soon);
+        assert_eq!(
+            later(&keys, "x", &[], now()),
+            Some(Later::Busy {
+                rest_ends: Some(soon)
+            })
+        );
         assert_eq!(later(&keys, "m", &[0, 1], now()), None);
     }
 

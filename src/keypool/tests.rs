@@ -82,7 +82,7 @@ async fn the_daily_reset_fires_on_its_timer_in_the_configured_zone() {
     assert_eq!(model.consecutive_failures, 0);
     assert_eq!(model.daily.failures, 0, "a new day of usage");
     assert_eq!(model.lifetime.failures, 1, "lifetime keeps it");
-    assert_eq!(report.daily_reset.last, Some(clock.now()));
+    assert_eq!(report.daily_reset.last, Some(t("2026-11-24T02:00:00Z")));
     assert_eq!(report.daily_reset.next, Some(t("2026-11-25T02:00:00Z")));
 }
 
@@ -105,6 +105,8 @@ async fn a_resting_key_is_handed_to_a_waiter_when_its_cooldown_ends() {
         tokio::time::Instant::now() + Duration::from_secs(30),
     );
     let waker = async {
+        // Once the request is queued, the cooldown runs out (both clocks).
+        tokio::time::sleep(Duration::from_secs(1)).await;
         clock.advance(Duration::from_secs(10));
         tokio::time::sleep(Duration::from_secs(10)).await;
     };
@@ -122,6 +124,33 @@ async fn a_resting_key_is_handed_to_a_waiter_when_its_cooldown_ends() {
         state.providers["p"].keys[0].in_flight, 0,
         "dropping the lease releases it"
     );
+}
+
+#[actix_rt::test]
+async fn a_waiter_gets_a_key_back_from_its_cooldown_while_another_stays_busy() {
+    tokio::time::pause();
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let pool = KeyPool::new(providers(), None, options(&clock, DailySchedule::default())).start();
+    let held = lease(&pool, "m").await;
+    let cooling = lease(&pool, "m").await;
+    let cooling_index = cooling.index();
+    cooling.finish_durably(rate_limited()).await;
+
+    // One key busy (for a long stream, say), the other back in 10 s.
+    let waiting = acquire(
+        &pool,
+        request("m"),
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    );
+    let waker = async {
+        // Once the request is queued, the cooldown runs out (both clocks).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    let (got, ()) = futures_util::future::join(waiting, waker).await;
+    assert_eq!(got.unwrap().index(), cooling_index);
+    drop(held);
 }
 
 #[actix_rt::test]
@@ -190,7 +219,9 @@ fn a_reset_missed_while_down_runs_at_startup() {
     assert_eq!(model.daily.requests, 0, "the missed reset ran");
     assert_eq!(model.lifetime.requests, 20);
     assert_eq!(model.cooldown_until, None);
-    assert_eq!(report.daily_reset.last, Some(clock.now()));
+    // The day began at the scheduled time, not when the reset caught up.
+    assert!(clock.now() > t("2026-11-24T03:00:00Z"));
+    assert_eq!(report.daily_reset.last, Some(t("2026-11-24T03:00:00Z")));
 }
 
 #[test]
@@ -200,4 +231,38 @@ fn no_reset_runs_when_none_was_missed() {
     let (pool, _) = restarted_pool(record, "2026-11-24T03:00:00Z");
     let report = pool.report();
     assert_eq!(report.providers["p"].keys[0].models["m"].daily.requests, 7);
+}
+
+#[test]
+fn reading_saved_state_applies_a_missed_reset_without_writing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = crate::store::ModelKey {
+        provider: "p".into(),
+        key_id: Secret::new(KEY_A).id(),
+        model: "m".into(),
+    };
+    let mut record = crate::store::ModelRecord::default();
+    record.usage.daily.requests = 7;
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.save_model(&id, &record).unwrap();
+        store.set_last_reset(t("2026-11-22T03:00:00Z")).unwrap();
+        store.flush().unwrap();
+    }
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let store = Store::open(dir.path()).unwrap();
+    let report = KeyPool::saved(
+        providers(),
+        store,
+        options(&clock, DailySchedule::default()),
+    )
+    .report();
+    let model = &report.providers["p"].keys[0].models["m"];
+    assert_eq!(model.daily.requests, 0, "shown as after the reset");
+    // The database is as it was: the proxy runs the reset when it starts.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.last_reset(), Some(t("2026-11-22T03:00:00Z")));
+    let saved = store.load_models();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].1.usage.daily.requests, 7);
 }

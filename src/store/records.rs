@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::keypool::state::Usage;
+use crate::keypool::state::{FailureKind, Usage};
 
 /// One key's state for one model.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,8 @@ pub struct ModelRecord {
     /// The cooldown came from a provider hint (kept by the daily reset).
     pub hinted: bool,
     pub consecutive_failures: u32,
+    /// The class of the last failure, shown until the daily reset.
+    pub last_failure: Option<FailureKind>,
 }
 
 /// One key's lockout.

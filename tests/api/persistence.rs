@@ -20,6 +20,26 @@ async fn usage_survives_a_restart_on_the_same_data_dir() {
 }
 
 #[actix_web::test]
+async fn the_last_failure_class_survives_a_restart_with_its_cooldown() {
+    let mut app = spawn_with(Options {
+        keys: vec![KEY_1],
+        ..Options::default()
+    })
+    .await;
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![crate::mock_upstream::Reply::status(429).with_header("Retry-After", "3600")],
+    );
+    assert_eq!(app.chat("mock/m").await.0, StatusCode::TOO_MANY_REQUESTS);
+    app.restart().await;
+    let usage = app.usage_of(KEY_1, "m").await;
+    assert_eq!(usage["last_failure"], "rate_limited", "{usage}");
+    assert!(!usage["cooldown_until"].is_null(), "{usage}");
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn no_raw_key_reaches_the_database_or_the_usage_report() {
     let mut app = spawn_app().await;
     app.chat("mock/m").await;

@@ -217,6 +217,12 @@ async fn cooldowns_can_be_cleared_by_hand() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     let (status, answer) = app
+        .post_json("/v1/usage/reset", &json!({"model": "never-asked-for"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("never-asked-for"), "{message}");
+    let (status, answer) = app
         .post_raw("/v1/usage/reset", bytes::Bytes::new(), Some(PROXY_KEY))
         .await;
     assert_eq!(
