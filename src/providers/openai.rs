@@ -129,7 +129,38 @@ pub struct Rewritten {
 
 /// Prefixes `model` and reads `usage` of a JSON answer. `None` when the body
 /// is not a JSON object (an upstream fault).
+///
+/// The body is validated as strictly as parsing it into a `Value` would,
+/// but without building one: the answer goes out as the provider wrote it,
+/// with `provider/` inserted into the top-level `model` string. Only an
+/// escaped or repeated top-level `model` takes the slower parse and
+/// re-encode.
 pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
+    let head = answer::scan(body)?;
+    let model = match head.model {
+        answer::Model::Plain { at, text } => Some((at, text)),
+        answer::Model::Absent => None,
+        answer::Model::Unusable => return rewrite_response_value(body, provider),
+    };
+    let body = match model {
+        Some((at, text)) if !has_prefix(text, provider) => {
+            let mut out = Vec::with_capacity(body.len() + provider.len() + 1);
+            out.extend_from_slice(&body[..at]);
+            out.extend_from_slice(provider.as_bytes());
+            out.push(b'/');
+            out.extend_from_slice(&body[at..]);
+            out
+        }
+        _ => body.to_vec(),
+    };
+    Some(Rewritten {
+        body,
+        usage: head.usage,
+    })
+}
+
+/// [`rewrite_response`] through a parsed `Value`.
+fn rewrite_response_value(body: &[u8], provider: &str) -> Option<Rewritten> {
     let mut value: Value = serde_json::from_slice(body).ok()?;
     let object = value.as_object_mut()?;
     prefix_model_value(object, provider);
@@ -294,6 +325,240 @@ fn value_offset(data: &str, name: &str) -> Option<usize> {
     None
 }
 
+/// A single validating pass over a JSON answer that notes where the
+/// top-level `model` string is and reads `usage`, allocating nothing but
+/// the small `usage` value.
+mod answer {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::usage_of;
+    use crate::providers::TokenUsage;
+
+    /// What the scan found.
+    pub struct Head<'a> {
+        pub model: Model<'a>,
+        pub usage: TokenUsage,
+    }
+
+    /// The top-level `model` member.
+    pub enum Model<'a> {
+        /// A string without escapes; its text starts at byte `at`.
+        Plain { at: usize, text: &'a str },
+        /// Missing, or not a string: nothing to prefix.
+        Absent,
+        /// Escaped or repeated: rewrite through a parsed `Value`.
+        Unusable,
+    }
+
+    /// `None` when `body` is not valid JSON or not an object, exactly when
+    /// `serde_json::from_slice::<Value>` would fail or give a non-object.
+    pub fn scan(body: &[u8]) -> Option<Head<'_>> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let head = Top {
+            base: body.as_ptr() as usize,
+        }
+        .deserialize(&mut de)
+        .ok()?;
+        de.end().ok()?;
+        Some(head)
+    }
+
+    /// The top-level object; `base` is the address of the body's first
+    /// byte, to turn borrowed strings into offsets.
+    struct Top {
+        base: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Top {
+        type Value = Head<'de>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Top {
+        type Value = Head<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut head = Head {
+                model: Model::Absent,
+                usage: TokenUsage::default(),
+            };
+            let mut seen_model = false;
+            while let Some(key) = map.next_key::<Key>()? {
+                match key {
+                    Key::Model => {
+                        let model = map.next_value_seed(ModelSeed { base: self.base })?;
+                        head.model = if seen_model { Model::Unusable } else { model };
+                        seen_model = true;
+                    }
+                    Key::Usage => head.usage = usage_of(Some(&map.next_value::<Value>()?)),
+                    Key::Other => {
+                        map.next_value::<Checked>()?;
+                    }
+                }
+            }
+            Ok(head)
+        }
+    }
+
+    /// A top-level member name.
+    enum Key {
+        Model,
+        Usage,
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    struct KeyVisitor;
+
+    impl Visitor<'_> for KeyVisitor {
+        type Value = Key;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a member name")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+            Ok(match v {
+                "model" => Key::Model,
+                "usage" => Key::Usage,
+                _ => Key::Other,
+            })
+        }
+    }
+
+    /// The value of `model`.
+    struct ModelSeed {
+        base: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for ModelSeed {
+        type Value = Model<'de>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ModelSeed {
+        type Value = Model<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Model<'de>, E> {
+            // Borrowed strings are slices of the body itself.
+            match (v.as_ptr() as usize).checked_sub(self.base) {
+                Some(at) => Ok(Model::Plain { at, text: v }),
+                None => Err(E::custom("a string outside the body")),
+            }
+        }
+
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Model<'de>, E> {
+            Ok(Model::Unusable)
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Model<'de>, E> {
+            Ok(Model::Absent)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Model<'de>, E> {
+            Ok(Model::Absent)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Model<'de>, E> {
+            Ok(Model::Absent)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Model<'de>, E> {
+            Ok(Model::Absent)
+        }
+
+        fn visit_unit<E>(self) -> Result<Model<'de>, E> {
+            Ok(Model::Absent)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Model<'de>, A::Error> {
+            CheckedVisitor.visit_seq(seq).map(|_| Model::Absent)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Model<'de>, A::Error> {
+            CheckedVisitor.visit_map(map).map(|_| Model::Absent)
+        }
+    }
+
+    /// Any JSON value, checked as parsing it into a `Value` would check it
+    /// (UTF-8, escapes, number range, depth) and then dropped. Unlike
+    /// `IgnoredAny`, which skips strings and numbers unchecked.
+    struct Checked;
+
+    impl<'de> Deserialize<'de> for Checked {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(CheckedVisitor)
+        }
+    }
+
+    struct CheckedVisitor;
+
+    impl<'de> Visitor<'de> for CheckedVisitor {
+        type Value = Checked;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+
+        fn visit_unit<E>(self) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+            while seq.next_element::<Checked>()?.is_some() {}
+            Ok(Checked)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+            while map.next_entry::<Checked, Checked>()?.is_some() {}
+            Ok(Checked)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +596,77 @@ mod tests {
         );
         assert!(rewrite_response(b"", "openai").is_none());
         assert!(rewrite_response(b"[1]", "openai").is_none());
+    }
+
+    #[test]
+    fn response_passes_through_with_only_the_prefix_inserted() {
+        let body = br#"{"model" : "m","z":1,"a":[1.50,{"model":"inner"}],"n":123456789012345678901234,"s":"caf\u00e9"}"#;
+        let out = rewrite_response(body, "p").unwrap();
+        assert_eq!(
+            String::from_utf8(out.body).unwrap(),
+            r#"{"model" : "p/m","z":1,"a":[1.50,{"model":"inner"}],"n":123456789012345678901234,"s":"caf\u00e9"}"#
+        );
+        assert_eq!(out.usage, TokenUsage::default());
+        // Already prefixed, absent or not a string: unchanged.
+        for body in [
+            r#"{"model":"p/m","x":true}"#,
+            r#"{"x":null}"#,
+            r#"{"model":5}"#,
+            r#"{"model":{"model":"m"}}"#,
+        ] {
+            let out = rewrite_response(body.as_bytes(), "p").unwrap();
+            assert_eq!(String::from_utf8(out.body).unwrap(), body);
+        }
+    }
+
+    #[test]
+    fn escaped_or_repeated_model_is_rewritten_through_a_value() {
+        for body in [
+            r#"{"model":"m\u0031","usage":{"prompt_tokens":2}}"#,
+            r#"{"model":"x","model":"m1","usage":{"prompt_tokens":2}}"#,
+        ] {
+            let out = rewrite_response(body.as_bytes(), "p").unwrap();
+            let v: Value = serde_json::from_slice(&out.body).unwrap();
+            assert_eq!(v["model"], "p/m1", "{body}");
+            assert_eq!(out.usage.prompt_tokens, 2);
+        }
+    }
+
+    #[test]
+    fn response_validation_matches_a_full_parse() {
+        let bodies: [&[u8]; 12] = [
+            b"{}",
+            b" {\"a\":1} ",
+            b"{\"a\":1}x",
+            b"{\"a\":1e400}",
+            b"{\"a\":\"\\ud800\"}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"\xff\":1}",
+            b"{\"a\":[1,]}",
+            b"{\"a\" 1}",
+            b"[{\"model\":\"m\"}]",
+            b"\"model\"",
+            b"{\"usage\":{\"prompt_tokens\":1.5,\"completion_tokens\":-1},\"b\":[[[{}]]]}",
+        ];
+        for body in bodies {
+            let full = serde_json::from_slice::<Value>(body)
+                .ok()
+                .filter(Value::is_object);
+            let fast = rewrite_response(body, "p");
+            assert_eq!(
+                fast.is_some(),
+                full.is_some(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+            if let (Some(fast), Some(full)) = (fast, full) {
+                let fast: Value = serde_json::from_slice(&fast.body).unwrap();
+                assert_eq!(fast, full);
+            }
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
+        assert!(rewrite_response(deep.as_bytes(), "p").is_none());
     }
 
     #[test]
