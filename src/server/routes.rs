@@ -88,8 +88,8 @@ async fn proxy_call(
         let stream = operation == Operation::Chat && stream_flag(&body)?;
         let wire = target.provider.format.wire();
         let outbound = match operation {
-            Operation::Chat => wire.chat_request(body.clone(), &target.model, stream),
-            Operation::Embeddings => wire.embeddings_request(body.clone(), &target.model),
+            Operation::Chat => wire.chat_request(body, &target.model, stream),
+            Operation::Embeddings => wire.embeddings_request(body, &target.model),
         }
         .map_err(ApiError::invalid)?;
         Ok::<_, ApiError>(Forward {

@@ -129,7 +129,12 @@ impl Handler<CallUpstream> for UpstreamWorker {
                 _ = &mut cancel => return Err(TransportError::Cancelled),
             };
             let status = response.status();
-            let headers = response.headers().clone();
+            // The head is not needed past here: move its headers out.
+            let mut headers = HeaderMap::new();
+            let response = response.map_body(|head, payload| {
+                headers = std::mem::replace(&mut head.headers, HeaderMap::new());
+                payload
+            });
             let (tx, rx) = mpsc::channel(BODY_CHANNEL_CAPACITY);
             actix_rt::spawn(pump(response, tx));
             Ok(UpstreamResponse {
