@@ -7,7 +7,7 @@
 //! choose — are capped at [`MAX_MODEL_SERIES`] distinct values, the rest
 //! counted as `other`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -29,12 +29,26 @@ const BUCKETS: [f64; 14] = [
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    attempts: Mutex<BTreeMap<(String, &'static str), u64>>,
-    request_seconds: Mutex<BTreeMap<String, Histogram>>,
-    upstream_seconds: Mutex<BTreeMap<String, Histogram>>,
-    models_seen: Mutex<HashSet<(String, String)>>,
+    /// Every labelled series, behind one lock: a request takes it once.
+    series: Mutex<Series>,
     in_flight: AtomicI64,
+}
+
+/// The labelled series. Nested maps (rather than tuple keys) let a request
+/// find its counters by `&str`, allocating only for a new label value; they
+/// iterate in the same order as the tuples would.
+#[derive(Debug, Default)]
+struct Series {
+    /// provider → model label → status → requests.
+    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
+    /// provider → class → attempts.
+    attempts: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    request_seconds: BTreeMap<String, Histogram>,
+    upstream_seconds: BTreeMap<String, Histogram>,
+    /// provider → models labelled with their own name.
+    models_seen: BTreeMap<String, BTreeSet<String>>,
+    /// Pairs in `models_seen`.
+    models_seen_count: usize,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -65,43 +79,30 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let model = self.model_label(provider, model);
-        if let Ok(mut requests) = self.requests.lock() {
-            *requests
-                .entry((provider.to_string(), model, status))
-                .or_default() += 1;
+        let Ok(mut series) = self.series.lock() else {
+            return;
+        };
+        let series = &mut *series;
+        let model = series.model_label(provider, model);
+        if let Some(statuses) = slot(&mut series.requests, provider).and_then(|m| slot(m, model)) {
+            *statuses.entry(status).or_default() += 1;
         }
-        if let Ok(mut histograms) = self.request_seconds.lock() {
-            histograms
-                .entry(route.to_string())
-                .or_default()
-                .observe(elapsed);
+        if let Some(histogram) = slot(&mut series.request_seconds, route) {
+            histogram.observe(elapsed);
         }
     }
 
     /// One upstream attempt and how it was judged.
     pub fn attempt(&self, provider: &str, class: &'static str, elapsed: Duration) {
-        if let Ok(mut attempts) = self.attempts.lock() {
-            *attempts.entry((provider.to_string(), class)).or_default() += 1;
-        }
-        if let Ok(mut histograms) = self.upstream_seconds.lock() {
-            histograms
-                .entry(provider.to_string())
-                .or_default()
-                .observe(elapsed);
-        }
-    }
-
-    fn model_label(&self, provider: &str, model: &str) -> String {
-        let Ok(mut seen) = self.models_seen.lock() else {
-            return "other".into();
+        let Ok(mut series) = self.series.lock() else {
+            return;
         };
-        let pair = (provider.to_string(), model.to_string());
-        if seen.contains(&pair) || seen.len() < MAX_MODEL_SERIES {
-            seen.insert(pair);
-            model.to_string()
-        } else {
-            "other".into()
+        let series = &mut *series;
+        if let Some(classes) = slot(&mut series.attempts, provider) {
+            *classes.entry(class).or_default() += 1;
+        }
+        if let Some(histogram) = slot(&mut series.upstream_seconds, provider) {
+            histogram.observe(elapsed);
         }
     }
 
@@ -114,14 +115,19 @@ impl Metrics {
             "counter",
             "Client requests by provider, model and status.",
         );
-        if let Ok(requests) = self.requests.lock() {
-            for ((provider, model, status), n) in requests.iter() {
-                let _ = writeln!(
-                    out,
-                    "llm_proxy_requests_total{{provider=\"{}\",model=\"{}\",status=\"{status}\"}} {n}",
-                    escape(provider),
-                    escape(model)
-                );
+        let guard = self.series.lock().ok();
+        let empty = Series::default();
+        let series = guard.as_deref().unwrap_or(&empty);
+        for (provider, models) in &series.requests {
+            for (model, statuses) in models {
+                for (status, n) in statuses {
+                    let _ = writeln!(
+                        out,
+                        "llm_proxy_requests_total{{provider=\"{}\",model=\"{}\",status=\"{status}\"}} {n}",
+                        escape(provider),
+                        escape(model)
+                    );
+                }
             }
         }
         header(
@@ -130,8 +136,8 @@ impl Metrics {
             "counter",
             "Upstream attempts by provider and outcome class.",
         );
-        if let Ok(attempts) = self.attempts.lock() {
-            for ((provider, class), n) in attempts.iter() {
+        for (provider, classes) in &series.attempts {
+            for (class, n) in classes {
                 let _ = writeln!(
                     out,
                     "llm_proxy_upstream_attempts_total{{provider=\"{}\",class=\"{class}\"}} {n}",
@@ -203,17 +209,49 @@ impl Metrics {
             "llm_proxy_request_duration_seconds",
             "route",
             "Time to answer (to the first byte for streams).",
-            &self.request_seconds,
+            &series.request_seconds,
         );
         histograms(
             &mut out,
             "llm_proxy_upstream_duration_seconds",
             "provider",
             "Time of one upstream attempt to its answer's head.",
-            &self.upstream_seconds,
+            &series.upstream_seconds,
         );
         out
     }
+}
+
+// === impl Series ===
+
+impl Series {
+    /// `model`, or `other` once [`MAX_MODEL_SERIES`] pairs are labelled.
+    fn model_label<'a>(&mut self, provider: &str, model: &'a str) -> &'a str {
+        if self
+            .models_seen
+            .get(provider)
+            .is_some_and(|models| models.contains(model))
+        {
+            return model;
+        }
+        if self.models_seen_count >= MAX_MODEL_SERIES {
+            return "other";
+        }
+        if let Some(models) = slot(&mut self.models_seen, provider) {
+            models.insert(model.to_string());
+            self.models_seen_count += 1;
+        }
+        model
+    }
+}
+
+/// The value under `key`, inserted (allocating the key) only when missing.
+/// Always `Some`.
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
 }
 
 impl Drop for InFlight<'_> {
@@ -246,13 +284,10 @@ fn histograms(
     name: &str,
     label: &str,
     help: &str,
-    source: &Mutex<BTreeMap<String, Histogram>>,
+    histograms: &BTreeMap<String, Histogram>,
 ) {
     header(out, name, "histogram", help);
-    let Ok(histograms) = source.lock() else {
-        return;
-    };
-    for (value, h) in histograms.iter() {
+    for (value, h) in histograms {
         let value = escape(value);
         for (bucket, count) in BUCKETS.iter().zip(h.counts.iter()) {
             let _ = writeln!(
