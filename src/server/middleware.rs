@@ -1,6 +1,8 @@
 //! Middleware: a request id and one log line for every request; the proxy
 //! key check for `/v1`.
 
+use std::cell::Cell;
+use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -27,8 +29,8 @@ pub struct RequestId(pub String);
 pub struct RequestSummary {
     pub provider: String,
     pub model: String,
-    /// Masked key of the last attempt.
-    pub key: String,
+    /// Key of the last attempt (masked when shown).
+    pub key: Option<Secret>,
     pub attempts: u32,
 }
 
@@ -40,40 +42,44 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let id = client_request_id(req.headers()).unwrap_or_else(new_request_id);
-    let method = req.method().clone();
-    let path = req.path().to_string();
+    let id_header = HeaderValue::from_str(&id).ok();
     let shared = req.app_data::<web::Data<Shared>>().cloned();
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(RequestId(id));
     let _in_flight = shared.as_ref().map(|s| s.metrics.enter());
     let mut res = next.call(req).await?.map_into_boxed_body();
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Some(value) = id_header {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let status = res.status().as_u16();
+    let request = res.request();
+    let extensions = request.extensions();
+    let summary = extensions.get::<RequestSummary>();
     if let Some(shared) = &shared {
-        let route = res
-            .request()
+        let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
-        let extensions = res.request().extensions();
-        let (provider, model) = extensions
-            .get::<RequestSummary>()
-            .map_or(("", ""), |s| (s.provider.as_str(), s.model.as_str()));
+        let (provider, model) =
+            summary.map_or(("", ""), |s| (s.provider.as_str(), s.model.as_str()));
         shared
             .metrics
             .request(&route, provider, model, status, started.elapsed());
     }
-    match res.request().extensions().get::<RequestSummary>() {
-        Some(s) => log::info!(
-            "{method} {path} {status} provider={} model={} key={} attempts={} {elapsed:.1}ms id={id}",
-            s.provider,
-            s.model,
-            s.key,
-            s.attempts
-        ),
-        None => log::info!("{method} {path} {status} {elapsed:.1}ms id={id}"),
+    if log::log_enabled!(log::Level::Info) {
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        let (method, path) = (request.method(), request.path());
+        let id = extensions.get::<RequestId>().map_or("", |id| id.0.as_str());
+        match summary {
+            Some(s) => log::info!(
+                "{method} {path} {status} provider={} model={} key={} attempts={} {elapsed:.1}ms id={id}",
+                s.provider,
+                s.model,
+                s.key.as_ref().map(Secret::mask).unwrap_or_default(),
+                s.attempts
+            ),
+            None => log::info!("{method} {path} {status} {elapsed:.1}ms id={id}"),
+        }
     }
+    drop(extensions);
     Ok(res)
 }
 
@@ -127,8 +133,22 @@ fn client_request_id(headers: &HeaderMap) -> Option<String> {
     sane.then(|| id.to_string())
 }
 
+/// A random (version 4) UUID with a `req_` prefix. The random bits come
+/// from SipHash, keyed per thread from the OS's randomness, over a counter:
+/// no system call per request, unlike `Uuid::new_v4`.
 fn new_request_id() -> String {
-    format!("req_{}", uuid::Uuid::new_v4().simple())
+    thread_local! {
+        static IDS: (RandomState, Cell<u64>) = (RandomState::new(), Cell::new(0));
+    }
+    let random = IDS.with(|(keys, counter)| {
+        let n = counter.get();
+        counter.set(n.wrapping_add(1));
+        let high = u128::from(keys.hash_one((n, 0u8)));
+        let low = u128::from(keys.hash_one((n, 1u8)));
+        (high << 64 | low).to_le_bytes()
+    });
+    let id = uuid::Builder::from_random_bytes(random).into_uuid();
+    format!("req_{}", id.simple())
 }
 
 #[cfg(test)]
@@ -170,6 +190,11 @@ mod tests {
         assert_eq!(client_request_id(&h).as_deref(), Some("abc-123"));
         h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
         assert_eq!(client_request_id(&h), None);
-        assert!(new_request_id().starts_with("req_"));
+        let id = new_request_id();
+        assert!(id.starts_with("req_") && id.len() == 36, "{id}");
+        let parsed = uuid::Uuid::parse_str(&id[4..]).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
     }
 }

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
+use crate::secret::Secret;
 use crate::worker::UpstreamWorker;
 
 /// What the client asked for.
@@ -96,7 +97,9 @@ pub async fn forward(
             Err(e) => break Err(no_key(e, provider, model, proxy.global_timeout, &failures)),
         };
         tried.push(lease.index());
-        summary.key = lease.key().mask();
+        summary.key = Some(lease.key().clone());
+        // Shown only in logs and error messages: masked when needed.
+        let masked = || summary.key.as_ref().map(Secret::mask).unwrap_or_default();
         let mut retries = 0;
         loop {
             summary.attempts += 1;
@@ -114,7 +117,7 @@ pub async fn forward(
                     Attempt::Respond(_) => "",
                 };
                 log.attempt(
-                    &summary.key,
+                    &masked(),
                     class,
                     why,
                     started.elapsed().as_secs_f64() * 1000.0,
@@ -139,7 +142,7 @@ pub async fn forward(
             {
                 log::warn!(
                     "{provider} key {} failed for {model}: {why}; retrying it in {pause:?}",
-                    summary.key
+                    masked()
                 );
                 retries += 1;
                 actix_rt::time::sleep(pause).await;
@@ -147,10 +150,10 @@ pub async fn forward(
             }
             log::warn!(
                 "{provider} key {} failed for {model}: {why} ({}); trying the next key",
-                summary.key,
+                masked(),
                 kind.as_str()
             );
-            failures.record(&summary.key, kind, &why);
+            failures.record(&masked(), kind, &why);
             lease.finish_durably(Outcome::Failure { kind, hint }).await;
             break;
         }
