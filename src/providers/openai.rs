@@ -130,20 +130,20 @@ pub struct Rewritten {
 /// Prefixes `model` and reads `usage` of a JSON answer. `None` when the body
 /// is not a JSON object (an upstream fault).
 ///
-/// The body is validated as strictly as parsing it into a `Value` would,
-/// but without building one: the answer goes out as the provider wrote it,
-/// with `provider/` inserted into the top-level `model` string. Only an
-/// escaped or repeated top-level `model` takes the slower parse and
+/// The common answer is checked by one pass over its bytes that builds
+/// nothing and goes out as the provider wrote it, with `provider/` inserted
+/// into the top-level `model` string. Anything that pass does not vouch
+/// for (an invalid body, escapes in a top-level name or in `model`, a
+/// repeated `model`) takes the exact path: parse into a `Value`, prefix,
 /// re-encode.
 pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
-    let head = answer::scan(body)?;
-    let model = match head.model {
-        answer::Model::Plain { at, text } => Some((at, text)),
-        answer::Model::Absent => None,
-        answer::Model::Unusable => return rewrite_response_value(body, provider),
+    let Some(answer) = answer::scan(body) else {
+        return rewrite_response_value(body, provider);
     };
-    let body = match model {
-        Some((at, text)) if !has_prefix(text, provider) => {
+    let usage = answer.usage;
+    let body = match answer.model {
+        Some(model) if !has_prefix_bytes(&body[model.clone()], provider) => {
+            let at = model.start;
             let mut out = Vec::with_capacity(body.len() + provider.len() + 1);
             out.extend_from_slice(&body[..at]);
             out.extend_from_slice(provider.as_bytes());
@@ -153,10 +153,7 @@ pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
         }
         _ => body.to_vec(),
     };
-    Some(Rewritten {
-        body,
-        usage: head.usage,
-    })
+    Some(Rewritten { body, usage })
 }
 
 /// [`rewrite_response`] through a parsed `Value`.
@@ -274,9 +271,13 @@ fn prefix_model_value(object: &mut Map<String, Value>, provider: &str) {
 }
 
 fn has_prefix(model: &str, provider: &str) -> bool {
+    has_prefix_bytes(model.as_bytes(), provider)
+}
+
+fn has_prefix_bytes(model: &[u8], provider: &str) -> bool {
     model
-        .strip_prefix(provider)
-        .is_some_and(|rest| rest.starts_with('/'))
+        .strip_prefix(provider.as_bytes())
+        .is_some_and(|rest| rest.starts_with(b"/"))
 }
 
 /// Inserts `provider/` at the start of the first `"model"` string value of
@@ -325,236 +326,368 @@ fn value_offset(data: &str, name: &str) -> Option<usize> {
     None
 }
 
-/// A single validating pass over a JSON answer that notes where the
-/// top-level `model` string is and reads `usage`, allocating nothing but
-/// the small `usage` value.
+/// A single pass over a JSON answer: validates it as strictly as
+/// `serde_json` parsing it into a `Value` would, and notes where the
+/// top-level `model` string and `usage` value are.
+///
+/// It may refuse what `serde_json` accepts (escaped member names, unusual
+/// `model`), since the caller then takes the exact path; it must never
+/// accept what `serde_json` refuses. The tests check this against
+/// `serde_json` on many generated bodies.
 mod answer {
-    use std::fmt;
+    use std::ops::Range;
 
-    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-    use serde::Deserialize;
     use serde_json::Value;
 
-    use super::usage_of;
     use crate::providers::TokenUsage;
 
-    /// What the scan found.
-    pub struct Head<'a> {
-        pub model: Model<'a>,
+    /// `serde_json`'s nesting limit: the 128th nested array or object fails.
+    const MAX_DEPTH: usize = 128;
+
+    /// A valid answer whose top level is plain.
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct Answer {
+        /// The text of the top-level `model` string.
+        pub model: Option<Range<usize>>,
+        /// From the last top-level `usage`, as [`super::usage_of`] reads it.
         pub usage: TokenUsage,
     }
 
-    /// The top-level `model` member.
-    pub enum Model<'a> {
-        /// A string without escapes; its text starts at byte `at`.
-        Plain { at: usize, text: &'a str },
-        /// Missing, or not a string: nothing to prefix.
-        Absent,
-        /// Escaped or repeated: rewrite through a parsed `Value`.
-        Unusable,
-    }
-
-    /// `None` when `body` is not valid JSON or not an object, exactly when
-    /// `serde_json::from_slice::<Value>` would fail or give a non-object.
-    pub fn scan(body: &[u8]) -> Option<Head<'_>> {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let head = Top {
-            base: body.as_ptr() as usize,
+    /// `None` when the body is invalid, or valid but not plain enough (see
+    /// the module's doc): the caller then parses it fully.
+    pub fn scan(body: &[u8]) -> Option<Answer> {
+        let mut s = Scanner { b: body, i: 0 };
+        s.ws();
+        if s.peek()? != b'{' {
+            return None;
         }
-        .deserialize(&mut de)
-        .ok()?;
-        de.end().ok()?;
-        Some(head)
-    }
-
-    /// The top-level object; `base` is the address of the body's first
-    /// byte, to turn borrowed strings into offsets.
-    struct Top {
-        base: usize,
-    }
-
-    impl<'de> DeserializeSeed<'de> for Top {
-        type Value = Head<'de>;
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Top {
-        type Value = Head<'de>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut head = Head {
-                model: Model::Absent,
-                usage: TokenUsage::default(),
-            };
-            let mut seen_model = false;
-            while let Some(key) = map.next_key::<Key>()? {
-                match key {
-                    Key::Model => {
-                        let model = map.next_value_seed(ModelSeed { base: self.base })?;
-                        head.model = if seen_model { Model::Unusable } else { model };
-                        seen_model = true;
+        s.i += 1;
+        let mut answer = Answer {
+            model: None,
+            usage: TokenUsage::default(),
+        };
+        let mut model_seen = false;
+        s.ws();
+        if s.peek()? == b'}' {
+            s.i += 1;
+        } else {
+            loop {
+                let (name, escaped) = s.string()?;
+                if escaped {
+                    return None;
+                }
+                s.ws();
+                s.eat(b':')?;
+                s.ws();
+                match &body[name] {
+                    b"model" => {
+                        if model_seen {
+                            return None;
+                        }
+                        model_seen = true;
+                        if s.peek()? == b'"' {
+                            let (text, escaped) = s.string()?;
+                            if escaped {
+                                return None;
+                            }
+                            answer.model = Some(text);
+                        } else {
+                            s.value(1)?;
+                        }
                     }
-                    Key::Usage => head.usage = usage_of(Some(&map.next_value::<Value>()?)),
-                    Key::Other => {
-                        map.next_value::<Checked>()?;
-                    }
+                    b"usage" => answer.usage = s.usage()?,
+                    _ => s.value(1)?,
+                }
+                s.ws();
+                match s.next()? {
+                    b',' => s.ws(),
+                    b'}' => break,
+                    _ => return None,
                 }
             }
-            Ok(head)
         }
+        s.ws();
+        (s.i == body.len()).then_some(answer)
     }
 
-    /// A top-level member name.
-    enum Key {
-        Model,
-        Usage,
-        Other,
+    struct Scanner<'a> {
+        b: &'a [u8],
+        i: usize,
     }
 
-    impl<'de> Deserialize<'de> for Key {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_str(KeyVisitor)
-        }
-    }
-
-    struct KeyVisitor;
-
-    impl Visitor<'_> for KeyVisitor {
-        type Value = Key;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a member name")
+    impl Scanner<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
         }
 
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
-            Ok(match v {
-                "model" => Key::Model,
-                "usage" => Key::Usage,
-                _ => Key::Other,
-            })
-        }
-    }
-
-    /// The value of `model`.
-    struct ModelSeed {
-        base: usize,
-    }
-
-    impl<'de> DeserializeSeed<'de> for ModelSeed {
-        type Value = Model<'de>;
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for ModelSeed {
-        type Value = Model<'de>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
+        fn next(&mut self) -> Option<u8> {
+            let c = self.peek()?;
+            self.i += 1;
+            Some(c)
         }
 
-        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Model<'de>, E> {
-            // Borrowed strings are slices of the body itself.
-            match (v.as_ptr() as usize).checked_sub(self.base) {
-                Some(at) => Ok(Model::Plain { at, text: v }),
-                None => Err(E::custom("a string outside the body")),
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (self.next()? == c).then_some(())
+        }
+
+        fn ws(&mut self) {
+            while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+                self.i += 1;
             }
         }
 
-        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Model<'de>, E> {
-            Ok(Model::Unusable)
+        /// One value; `depth` counts the arrays and objects around it.
+        fn value(&mut self, depth: usize) -> Option<()> {
+            match self.peek()? {
+                b'"' => self.string().map(drop),
+                b'{' => self.object(depth + 1),
+                b'[' => self.array(depth + 1),
+                b't' => self.literal(b"true"),
+                b'f' => self.literal(b"false"),
+                b'n' => self.literal(b"null"),
+                b'-' | b'0'..=b'9' => self.number(),
+                _ => None,
+            }
         }
 
-        fn visit_bool<E>(self, _: bool) -> Result<Model<'de>, E> {
-            Ok(Model::Absent)
+        fn object(&mut self, depth: usize) -> Option<()> {
+            if depth >= MAX_DEPTH {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(());
+            }
+            loop {
+                self.string()?;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                self.value(depth)?;
+                self.ws();
+                match self.next()? {
+                    b',' => self.ws(),
+                    b'}' => return Some(()),
+                    _ => return None,
+                }
+            }
         }
 
-        fn visit_i64<E>(self, _: i64) -> Result<Model<'de>, E> {
-            Ok(Model::Absent)
+        fn array(&mut self, depth: usize) -> Option<()> {
+            if depth >= MAX_DEPTH {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            if self.peek()? == b']' {
+                self.i += 1;
+                return Some(());
+            }
+            loop {
+                self.value(depth)?;
+                self.ws();
+                match self.next()? {
+                    b',' => self.ws(),
+                    b']' => return Some(()),
+                    _ => return None,
+                }
+            }
         }
 
-        fn visit_u64<E>(self, _: u64) -> Result<Model<'de>, E> {
-            Ok(Model::Absent)
+        /// A string at `"`: the range of its text and whether it has
+        /// escapes.
+        fn string(&mut self) -> Option<(Range<usize>, bool)> {
+            self.eat(b'"')?;
+            let start = self.i;
+            let (mut escaped, mut ascii) = (false, true);
+            loop {
+                ascii &= self.skip_plain();
+                match self.next()? {
+                    b'"' => {
+                        let text = start..self.i - 1;
+                        // Outside strings the grammar admits only ASCII, so
+                        // this is the body's whole UTF-8 check.
+                        if !ascii {
+                            std::str::from_utf8(&self.b[text.clone()]).ok()?;
+                        }
+                        return Some((text, escaped));
+                    }
+                    b'\\' => {
+                        escaped = true;
+                        self.escape()?;
+                    }
+                    // A control character.
+                    _ => return None,
+                }
+            }
         }
 
-        fn visit_f64<E>(self, _: f64) -> Result<Model<'de>, E> {
-            Ok(Model::Absent)
+        /// Moves to the next `"`, `\` or control character (or the end);
+        /// `false` if the bytes passed may include non-ASCII ones. Eight
+        /// bytes at a time, as `serde_json` does.
+        fn skip_plain(&mut self) -> bool {
+            const ONES: u64 = u64::MAX / 255;
+            const TOP: u64 = ONES << 7;
+            let mut seen = 0u64;
+            for chunk in self.b[self.i..].chunks_exact(8) {
+                let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+                    break;
+                };
+                let word = u64::from_le_bytes(bytes);
+                seen |= word;
+                let control = word.wrapping_sub(ONES * 0x20) & !word;
+                let quote = word ^ (ONES * u64::from(b'"'));
+                let quote = quote.wrapping_sub(ONES) & !quote;
+                let backslash = word ^ (ONES * u64::from(b'\\'));
+                let backslash = backslash.wrapping_sub(ONES) & !backslash;
+                let found = (control | quote | backslash) & TOP;
+                if found != 0 {
+                    // The lowest flagged byte is a true match.
+                    self.i += found.trailing_zeros() as usize / 8;
+                    return seen & TOP == 0;
+                }
+                self.i += 8;
+            }
+            while let Some(&c) = self.b.get(self.i) {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                seen |= u64::from(c);
+                self.i += 1;
+            }
+            seen & TOP == 0
         }
 
-        fn visit_unit<E>(self) -> Result<Model<'de>, E> {
-            Ok(Model::Absent)
+        /// The rest of an escape after `\`. Surrogates must pair up.
+        fn escape(&mut self) -> Option<()> {
+            match self.next()? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(()),
+                b'u' => match self.hex4()? {
+                    0xD800..=0xDBFF => {
+                        self.eat(b'\\')?;
+                        self.eat(b'u')?;
+                        matches!(self.hex4()?, 0xDC00..=0xDFFF).then_some(())
+                    }
+                    0xDC00..=0xDFFF => None,
+                    _ => Some(()),
+                },
+                _ => None,
+            }
         }
 
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Model<'de>, A::Error> {
-            CheckedVisitor.visit_seq(seq).map(|_| Model::Absent)
+        fn hex4(&mut self) -> Option<u16> {
+            let mut n = 0u16;
+            for _ in 0..4 {
+                let digit = char::from(self.next()?).to_digit(16)?;
+                n = n << 4 | u16::try_from(digit).ok()?;
+            }
+            Some(n)
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Model<'de>, A::Error> {
-            CheckedVisitor.visit_map(map).map(|_| Model::Absent)
-        }
-    }
-
-    /// Any JSON value, checked as parsing it into a `Value` would check it
-    /// (UTF-8, escapes, number range, depth) and then dropped. Unlike
-    /// `IgnoredAny`, which skips strings and numbers unchecked.
-    struct Checked;
-
-    impl<'de> Deserialize<'de> for Checked {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(CheckedVisitor)
-        }
-    }
-
-    struct CheckedVisitor;
-
-    impl<'de> Visitor<'de> for CheckedVisitor {
-        type Value = Checked;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-
-        fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-            Ok(Checked)
-        }
-
-        fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-            Ok(Checked)
-        }
-
-        fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-            Ok(Checked)
-        }
-
-        fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-            Ok(Checked)
-        }
-
-        fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-            Ok(Checked)
-        }
-
-        fn visit_unit<E>(self) -> Result<Checked, E> {
-            Ok(Checked)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-            while seq.next_element::<Checked>()?.is_some() {}
-            Ok(Checked)
+        /// A top-level `usage` value: its `prompt_tokens` and
+        /// `completion_tokens` as `Value::as_u64` reads them (0 when absent
+        /// or not a non-negative integer that fits), the last occurrence
+        /// counting. `None` for escaped member names.
+        fn usage(&mut self) -> Option<TokenUsage> {
+            let mut usage = TokenUsage::default();
+            if self.peek()? != b'{' {
+                self.value(1)?;
+                return Some(usage);
+            }
+            self.i += 1;
+            self.ws();
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(usage);
+            }
+            loop {
+                let (name, escaped) = self.string()?;
+                if escaped {
+                    return None;
+                }
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                let at = self.i;
+                self.value(2)?;
+                let field = match &self.b[name] {
+                    b"prompt_tokens" => Some(&mut usage.prompt_tokens),
+                    b"completion_tokens" => Some(&mut usage.completion_tokens),
+                    _ => None,
+                };
+                if let Some(field) = field {
+                    let text = &self.b[at..self.i];
+                    *field = if text.iter().all(u8::is_ascii_digit) {
+                        std::str::from_utf8(text)
+                            .ok()
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0)
+                    } else {
+                        0
+                    };
+                }
+                self.ws();
+                match self.next()? {
+                    b',' => self.ws(),
+                    b'}' => return Some(usage),
+                    _ => return None,
+                }
+            }
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-            while map.next_entry::<Checked, Checked>()?.is_some() {}
-            Ok(Checked)
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            let end = self.i + word.len();
+            (self.b.get(self.i..end)? == word).then(|| self.i = end)
+        }
+
+        /// A number in JSON's grammar. One that might not fit an `f64`
+        /// (an exponent, or many digits) is also parsed, as `serde_json`
+        /// refuses those.
+        fn number(&mut self) -> Option<()> {
+            let start = self.i;
+            if self.peek() == Some(b'-') {
+                self.i += 1;
+            }
+            match self.next()? {
+                b'0' => {
+                    if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        return None;
+                    }
+                }
+                b'1'..=b'9' => self.digits(),
+                _ => return None,
+            }
+            if self.peek() == Some(b'.') {
+                self.i += 1;
+                self.digit()?;
+                self.digits();
+            }
+            let mut exponent = false;
+            if matches!(self.peek(), Some(b'e' | b'E')) {
+                exponent = true;
+                self.i += 1;
+                if matches!(self.peek(), Some(b'+' | b'-')) {
+                    self.i += 1;
+                }
+                self.digit()?;
+                self.digits();
+            }
+            if exponent || self.i - start > 18 {
+                serde_json::from_slice::<Value>(&self.b[start..self.i]).ok()?;
+            }
+            Some(())
+        }
+
+        fn digit(&mut self) -> Option<()> {
+            self.next()?.is_ascii_digit().then_some(())
+        }
+
+        fn digits(&mut self) {
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.i += 1;
+            }
         }
     }
 }
@@ -667,6 +800,104 @@ mod tests {
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
         assert!(serde_json::from_str::<Value>(&deep).is_err());
         assert!(rewrite_response(deep.as_bytes(), "p").is_none());
+    }
+
+    #[test]
+    fn plain_answers_take_the_fast_path() {
+        for body in [
+            r#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":null,"message":{"content":"hello from mock","role":"assistant"}}],"created":1795564098,"id":"chatcmpl-mock","model":"bench","object":"chat.completion","system_fingerprint":"fp_mock","usage":{"completion_tokens":5,"prompt_tokens":10,"total_tokens":15}}"#,
+            " {\"a\" : [ 1 , -2.5e-3 , \"x\\\"y\\u00e9\\ud83d\\ude00\" ] ,\n\"model\":\"m\"}\t",
+            r#"{}"#,
+        ] {
+            assert!(answer::scan(body.as_bytes()).is_some(), "{body}");
+        }
+        for body in [
+            r#"{"model":"m\u0031"}"#,
+            r#"{"mod\u0065l":"m"}"#,
+            r#"{"model":"a","model":"b"}"#,
+            r#"[]"#,
+            r#"{"a":1e400}"#,
+        ] {
+            assert!(answer::scan(body.as_bytes()).is_none(), "{body}");
+        }
+    }
+
+    #[test]
+    fn nesting_limit_is_serde_json_s() {
+        for depth in 125..=130 {
+            let body = format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+            let full = serde_json::from_str::<Value>(&body).is_ok();
+            let fast = answer::scan(body.as_bytes()).is_some();
+            assert!(!fast || full, "depth {depth}");
+            assert_eq!(fast, full, "depth {depth}");
+        }
+    }
+
+    /// The fast path must never accept what a full parse refuses, and must
+    /// give the same value and usage when it accepts: checked on many
+    /// mutations of answers with every JSON feature.
+    #[test]
+    fn fast_path_agrees_with_a_full_parse_on_generated_bodies() {
+        let seeds: [&[u8]; 8] = [
+            br#"{"id":"x","model":"gpt-4o","choices":[{"message":{"content":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00"}}],"usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
+            br#"{"model":"m","n":[0,-0,1.5,-2.25e10,3E+2,4e-2,123456789012345678901234567890],"t":true,"f":false,"z":null}"#,
+            br#" { "usage" : { "prompt_tokens" : 1.0 , "completion_tokens" : -1 } , "model" : "p/m" } "#,
+            br#"{"a":{"b":{"c":[[],[{}],{"d":"e"}]}},"model":5,"usage":[1]}"#,
+            "{\"s\":\"caf\u{e9} \u{1f600}\",\"model\":\"m\",\"usage\":{\"prompt_tokens\":7,\"prompt_tokens\":8}}".as_bytes(),
+            br#"{"model":"m","x":1e308,"y":18446744073709551615,"w":18446744073709551616}"#,
+            br#"{"usage":{"prompt_tokens":"5","completion_tokens":18446744073709551616,"x":{"prompt_tokens":3}},"usage":{"prompt_tokens":9,"completion_tokens":null,"completion_tokens":4}}"#,
+            "{\"model\":\"\u{5e0c}\u{671b}\",\"c\":\"\u{4f60}\u{597d}\u{4e16}\u{754c}\u{ff0c}\u{8fd9}\u{662f}\u{4e00}\u{4e2a}\",\"usage\":{\"prompt_tokens\":0}}".as_bytes(),
+        ];
+        let alphabet: &[u8] =
+            b"{}[]\":,\\/u0129efdDABCE.+-tnrlsa \n\t\x00\x1f\x7f\xc3\xa9\xed\xa0\x80";
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut random = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut fast_count, mut checked) = (0, 0);
+        for round in 0..40_000 {
+            let mut body = seeds[round % seeds.len()].to_vec();
+            for _ in 0..1 + random(3) {
+                let at = random(body.len() + 1);
+                let byte = alphabet[random(alphabet.len())];
+                match random(3) {
+                    0 if at < body.len() => body[at] = byte,
+                    1 if at < body.len() => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, byte),
+                }
+            }
+            checked += 1;
+            let full = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .filter(Value::is_object);
+            if answer::scan(&body).is_none() {
+                continue;
+            }
+            fast_count += 1;
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let mut full = full.unwrap_or_else(|| panic!("accepted an invalid body: {text:?}"));
+            let fast = rewrite_response(&body, "p").unwrap();
+            let exact = rewrite_response_value(&body, "p").unwrap();
+            assert_eq!(fast.usage, exact.usage, "{text:?}");
+            // The same value as the body's, model prefixed. (Compared with
+            // the body's parse, not the exact path's re-encoding, which
+            // rounds integers beyond 64 bits through f64 once more.)
+            if let Some(object) = full.as_object_mut() {
+                prefix_model_value(object, "p");
+            }
+            assert_eq!(
+                serde_json::from_slice::<Value>(&fast.body).unwrap(),
+                full,
+                "{text:?}"
+            );
+        }
+        // Most single mutations break the JSON; enough must survive.
+        assert!(fast_count > checked / 20, "{fast_count} of {checked}");
     }
 
     #[test]
