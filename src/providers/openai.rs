@@ -156,6 +156,35 @@ pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
     Some(Rewritten { body, usage })
 }
 
+pub use answer::Request as PlainRequest;
+
+/// The client's request, if its top level is plain enough to be forwarded
+/// as sent with only `model` replaced (see [`with_model`]): a valid JSON
+/// object — exactly as `serde_json` would accept it — with no escaped or
+/// repeated member names, whose `model` is a string without escapes.
+pub fn plain_request(body: &[u8]) -> Option<PlainRequest> {
+    answer::scan_request(body)
+}
+
+/// A plain request (see [`plain_request`]) with the text of `model`
+/// replaced by `upstream_model`: what [`prepare_request`] makes of a
+/// non-streaming request, without parsing and re-encoding it. `None` if
+/// `upstream_model` would need escaping.
+pub fn with_model(body: &[u8], request: &PlainRequest, upstream_model: &str) -> Option<Vec<u8>> {
+    if upstream_model
+        .bytes()
+        .any(|c| c < 0x20 || c == b'"' || c == b'\\')
+    {
+        return None;
+    }
+    let text = request.model.clone();
+    let mut out = Vec::with_capacity(body.len() - text.len() + upstream_model.len());
+    out.extend_from_slice(&body[..text.start]);
+    out.extend_from_slice(upstream_model.as_bytes());
+    out.extend_from_slice(&body[text.end..]);
+    Some(out)
+}
+
 /// [`rewrite_response`] through a parsed `Value`.
 fn rewrite_response_value(body: &[u8], provider: &str) -> Option<Rewritten> {
     let mut value: Value = serde_json::from_slice(body).ok()?;
@@ -356,17 +385,81 @@ mod answer {
     /// `None` when the body is invalid, or valid but not plain enough (see
     /// the module's doc): the caller then parses it fully.
     pub fn scan(body: &[u8]) -> Option<Answer> {
-        let mut s = Scanner { b: body, i: 0 };
-        s.ws();
-        if s.peek()? != b'{' {
-            return None;
-        }
-        s.i += 1;
         let mut answer = Answer {
             model: None,
             usage: TokenUsage::default(),
         };
         let mut model_seen = false;
+        top_level(body, |name, s| {
+            match name {
+                b"model" => {
+                    if model_seen {
+                        return None;
+                    }
+                    model_seen = true;
+                    answer.model = s.plain_string()?;
+                }
+                b"usage" => answer.usage = s.usage()?,
+                _ => s.value(1)?,
+            }
+            Some(())
+        })?;
+        Some(answer)
+    }
+
+    /// A client's request whose top level is plain: no escaped or repeated
+    /// member names, `model` a string without escapes.
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct Request {
+        /// The text of `model`.
+        pub model: Range<usize>,
+        /// `stream`: `Some(false)` when absent or null, `None` when not a
+        /// boolean.
+        pub stream: Option<bool>,
+    }
+
+    /// `None` when the body is invalid or not plain (see [`Request`]).
+    pub fn scan_request(body: &[u8]) -> Option<Request> {
+        let mut names: Vec<&[u8]> = Vec::new();
+        let mut model = None;
+        let mut stream = Some(false);
+        top_level(body, |name, s| {
+            if names.contains(&name) {
+                return None;
+            }
+            names.push(name);
+            match name {
+                b"model" => model = Some(s.plain_string()??),
+                b"stream" => {
+                    stream = match s.peek()? {
+                        b't' => Some(true),
+                        b'f' => Some(false),
+                        b'n' => Some(false),
+                        _ => None,
+                    };
+                    s.value(1)?;
+                }
+                _ => s.value(1)?,
+            }
+            Some(())
+        })?;
+        Some(Request {
+            model: model?,
+            stream,
+        })
+    }
+
+    /// Walks the top-level object of `body`, handing each member's name to
+    /// `member` with the scanner at its value, which `member` must consume.
+    /// `None` when the body is invalid, is not an object, has an escaped
+    /// member name, or `member` refuses.
+    fn top_level<'a>(
+        body: &'a [u8],
+        mut member: impl FnMut(&'a [u8], &mut Scanner<'a>) -> Option<()>,
+    ) -> Option<()> {
+        let mut s = Scanner { b: body, i: 0 };
+        s.ws();
+        s.eat(b'{')?;
         s.ws();
         if s.peek()? == b'}' {
             s.i += 1;
@@ -379,25 +472,7 @@ mod answer {
                 s.ws();
                 s.eat(b':')?;
                 s.ws();
-                match &body[name] {
-                    b"model" => {
-                        if model_seen {
-                            return None;
-                        }
-                        model_seen = true;
-                        if s.peek()? == b'"' {
-                            let (text, escaped) = s.string()?;
-                            if escaped {
-                                return None;
-                            }
-                            answer.model = Some(text);
-                        } else {
-                            s.value(1)?;
-                        }
-                    }
-                    b"usage" => answer.usage = s.usage()?,
-                    _ => s.value(1)?,
-                }
+                member(&body[name], &mut s)?;
                 s.ws();
                 match s.next()? {
                     b',' => s.ws(),
@@ -407,7 +482,7 @@ mod answer {
             }
         }
         s.ws();
-        (s.i == body.len()).then_some(answer)
+        (s.i == body.len()).then_some(())
     }
 
     struct Scanner<'a> {
@@ -494,6 +569,18 @@ mod answer {
                     _ => return None,
                 }
             }
+        }
+
+        /// A value at the top level: `Some(Some(text))` for a string
+        /// without escapes, `Some(None)` for a value that is not a string,
+        /// `None` for a string with escapes (or an invalid value).
+        fn plain_string(&mut self) -> Option<Option<Range<usize>>> {
+            if self.peek()? != b'"' {
+                self.value(1)?;
+                return Some(None);
+            }
+            let (text, escaped) = self.string()?;
+            (!escaped).then_some(Some(text))
         }
 
         /// A string at `"`: the range of its text and whether it has
@@ -898,6 +985,107 @@ mod tests {
         }
         // Most single mutations break the JSON; enough must survive.
         assert!(fast_count > checked / 20, "{fast_count} of {checked}");
+    }
+
+    #[test]
+    fn plain_requests_go_through_with_only_the_model_replaced() {
+        let body = br#" {"model" : "openai/gpt-4o","messages":[{"role":"user","content":"caf\u00e9 \"x\""}],"temperature":0.70,"stream":false} "#;
+        let plain = plain_request(body).unwrap();
+        assert_eq!(&body[plain.model.clone()], b"openai/gpt-4o");
+        assert_eq!(plain.stream, Some(false));
+        let out = with_model(body, &plain, "gpt-4o").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#" {"model" : "gpt-4o","messages":[{"role":"user","content":"caf\u00e9 \"x\""}],"temperature":0.70,"stream":false} "#
+        );
+        assert!(with_model(body, &plain, "a\"b").is_none());
+        for (body, stream) in [
+            (r#"{"model":"m"}"#, Some(false)),
+            (r#"{"model":"m","stream":null}"#, Some(false)),
+            (r#"{"model":"m","stream":true}"#, Some(true)),
+            (r#"{"stream":"yes","model":"m"}"#, None),
+        ] {
+            assert_eq!(
+                plain_request(body.as_bytes()).unwrap().stream,
+                stream,
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"model":"m","model":"n"}"#,
+            r#"{"model":"m","n":1,"n":2}"#,
+            r#"{"model":"m\/n"}"#,
+            r#"{"mod\u0065l":"m"}"#,
+            r#"{"model":5}"#,
+            r#"{"messages":[]}"#,
+            r#"{"model":"m"} x"#,
+            r#"["model"]"#,
+            "",
+        ] {
+            assert!(plain_request(body.as_bytes()).is_none(), "{body}");
+        }
+    }
+
+    /// Like the answers' test: a request the scan accepts parses, and the
+    /// spliced body is the value `prepare_request` would send.
+    #[test]
+    fn plain_requests_agree_with_a_full_parse_on_generated_bodies() {
+        let seeds: [&[u8]; 3] = [
+            br#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"a\"b\\c\u00e9\ud83d\ude00"}],"temperature":0.7,"n":1,"stream":false}"#,
+            br#" { "stream" : null , "model" : "p/m" , "input" : [ "x" , 1e5 , -0 , [ { } ] ] } "#,
+            "{\"model\":\"p/\u{5e0c}\u{671b}\",\"messages\":[{\"content\":\"\u{4f60}\u{597d}\"}],\"stream\":true}".as_bytes(),
+        ];
+        let alphabet: &[u8] =
+            b"{}[]\":,\\/u0129efdDABCE.+-tnrlsa \n\t\x00\x1f\x7f\xc3\xa9\xed\xa0\x80";
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut random = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut plain_count = 0;
+        for round in 0..30_000 {
+            let mut body = seeds[round % seeds.len()].to_vec();
+            for _ in 0..1 + random(3) {
+                let at = random(body.len() + 1);
+                let byte = alphabet[random(alphabet.len())];
+                match random(3) {
+                    0 if at < body.len() => body[at] = byte,
+                    1 if at < body.len() => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, byte),
+                }
+            }
+            let Some(plain) = plain_request(&body) else {
+                continue;
+            };
+            plain_count += 1;
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let Ok(Value::Object(mut full)) = serde_json::from_slice::<Value>(&body) else {
+                panic!("accepted an invalid body: {text:?}");
+            };
+            assert_eq!(
+                full.get("model").and_then(Value::as_str).map(str::as_bytes),
+                Some(&body[plain.model.clone()]),
+                "{text:?}"
+            );
+            let stream = match full.get("stream") {
+                None | Some(Value::Null) => Some(false),
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => None,
+            };
+            assert_eq!(plain.stream, stream, "{text:?}");
+            let out = with_model(&body, &plain, "bare").unwrap();
+            prepare_request(&mut full, "bare", false);
+            assert_eq!(
+                serde_json::from_slice::<Value>(&out).unwrap(),
+                Value::Object(full),
+                "{text:?}"
+            );
+        }
+        assert!(plain_count > 1000, "{plain_count}");
     }
 
     #[test]

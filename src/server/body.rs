@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 use crate::config::{Config, ProviderConfig};
 use crate::error::ApiError;
 
+/// How error messages show a model name.
+const MODEL_EXAMPLE: &str = "e.g. \"openai/gpt-4o-mini\"";
+
 /// Most a declared `Content-Length` may reserve before bytes arrive.
 const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 
@@ -18,17 +21,24 @@ pub async fn read_json_object(
     payload: web::Payload,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
-    read_optional_json_object(headers, payload, limit)
-        .await?
-        .ok_or_else(|| ApiError::invalid("the request body is empty: send a JSON object"))
+    parse_json_object(&read_body(headers, payload, limit).await?)
 }
 
 /// Like [`read_json_object`], but an empty body is `None`.
 pub async fn read_optional_json_object(
     headers: &HeaderMap,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
+    parse_optional_json_object(&read_body(headers, payload, limit).await?)
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub async fn read_body(
+    headers: &HeaderMap,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -45,10 +55,21 @@ pub async fn read_optional_json_object(
         }
         body.extend_from_slice(&chunk);
     }
+    Ok(body)
+}
+
+/// A body read by [`read_body`] as a JSON object; an empty one is refused.
+pub fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    parse_optional_json_object(body)?
+        .ok_or_else(|| ApiError::invalid("the request body is empty: send a JSON object"))
+}
+
+/// Like [`parse_json_object`], but an empty body is `None`.
+fn parse_optional_json_object(body: &[u8]) -> Result<Option<Map<String, Value>>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    match serde_json::from_slice::<Value>(&body) {
+    match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(ApiError::invalid("the request body must be a JSON object")),
         Err(e) => Err(ApiError::invalid(format!(
@@ -86,9 +107,9 @@ pub fn resolve_target<'a>(
     config: &'a Config,
     body: &Map<String, Value>,
 ) -> Result<Target<'a>, ApiError> {
-    let example = "e.g. \"openai/gpt-4o-mini\"";
+    let example = MODEL_EXAMPLE;
     let model = match body.get("model") {
-        Some(Value::String(m)) => m.trim(),
+        Some(Value::String(m)) => m,
         None | Some(Value::Null) => {
             return Err(ApiError::invalid_param(
                 format!("`model` is required: name the provider and the model, {example}"),
@@ -102,6 +123,13 @@ pub fn resolve_target<'a>(
             ))
         }
     };
+    resolve_model(config, model)
+}
+
+/// [`resolve_target`] for the `model` string itself.
+pub fn resolve_model<'a>(config: &'a Config, model: &str) -> Result<Target<'a>, ApiError> {
+    let example = MODEL_EXAMPLE;
+    let model = model.trim();
     let Some((provider, upstream_model)) = model
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.is_empty())

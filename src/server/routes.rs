@@ -6,14 +6,17 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::body::{
-    optional_str, read_json_object, read_optional_json_object, resolve_target, stream_flag,
+    optional_str, parse_json_object, read_body, read_optional_json_object, resolve_model,
+    resolve_target, stream_flag,
 };
 use super::middleware::require_proxy_key;
 use super::models::list_models;
 use super::relay::{forward, Forward, Operation};
 use super::Shared;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::keypool::{GetUsage, ResetCooldowns};
+use crate::providers::{openai, Format};
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
@@ -81,7 +84,11 @@ async fn proxy_call(
 ) -> Result<HttpResponse, ApiError> {
     let config = shared.config();
     let limit = config.settings.server.max_body_size;
-    let body = read_json_object(req.headers(), payload, limit).await?;
+    let raw = read_body(req.headers(), payload, limit).await?;
+    if let Some(request) = plain_openai(&shared, &config, &req, &raw, operation) {
+        return forward(&shared, &worker, &req, request).await;
+    }
+    let body = parse_json_object(&raw)?;
     let log = super::start_log(&shared, &req, &body);
     let prepared = async {
         let target = resolve_target(&config, &body)?;
@@ -115,6 +122,45 @@ async fn proxy_call(
             Err(e)
         }
     }
+}
+
+/// The common case without parsing the body: a non-streaming request to an
+/// OpenAI-compatible provider whose body is plain (see
+/// [`openai::plain_request`]) goes upstream as sent, with only `model`
+/// replaced. `None` for anything else, which then takes the general path
+/// (and gets its errors there).
+fn plain_openai<'a>(
+    shared: &Shared,
+    config: &'a Config,
+    req: &HttpRequest,
+    raw: &[u8],
+    operation: Operation,
+) -> Option<Forward<'a>> {
+    let plain = openai::plain_request(raw)?;
+    let model = std::str::from_utf8(&raw[plain.model.clone()]).ok()?;
+    let target = resolve_model(config, model).ok()?;
+    if target.provider.format != Format::OpenAi {
+        return None;
+    }
+    let path = match operation {
+        Operation::Chat if plain.stream? => return None,
+        Operation::Chat => openai::CHAT_PATH,
+        Operation::Embeddings => openai::EMBEDDINGS_PATH,
+    };
+    let body = openai::with_model(raw, &plain, &target.model)?;
+    let log = match shared.logger {
+        Some(_) => super::start_log(shared, req, &parse_json_object(raw).ok()?),
+        None => None,
+    };
+    Some(Forward {
+        operation,
+        target,
+        path: path.to_string(),
+        body: Bytes::from(body),
+        stream: false,
+        client_wants_usage: false,
+        log,
+    })
 }
 
 async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {
