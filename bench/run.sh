@@ -11,6 +11,7 @@
 #     from bench/slow_upstream.py (one event a second), because the mock
 #     sends its whole stream at once.
 # Usage: bench/run.sh [seconds per wrk run]
+# Builds into (and runs from) $CARGO_TARGET_DIR when it is set.
 # Installs wrk, nginx and python3 from Debian if missing. Everything listens
 # on 127.0.0.1 and is stopped on exit. The key pool's own micro-benchmarks:
 #   cargo bench --bench keypool -- --warm-up-time 1 --measurement-time 3
@@ -35,6 +36,7 @@ fi
 # 1,000 streams take ~2,000 descriptors in the proxy.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet --example mock_upstream --bin llm-key-proxy
+TARGET="$(realpath "${CARGO_TARGET_DIR:-target}")"
 
 work=$(mktemp -d)
 pids=()
@@ -57,7 +59,7 @@ wait_port() { # port: up to 10 s for something to listen
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
 
 # --- upstreams ----------------------------------------------------------
-target/release/examples/mock_upstream "$MOCK_PORT" >/dev/null &
+"$TARGET/release/examples/mock_upstream" "$MOCK_PORT" >/dev/null &
 pids+=($!)
 python3 bench/slow_upstream.py "$SLOW_PORT" 1.0 60 >/dev/null &
 pids+=($!)
@@ -103,7 +105,7 @@ pids+=($!)
   export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
   export SLOW_API_BASE="http://127.0.0.1:$SLOW_PORT/v1"
   export SLOW_API_KEY_1=slow-upstream-key-0001 MAX_CONCURRENT_REQUESTS_PER_KEY_SLOW=0
-  exec "$OLDPWD/target/release/llm-key-proxy" --host 127.0.0.1 --port "$PROXY_PORT" --data-dir "$work/data"
+  exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$PROXY_PORT" --data-dir "$work/data"
 ) &
 proxy_pid=$!
 pids+=($proxy_pid)
