@@ -44,8 +44,7 @@ pub async fn attempt(
     lease: Lease,
     deadline: Instant,
 ) -> Attempt {
-    let config = shared.config();
-    let settings = &config.settings.proxy;
+    let settings = &request.config.settings.proxy;
     let head_timeout = if request.stream {
         deadline.saturating_duration_since(Instant::now())
     } else {

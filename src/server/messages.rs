@@ -94,6 +94,7 @@ async fn respond(
         .map_err(ApiError::invalid)
         .map_err(finish_on_error)?;
     let request = Forward {
+        config: &config,
         operation: Operation::Chat,
         path: outbound.path,
         body: serde_json::to_vec(&outbound.body)

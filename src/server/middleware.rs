@@ -88,27 +88,29 @@ pub async fn require_proxy_key(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let expected = req
-        .app_data::<web::Data<Shared>>()
-        .and_then(|s| s.config().proxy_api_key.clone());
-    if let Some(expected) = expected {
-        // Anthropic clients send the key in `x-api-key` and expect
-        // Anthropic's error envelope.
-        let anthropic = req.path().starts_with("/v1/messages");
-        let by_api_key = anthropic
-            && req
-                .headers()
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|key| expected.matches(key.trim()));
-        if !by_api_key && !is_authorized(req.headers(), &expected) {
-            let response = if anthropic {
-                super::messages::anthropic_error(&ApiError::Unauthorized)
-            } else {
-                ApiError::Unauthorized.error_response()
-            };
-            return Ok(req.into_response(response));
-        }
+    // Anthropic clients send the key in `x-api-key` and expect Anthropic's
+    // error envelope.
+    let anthropic = req.path().starts_with("/v1/messages");
+    let refused = req.app_data::<web::Data<Shared>>().is_some_and(|s| {
+        s.with_config(|config| {
+            config.proxy_api_key.as_ref().is_some_and(|expected| {
+                let by_api_key = anthropic
+                    && req
+                        .headers()
+                        .get("x-api-key")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|key| expected.matches(key.trim()));
+                !by_api_key && !is_authorized(req.headers(), expected)
+            })
+        })
+    });
+    if refused {
+        let response = if anthropic {
+            super::messages::anthropic_error(&ApiError::Unauthorized)
+        } else {
+            ApiError::Unauthorized.error_response()
+        };
+        return Ok(req.into_response(response));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }
@@ -148,7 +150,10 @@ fn new_request_id() -> String {
         (high << 64 | low).to_le_bytes()
     });
     let id = uuid::Builder::from_random_bytes(random).into_uuid();
-    format!("req_{}", id.simple())
+    let mut text = String::with_capacity(4 + uuid::fmt::Simple::LENGTH);
+    text.push_str("req_");
+    text.push_str(id.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    text
 }
 
 #[cfg(test)]

@@ -190,6 +190,15 @@ impl Shared {
         }
     }
 
+    /// Reads the configuration in force without holding on to it, for a
+    /// check that is over at once (no `Arc` clone).
+    pub fn with_config<R>(&self, read: impl FnOnce(&Config) -> R) -> R {
+        match self.config.read() {
+            Ok(config) => read(&config),
+            Err(poisoned) => read(&poisoned.into_inner()),
+        }
+    }
+
     /// Puts `config` in force for the requests that start from now on.
     pub fn set_config(&self, config: Config) {
         let config = Arc::new(config);

@@ -16,6 +16,7 @@ use super::attempt::{attempt, Attempt};
 use super::body::Target;
 use super::middleware::RequestSummary;
 use super::Shared;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
 use crate::reqlog::LogHandle;
@@ -32,6 +33,9 @@ pub enum Operation {
 
 /// One client request to forward, already in the provider's wire format.
 pub struct Forward<'a> {
+    /// The configuration the handler took for this request (a reload never
+    /// changes a request half-way).
+    pub config: &'a Config,
     pub operation: Operation,
     pub target: Target<'a>,
     /// Path below the provider's base URL, e.g. `/chat/completions`.
@@ -61,8 +65,7 @@ pub async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     let provider = request.target.provider.name.as_str();
     let model = request.target.model.as_str();
-    let config = shared.config();
-    let proxy = &config.settings.proxy;
+    let proxy = &request.config.settings.proxy;
     if let Some(log) = &request.log {
         log.target(provider, model);
     }

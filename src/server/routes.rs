@@ -100,6 +100,7 @@ async fn proxy_call(
         }
         .map_err(ApiError::invalid)?;
         Ok::<_, ApiError>(Forward {
+            config: &config,
             operation,
             path: outbound.path,
             body: serde_json::to_vec(&outbound.body)
@@ -153,6 +154,7 @@ fn plain_openai<'a>(
         None => None,
     };
     Some(Forward {
+        config,
         operation,
         target,
         path: path.to_string(),
