@@ -73,10 +73,9 @@ pub fn standing(
 /// The index of the best key for `model`, if any is free now: the smallest
 /// [`Rank`] among keys not in `exclude`.
 ///
-/// Linear in the number of keys; the pool answers from its [`Index`]
-/// instead, and this is the definition the index is tested against.
-///
-/// [`Index`]: super::index::Index
+/// Linear in the number of keys; the pool answers from its index of keys
+/// sorted per model instead, and this is the definition the index is
+/// tested against.
 pub fn pick(
     keys: &[KeyState],
     model: &str,

@@ -1,0 +1,361 @@
+//! The OpenAI-compatible wire format: pure functions that prepare requests
+//! and rewrite answers. No I/O here.
+//!
+//! Answers keep the client's `provider/` prefix on `model`. Streams get
+//! `stream_options.include_usage` so usage can be recorded; the usage-only
+//! chunk this adds is dropped unless the client asked for it.
+
+use serde_json::{Map, Value};
+
+use super::{Outbound, StreamTranslator, TokenUsage, WireFormat};
+use crate::worker::Auth;
+
+/// The OpenAI-compatible format: the request goes through almost as is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenAiFormat;
+
+/// One OpenAI-compatible stream: events are already OpenAI chunks.
+struct Passthrough {
+    provider: String,
+    client_wants_usage: bool,
+}
+
+// === impl OpenAiFormat ===
+
+impl WireFormat for OpenAiFormat {
+    fn auth(&self) -> Auth {
+        Auth::Bearer
+    }
+
+    fn chat_request(
+        &self,
+        mut body: Map<String, Value>,
+        model: &str,
+        stream: bool,
+    ) -> Result<Outbound, String> {
+        let client_wants_usage = prepare_request(&mut body, model, stream);
+        Ok(Outbound {
+            path: CHAT_PATH.to_string(),
+            body: Value::Object(body),
+            client_wants_usage,
+        })
+    }
+
+    fn chat_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
+        rewrite_response(body, provider)
+    }
+
+    fn stream(
+        &self,
+        provider: &str,
+        _model: &str,
+        client_wants_usage: bool,
+    ) -> Box<dyn StreamTranslator> {
+        Box::new(Passthrough {
+            provider: provider.to_string(),
+            client_wants_usage,
+        })
+    }
+
+    fn embeddings_request(
+        &self,
+        mut body: Map<String, Value>,
+        model: &str,
+    ) -> Result<Outbound, String> {
+        prepare_request(&mut body, model, false);
+        Ok(Outbound {
+            path: EMBEDDINGS_PATH.to_string(),
+            body: Value::Object(body),
+            client_wants_usage: false,
+        })
+    }
+
+    fn embeddings_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
+        rewrite_response(body, provider)
+    }
+
+    fn models_path(&self) -> &'static str {
+        MODELS_PATH
+    }
+
+    fn model_ids(&self, body: &[u8]) -> Option<Vec<String>> {
+        model_ids(body)
+    }
+}
+
+impl StreamTranslator for Passthrough {
+    fn items(&mut self, data: &str) -> Vec<StreamItem> {
+        vec![translate_event(
+            data,
+            &self.provider,
+            self.client_wants_usage,
+        )]
+    }
+}
+
+/// Paths below a provider's base URL.
+pub const CHAT_PATH: &str = "/chat/completions";
+pub const EMBEDDINGS_PATH: &str = "/embeddings";
+pub const MODELS_PATH: &str = "/models";
+
+/// Prepares a chat or embeddings body for the upstream: the bare model name,
+/// and for streams `stream_options.include_usage = true`. Returns whether
+/// the client itself asked for the usage chunk.
+pub fn prepare_request(body: &mut Map<String, Value>, upstream_model: &str, stream: bool) -> bool {
+    body.insert("model".into(), Value::String(upstream_model.to_string()));
+    if !stream {
+        return false;
+    }
+    let options = body
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !options.is_object() {
+        *options = Value::Object(Map::new());
+    }
+    let Some(options) = options.as_object_mut() else {
+        return false;
+    };
+    let asked = options.get("include_usage") == Some(&Value::Bool(true));
+    options.insert("include_usage".into(), Value::Bool(true));
+    asked
+}
+
+/// A non-streaming answer, rewritten for the client.
+#[derive(Debug)]
+pub struct Rewritten {
+    pub body: Vec<u8>,
+    pub usage: TokenUsage,
+}
+
+/// Prefixes `model` and reads `usage` of a JSON answer. `None` when the body
+/// is not a JSON object (an upstream fault).
+///
+/// The common answer is checked by one pass over its bytes that builds
+/// nothing and goes out as the provider wrote it, with `provider/` inserted
+/// into the top-level `model` string. Anything that pass does not vouch
+/// for (an invalid body, escapes in a top-level name or in `model`, a
+/// repeated `model`) takes the exact path: parse into a `Value`, prefix,
+/// re-encode.
+pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
+    let Some(answer) = answer::scan(body) else {
+        return rewrite_response_value(body, provider);
+    };
+    let usage = answer.usage;
+    let body = match answer.model {
+        Some(model) if !has_prefix_bytes(&body[model.clone()], provider) => {
+            let at = model.start;
+            let mut out = Vec::with_capacity(body.len() + provider.len() + 1);
+            out.extend_from_slice(&body[..at]);
+            out.extend_from_slice(provider.as_bytes());
+            out.push(b'/');
+            out.extend_from_slice(&body[at..]);
+            out
+        }
+        _ => body.to_vec(),
+    };
+    Some(Rewritten { body, usage })
+}
+
+pub use answer::Request as PlainRequest;
+
+/// The client's request, if its top level is plain enough to be forwarded
+/// as sent with only `model` replaced (see [`with_model`]): a valid JSON
+/// object — exactly as `serde_json` would accept it — with no escaped or
+/// repeated member names, whose `model` is a string without escapes.
+pub fn plain_request(body: &[u8]) -> Option<PlainRequest> {
+    answer::scan_request(body)
+}
+
+/// A plain request (see [`plain_request`]) with the text of `model`
+/// replaced by `upstream_model`: what [`prepare_request`] makes of a
+/// non-streaming request, without parsing and re-encoding it. `None` if
+/// `upstream_model` would need escaping.
+pub fn with_model(body: &[u8], request: &PlainRequest, upstream_model: &str) -> Option<Vec<u8>> {
+    if upstream_model
+        .bytes()
+        .any(|c| c < 0x20 || c == b'"' || c == b'\\')
+    {
+        return None;
+    }
+    let text = request.model.clone();
+    let mut out = Vec::with_capacity(body.len() - text.len() + upstream_model.len());
+    out.extend_from_slice(&body[..text.start]);
+    out.extend_from_slice(upstream_model.as_bytes());
+    out.extend_from_slice(&body[text.end..]);
+    Some(out)
+}
+
+/// [`rewrite_response`] through a parsed `Value`.
+fn rewrite_response_value(body: &[u8], provider: &str) -> Option<Rewritten> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object_mut()?;
+    prefix_model_value(object, provider);
+    let usage = usage_of(object.get("usage"));
+    let body = serde_json::to_vec(&value).ok()?;
+    Some(Rewritten { body, usage })
+}
+
+/// The error that stands in for an event that is not a JSON object.
+pub const MALFORMED_EVENT: &str =
+    r#"{"error":{"message":"the provider sent a malformed stream event","type":"upstream_error"}}"#;
+
+/// What to do with one upstream stream event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamItem {
+    /// `[DONE]`: the upstream finished.
+    Done,
+    /// An event to relay (or drop), with what it tells about the stream.
+    Chunk {
+        /// The rewritten data, or `None` to drop the event.
+        data: Option<String>,
+        usage: Option<TokenUsage>,
+        /// The event carries a `finish_reason`.
+        finished: bool,
+    },
+    /// An `{"error":…}` event.
+    Error(String),
+}
+
+/// Translates one stream event. `client_wants_usage`: keep the usage-only
+/// chunk (the client set `stream_options.include_usage`).
+pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> StreamItem {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return StreamItem::Done;
+    }
+    // Validated without building a value: a broken event is an error,
+    // never relayed as content.
+    if !data.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(data).is_err() {
+        return StreamItem::Error(MALFORMED_EVENT.to_string());
+    }
+    if matches!(value_start(data, "error"), Some(b'{' | b'"')) {
+        return StreamItem::Error(data.to_string());
+    }
+    let finished = value_start(data, "finish_reason") == Some(b'"');
+    if value_start(data, "usage") != Some(b'{') {
+        // The common case: no JSON parse, a targeted prefix insert.
+        return StreamItem::Chunk {
+            data: Some(prefix_model_text(data, provider)),
+            usage: None,
+            finished,
+        };
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
+        return StreamItem::Chunk {
+            data: Some(data.to_string()),
+            usage: None,
+            finished,
+        };
+    };
+    let usage = Some(usage_of(object.get("usage")));
+    let usage_only = object
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_none_or(|c| c.is_empty());
+    if usage_only && !client_wants_usage {
+        return StreamItem::Chunk {
+            data: None,
+            usage,
+            finished,
+        };
+    }
+    prefix_model_value(&mut object, provider);
+    StreamItem::Chunk {
+        data: serde_json::to_string(&object).ok(),
+        usage,
+        finished,
+    }
+}
+
+/// Model ids from a `GET /models` answer (`{"data":[{"id":…}]}`).
+pub fn model_ids(body: &[u8]) -> Option<Vec<String>> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let data = value.get("data")?.as_array()?;
+    Some(
+        data.iter()
+            .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+fn usage_of(usage: Option<&Value>) -> TokenUsage {
+    let field = |name: &str| {
+        usage
+            .and_then(|u| u.get(name))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    TokenUsage {
+        prompt_tokens: field("prompt_tokens"),
+        completion_tokens: field("completion_tokens"),
+    }
+}
+
+fn prefix_model_value(object: &mut Map<String, Value>, provider: &str) {
+    if let Some(Value::String(model)) = object.get_mut("model") {
+        if !has_prefix(model, provider) {
+            *model = format!("{provider}/{model}");
+        }
+    }
+}
+
+fn has_prefix(model: &str, provider: &str) -> bool {
+    has_prefix_bytes(model.as_bytes(), provider)
+}
+
+fn has_prefix_bytes(model: &[u8], provider: &str) -> bool {
+    model
+        .strip_prefix(provider.as_bytes())
+        .is_some_and(|rest| rest.starts_with(b"/"))
+}
+
+/// Inserts `provider/` at the start of the first `"model"` string value of
+/// a JSON text. Inside JSON strings quotes are escaped, so the first
+/// unescaped `"model"` key found is a real key (the top-level one in every
+/// chunk providers send).
+fn prefix_model_text(data: &str, provider: &str) -> String {
+    let Some(at) = value_offset(data, "model") else {
+        return data.to_string();
+    };
+    if data.as_bytes().get(at) != Some(&b'"') || has_prefix(&data[at + 1..], provider) {
+        return data.to_string();
+    }
+    let mut out = String::with_capacity(data.len() + provider.len() + 1);
+    out.push_str(&data[..=at]);
+    out.push_str(provider);
+    out.push('/');
+    out.push_str(&data[at + 1..]);
+    out
+}
+
+/// The first byte of the value of key `name` in a JSON text.
+fn value_start(data: &str, name: &str) -> Option<u8> {
+    value_offset(data, name).and_then(|at| data.as_bytes().get(at).copied())
+}
+
+/// Offset of the value of the first `"name":` key in a JSON text.
+fn value_offset(data: &str, name: &str) -> Option<usize> {
+    let needle = format!("\"{name}\"");
+    let bytes = data.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = data[from..].find(&needle) {
+        let mut at = from + pos + needle.len();
+        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        if bytes.get(at) == Some(&b':') {
+            at += 1;
+            while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+                at += 1;
+            }
+            return Some(at);
+        }
+        from = from + pos + needle.len();
+    }
+    None
+}
+
+mod answer;
+
+#[cfg(test)]
+mod tests;
