@@ -151,14 +151,20 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::RateLimited { retry_after, .. } = self {
-            // Whole seconds, rounded up: never invite a retry too early.
-            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response.insert_header(("retry-after", secs.max(1).to_string()));
+            let secs = retry_after_secs(*retry_after);
+            response.insert_header(("retry-after", secs.to_string()));
         }
         response
             .content_type("application/json")
             .body(self.to_json())
     }
+}
+
+/// A wait in whole seconds as `Retry-After` and error messages give it:
+/// rounded up, at least 1 — never inviting a retry too early.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 #[cfg(test)]

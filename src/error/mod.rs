@@ -5,5 +5,5 @@
 mod api;
 mod init;
 
-pub use api::{ApiError, ErrorBody, ErrorEnvelope};
+pub use api::{retry_after_secs, ApiError, ErrorBody, ErrorEnvelope};
 pub use init::InitError;

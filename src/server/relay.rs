@@ -17,7 +17,7 @@ use super::body::Target;
 use super::middleware::RequestSummary;
 use super::Shared;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{retry_after_secs, ApiError};
 use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
@@ -97,6 +97,16 @@ pub async fn forward(
         };
         let mut lease = match acquire(&shared.pool, wanted, deadline).await {
             Ok(lease) => lease,
+            // Every key has been tried, and one will be back (its cooldown
+            // ends, or another request releases it) before the deadline:
+            // wait for it like any request that finds no key free.
+            Err(AcquireError::Exhausted { retry_after })
+                if !tried.is_empty()
+                    && retry_after.is_none_or(|wait| Instant::now() + wait < deadline) =>
+            {
+                tried.clear();
+                continue;
+            }
             Err(e) => break Err(no_key(e, provider, model, proxy.global_timeout, &failures)),
         };
         tried.push(lease.index());
@@ -204,7 +214,7 @@ fn no_key(
                 message: format!(
                     "every key of `{provider}` is rate-limited for `{model}` ({}); retry in {}s",
                     failures.describe(),
-                    retry_after.as_secs().max(1)
+                    retry_after_secs(retry_after)
                 ),
                 retry_after,
             },
@@ -224,14 +234,14 @@ fn no_key(
         } => ApiError::NoAvailableKeys(format!(
             "every key of `{provider}` was rejected by the provider (401/403) and is locked out \
              for {}s: check the keys in .env{}",
-            retry_after.as_secs().max(1),
+            retry_after_secs(retry_after),
             tried_so_far(failures)
         )),
         AcquireError::Resting { retry_after, .. } => ApiError::RateLimited {
             message: format!(
                 "every key of `{provider}` is cooling down for `{model}`; the first is usable again \
                  in {}s{}",
-                retry_after.as_secs().max(1),
+                retry_after_secs(retry_after),
                 tried_so_far(failures)
             ),
             retry_after,

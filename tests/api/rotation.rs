@@ -117,3 +117,31 @@ async fn a_bad_success_body_rotates() {
     assert_eq!(app.mock.calls(KEY_2, "m"), 1);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn after_every_key_failed_the_request_waits_for_one_to_come_back() {
+    let app = spawn_with(Options {
+        keys: vec![KEY_1],
+        // Long enough for the 10 s ladder step.
+        extra_env: vec![("GLOBAL_TIMEOUT".into(), "60s".into())],
+        ..Options::default()
+    })
+    .await;
+    app.mock
+        .script(KEY_1, "m", vec![Reply::status(429), Reply::ok()]);
+    let request = app.chat("mock/m");
+    let recover = async {
+        // The only key failed and cools down for 10 s; rather than a 429,
+        // the request waits for it. The key comes back (here by the manual
+        // reset, which wakes waiting requests) and the request succeeds.
+        eventually("the first attempt", || app.mock.calls(KEY_1, "m") == 1).await;
+        let (status, _) = app
+            .post_json("/v1/usage/reset", &serde_json::json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    };
+    let ((status, body), ()) = futures_util::future::join(request, recover).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.mock.calls(KEY_1, "m"), 2);
+    app.stop().await;
+}
