@@ -40,6 +40,8 @@ const ENV_SETTINGS: &[(&str, &str)] = &[
     ("PROXY_WORKERS", "server.workers"),
     ("ENABLE_REQUEST_LOGGING", "server.enable_request_logging"),
     ("REQUEST_LOG_DIR", "server.log_dir"),
+    ("REQUEST_LOG_KEEP", "server.log_keep"),
+    ("METRICS_AUTH", "server.metrics_auth"),
     ("MAX_BODY_SIZE", "server.max_body_size"),
     ("GLOBAL_TIMEOUT", "proxy.global_timeout"),
     ("UPSTREAM_TIMEOUT", "proxy.upstream_timeout"),
@@ -78,6 +80,10 @@ pub struct ServerSettings {
     pub workers: usize,
     pub enable_request_logging: bool,
     pub log_dir: PathBuf,
+    /// Request directories kept; older ones are deleted. 0 = keep all.
+    pub log_keep: usize,
+    /// `/metrics` asks for the proxy key too (when one is set).
+    pub metrics_auth: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

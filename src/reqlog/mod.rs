@@ -8,18 +8,18 @@
 //! request path; a full or read-only disk logs a warning and the proxy
 //! carries on. Every secret is redacted before it reaches a file.
 
+mod actor;
 mod redact;
 mod writer;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use actor::{Logger, MAX_PENDING};
 pub use redact::{Redactor, SECRET_HEADERS};
 
 /// `failures.jsonl` is moved to `failures.jsonl.1` past this size.
@@ -27,12 +27,6 @@ pub const FAILURES_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Stream events kept per logged request; the rest are counted, not kept.
 const MAX_LOGGED_EVENTS: usize = 10_000;
-
-/// Writes request logs on its own thread.
-pub struct RequestLogger {
-    dir: PathBuf,
-    redactor: Redactor,
-}
 
 /// What one request did, filled in while it runs.
 #[derive(Debug, Default, Serialize)]
@@ -74,7 +68,7 @@ pub struct LogHandle(Arc<Shared>);
 struct Shared {
     /// `None` once written.
     log: Mutex<Option<RequestLog>>,
-    logger: Addr<RequestLogger>,
+    logger: Logger,
     started: Instant,
 }
 
@@ -82,73 +76,11 @@ struct Shared {
 /// convention).
 pub const CLIENT_CLOSED: u16 = 499;
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Write(RequestLog);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Failure {
-    line: Value,
-}
-
-/// Replaces the secrets to redact (after a reload).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetRedactor(pub Redactor);
-
-impl Handler<SetRedactor> for RequestLogger {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetRedactor, _: &mut Self::Context) {
-        self.redactor = msg.0;
-    }
-}
-
-// === impl RequestLogger ===
-
-impl RequestLogger {
-    /// Starts the logger on its own thread.
-    pub fn start(dir: PathBuf, redactor: Redactor) -> Addr<RequestLogger> {
-        SyncArbiter::start(1, move || RequestLogger {
-            dir: dir.clone(),
-            redactor: redactor.clone(),
-        })
-    }
-}
-
-impl Actor for RequestLogger {
-    type Context = SyncContext<Self>;
-}
-
-impl Handler<Write> for RequestLogger {
-    type Result = ();
-
-    fn handle(&mut self, msg: Write, _: &mut Self::Context) {
-        if let Err(e) = writer::write_request(&self.dir, &self.redactor, &msg.0) {
-            log::warn!(
-                "cannot write the request log of {}: {e}; carrying on",
-                msg.0.id
-            );
-        }
-    }
-}
-
-impl Handler<Failure> for RequestLogger {
-    type Result = ();
-
-    fn handle(&mut self, msg: Failure, _: &mut Self::Context) {
-        if let Err(e) = writer::append_failure(&self.dir, &self.redactor, &msg.line) {
-            log::warn!("cannot append to failures.jsonl: {e}; carrying on");
-        }
-    }
-}
-
 // === impl LogHandle ===
 
 impl LogHandle {
     pub fn new(
-        logger: Addr<RequestLogger>,
+        logger: Logger,
         id: &str,
         route: &str,
         headers: Vec<(String, String)>,
@@ -200,7 +132,7 @@ impl LogHandle {
                     "key": key, "attempt": l.attempts.len() + 1, "class": class, "why": why,
                 });
             });
-            self.0.logger.do_send(Failure { line });
+            self.0.logger.failure(line);
         }
         self.with(|l| l.attempts.push(attempt));
     }
@@ -241,7 +173,7 @@ impl Shared {
         if let Some(mut log) = taken {
             log.status = Some(status);
             log.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
-            self.logger.do_send(Write(log));
+            self.logger.write(log);
         }
     }
 }

@@ -61,6 +61,43 @@ pub fn append_failure(dir: &Path, redactor: &Redactor, line: &Value) -> std::io:
     writeln!(file, "{}", redactor.redact(&line.to_string()))
 }
 
+/// Deletes the oldest request directories so that `keep` remain; how many
+/// it deleted. Only directories named like [`write_request`] names them
+/// (`20261124T120000.000Z_…`) are counted or touched.
+pub fn prune(dir: &Path, keep: usize) -> std::io::Result<usize> {
+    let mut names: Vec<String> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| is_request_dir_name(name))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    if names.len() <= keep {
+        return Ok(0);
+    }
+    // The names begin with the time: sorted, the oldest come first.
+    names.sort_unstable();
+    let excess = names.len() - keep;
+    for name in &names[..excess] {
+        let path = dir.join(name);
+        if path.is_dir() {
+            fs::remove_dir_all(path)?;
+        }
+    }
+    Ok(excess)
+}
+
+fn is_request_dir_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 21
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && name[15..].contains("Z_")
+}
+
 /// Request ids come from clients: keep them to safe file-name characters.
 fn sanitize(id: &str) -> String {
     id.chars()
@@ -78,6 +115,32 @@ fn sanitize(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_request_directories_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let names = [
+            "20261124T120000.001Z_req_a_0",
+            "20261124T120000.002Z_req_b_1",
+            "20261125T000000.000Z_req_c_2",
+        ];
+        for name in names {
+            fs::create_dir_all(dir.join(name)).unwrap();
+            fs::write(dir.join(name).join("metadata.json"), "{}").unwrap();
+        }
+        fs::write(dir.join("failures.jsonl"), "").unwrap();
+        fs::create_dir_all(dir.join("mine")).unwrap();
+        assert_eq!(prune(dir, 5).unwrap(), 0);
+        assert_eq!(prune(dir, 1).unwrap(), 2);
+        let mut left: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [names[2], "failures.jsonl", "mine"]);
+        assert_eq!(prune(&dir.join("absent"), 1).unwrap(), 0);
+    }
     use crate::secret::Secret;
 
     #[test]

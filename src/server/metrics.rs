@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,7 +31,7 @@ const BUCKETS: [f64; 14] = [
 pub struct Metrics {
     /// Every labelled series, behind one lock: a request takes it once.
     series: Mutex<Series>,
-    in_flight: AtomicI64,
+    in_flight: Arc<AtomicI64>,
 }
 
 /// The labelled series. Nested maps (rather than tuple keys) let a request
@@ -58,15 +58,28 @@ struct Histogram {
     sum: f64,
 }
 
-/// Counts a request in flight until dropped.
-pub struct InFlight<'a>(&'a Metrics);
+/// A key gauge: its name, help and value.
+type KeyGauge = (&'static str, &'static str, fn(&KeyCounts) -> usize);
+
+/// One provider's key gauges.
+struct KeyCounts {
+    /// Escaped for a label.
+    provider: String,
+    cooling: usize,
+    locked: usize,
+    keys: usize,
+}
+
+/// Counts a request in flight until dropped (a streamed response keeps it
+/// until its last byte).
+pub struct InFlight(Arc<AtomicI64>);
 
 // === impl Metrics ===
 
 impl Metrics {
-    pub fn enter(&self) -> InFlight<'_> {
+    pub fn enter(&self) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
+        InFlight(Arc::clone(&self.in_flight))
     }
 
     /// One finished client request. `provider`/`model` are empty for routes
@@ -145,53 +158,51 @@ impl Metrics {
                 );
             }
         }
-        header(
-            &mut out,
-            "llm_proxy_keys_cooling",
-            "gauge",
-            "Keys cooling down for at least one model, per provider.",
-        );
-        header(
-            &mut out,
-            "llm_proxy_keys_locked",
-            "gauge",
-            "Keys locked out (rejected by the provider), per provider.",
-        );
-        header(
-            &mut out,
-            "llm_proxy_keys",
-            "gauge",
-            "Configured keys per provider.",
-        );
-        for (provider, p) in &pool.providers {
-            let locked = p
-                .keys
-                .iter()
-                .filter(|k| k.locked_until.is_some_and(|t| t > now))
-                .count();
-            let cooling = p
-                .keys
-                .iter()
-                .filter(|k| {
-                    k.models
-                        .values()
-                        .any(|m| m.cooldown_until.is_some_and(|t| t > now))
-                })
-                .count();
-            let provider = escape(provider);
-            let _ = writeln!(
-                out,
-                "llm_proxy_keys_cooling{{provider=\"{provider}\"}} {cooling}"
-            );
-            let _ = writeln!(
-                out,
-                "llm_proxy_keys_locked{{provider=\"{provider}\"}} {locked}"
-            );
-            let _ = writeln!(
-                out,
-                "llm_proxy_keys{{provider=\"{provider}\"}} {}",
-                p.keys.len()
-            );
+        // Each metric's samples follow its own HELP/TYPE lines, as the
+        // exposition format requires.
+        let counts: Vec<KeyCounts> = pool
+            .providers
+            .iter()
+            .map(|(provider, p)| KeyCounts {
+                provider: escape(provider),
+                cooling: p
+                    .keys
+                    .iter()
+                    .filter(|k| {
+                        k.models
+                            .values()
+                            .any(|m| m.cooldown_until.is_some_and(|t| t > now))
+                    })
+                    .count(),
+                locked: p
+                    .keys
+                    .iter()
+                    .filter(|k| k.locked_until.is_some_and(|t| t > now))
+                    .count(),
+                keys: p.keys.len(),
+            })
+            .collect();
+        let gauges: [KeyGauge; 3] = [
+            (
+                "llm_proxy_keys_cooling",
+                "Keys cooling down for at least one model, per provider.",
+                |c| c.cooling,
+            ),
+            (
+                "llm_proxy_keys_locked",
+                "Keys locked out (rejected by the provider), per provider.",
+                |c| c.locked,
+            ),
+            ("llm_proxy_keys", "Configured keys per provider.", |c| {
+                c.keys
+            }),
+        ];
+        for (name, help, value) in gauges {
+            header(&mut out, name, "gauge", help);
+            for count in &counts {
+                let provider = &count.provider;
+                let _ = writeln!(out, "{name}{{provider=\"{provider}\"}} {}", value(count));
+            }
         }
         header(
             &mut out,
@@ -254,9 +265,9 @@ fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> Option<&
     map.get_mut(key)
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

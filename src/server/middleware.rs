@@ -3,14 +3,18 @@
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
+use bytes::Bytes;
 
+use super::metrics::InFlight;
 use super::Shared;
 use crate::error::ApiError;
 use crate::secret::Secret;
@@ -45,8 +49,18 @@ pub async fn request_context(
     let id_header = HeaderValue::from_str(&id).ok();
     let shared = req.app_data::<web::Data<Shared>>().cloned();
     req.extensions_mut().insert(RequestId(id));
-    let _in_flight = shared.as_ref().map(|s| s.metrics.enter());
+    let in_flight = shared.as_ref().map(|s| s.metrics.enter());
     let mut res = next.call(req).await?.map_into_boxed_body();
+    if matches!(res.response().body().size(), BodySize::Stream) {
+        // A stream is in flight until its last event, not its head.
+        res = res.map_body(|_, body| {
+            InFlightBody {
+                body,
+                _in_flight: in_flight,
+            }
+            .boxed()
+        });
+    }
     if let Some(value) = id_header {
         res.headers_mut().insert(REQUEST_ID, value);
     }
@@ -81,6 +95,28 @@ pub async fn request_context(
     }
     drop(extensions);
     Ok(res)
+}
+
+/// A streamed body that counts as a request in flight until it is done or
+/// dropped.
+struct InFlightBody {
+    body: BoxBody,
+    _in_flight: Option<InFlight>,
+}
+
+impl MessageBody for InFlightBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }
 
 /// Rejects `/v1` requests without the proxy key (when one is configured).

@@ -29,7 +29,7 @@ use actix_web::{web, App, HttpServer};
 use crate::config::{is_loopback, Config};
 use crate::error::InitError;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
-use crate::reqlog::{LogHandle, Redactor, RequestLogger};
+use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
 use crate::store::Store;
 use crate::worker::{ClientSettings, UpstreamWorker};
@@ -43,7 +43,7 @@ pub struct Shared {
     /// The configuration in force; swapped whole by a reload.
     config: std::sync::RwLock<Arc<Config>>,
     /// Request logs, when enabled.
-    pub logger: Option<Addr<RequestLogger>>,
+    pub logger: Option<Logger>,
     /// Where a reload gets the new configuration from.
     reloader: Option<Reloader>,
     pub metrics: metrics::Metrics,
@@ -92,11 +92,12 @@ pub async fn start_with_reloader(
     let logger = config.settings.server.enable_request_logging.then(|| {
         let secrets = config.secrets();
         let dir = config.settings.server.log_dir.clone();
+        let keep = config.settings.server.log_keep;
         log::info!(
-            "request logging on: one directory per request under {}",
+            "request logging on: one directory per request under {} (the newest {keep} kept)",
             dir.display()
         );
-        RequestLogger::start(dir, Redactor::new(secrets))
+        Logger::start(dir, Redactor::new(secrets), keep)
     });
     let shared = web::Data::new(Shared {
         reloader,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Shared;
 use crate::config::Config;
 use crate::keypool::{PoolProvider, ReloadSummary, UpdateProviders};
-use crate::reqlog::{Redactor, SetRedactor};
+use crate::reqlog::Redactor;
 
 /// What a reload did.
 #[derive(Debug, Serialize)]
@@ -37,7 +37,7 @@ pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
     }
     if let Some(logger) = &shared.logger {
         // New keys must be redacted from request logs from now on.
-        logger.do_send(SetRedactor(Redactor::new(fresh.secrets())));
+        logger.set_redactor(Redactor::new(fresh.secrets()));
     }
     shared.set_config(fresh);
     shared.models.clear();
@@ -70,7 +70,7 @@ pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.settings, &new.settings);
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 8] = [
+    let checks: [(&'static str, bool); 9] = [
         ("server.host", a.server.host != b.server.host),
         ("server.port", a.server.port != b.server.port),
         ("server.data_dir", a.server.data_dir != b.server.data_dir),
@@ -80,6 +80,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             a.server.enable_request_logging != b.server.enable_request_logging,
         ),
         ("server.log_dir", a.server.log_dir != b.server.log_dir),
+        ("server.log_keep", a.server.log_keep != b.server.log_keep),
         (
             "proxy.daily_reset_time/timezone",
             a.proxy.daily_reset_time != b.proxy.daily_reset_time

@@ -9,7 +9,7 @@ use super::body::{
     optional_str, parse_json_object, read_body, read_optional_json_object, resolve_model,
     resolve_target, stream_flag,
 };
-use super::middleware::require_proxy_key;
+use super::middleware::{is_authorized, require_proxy_key};
 use super::models::list_models;
 use super::relay::{forward, Forward, Operation};
 use super::Shared;
@@ -209,13 +209,23 @@ async fn reset_usage(
     Ok(HttpResponse::Ok().json(json!({ "reset": changed })))
 }
 
-/// Prometheus text; no auth, like `/health` (put it behind the network's own
-/// controls).
-async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+/// Prometheus text; no auth, like `/health`, unless `metrics_auth` is on
+/// (or put it behind the network's own controls).
+async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let refused = shared.with_config(|config| {
+        config.settings.server.metrics_auth
+            && config
+                .proxy_api_key
+                .as_ref()
+                .is_some_and(|key| !is_authorized(req.headers(), key))
+    });
+    if refused {
+        return Err(ApiError::Unauthorized);
+    }
     let pool = shared.pool.send(GetUsage).await.unwrap_or_default();
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(shared.metrics.render(&pool, shared.clock.now()))
+        .body(shared.metrics.render(&pool, shared.clock.now())))
 }
 
 /// Reloads the configuration; an invalid one is refused with a 400 and the

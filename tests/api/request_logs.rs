@@ -227,3 +227,43 @@ async fn refused_and_abandoned_requests_are_logged_too() {
     assert_eq!(abandoned["status"], 499, "{abandoned}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn old_request_directories_are_pruned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let app = spawn_with(Options {
+        keys: vec![KEY_1],
+        extra_env: vec![
+            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
+            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
+            ("REQUEST_LOG_KEEP".into(), "5".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    // The writer prunes every 100 requests.
+    for _ in 0..100 {
+        assert_eq!(app.chat("mock/m").await.0, StatusCode::OK);
+    }
+    let last = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(PROXY_KEY)
+        .insert_header(("x-request-id", "the-last-one"))
+        .send_json(&chat_body("mock/m"))
+        .await
+        .unwrap();
+    assert_eq!(last.status(), StatusCode::OK);
+    // The newest are the ones kept: the last request's among them.
+    eventually("the oldest directories deleted", || {
+        let dirs = request_dirs(&logs);
+        dirs.len() == 5
+            && dirs
+                .iter()
+                .any(|d| d.to_string_lossy().contains("the-last-one"))
+    })
+    .await;
+    assert_eq!(app.mock.calls(KEY_1, "m"), 101);
+    app.stop().await;
+}
