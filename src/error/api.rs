@@ -50,6 +50,11 @@ pub enum ApiError {
     #[error("{0}")]
     Timeout(String),
 
+    /// The provider answered, but with something the proxy could not turn
+    /// into the client's format.
+    #[error("{0}")]
+    BadUpstreamAnswer(String),
+
     /// An internal component (the key pool, a worker) is gone; the service
     /// is shutting down.
     #[error("the proxy is shutting down or overloaded ({0}); retry shortly")]
@@ -105,6 +110,7 @@ impl ApiError {
             ApiError::NoAvailableKeys(_) => ("service_unavailable", Some("no_available_keys")),
             ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded")),
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
+            ApiError::BadUpstreamAnswer(_) => ("upstream_error", Some("bad_upstream_response")),
             ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
         }
     }
@@ -144,6 +150,7 @@ impl ResponseError for ApiError {
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::BadUpstreamAnswer(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -116,8 +116,9 @@ async fn respond(
     let body = to_bytes(response.into_body()).await.unwrap_or_default();
     let openai: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let message = messages_response(&openai).map_err(|e| {
-        ApiError::NoAvailableKeys(format!(
-            "the provider's answer could not be translated: {e}"
+        ApiError::BadUpstreamAnswer(format!(
+            "the provider answered, but its answer could not be translated to Anthropic's format: \
+             {e}"
         ))
     })?;
     Ok(HttpResponse::Ok().json(message))

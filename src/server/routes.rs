@@ -241,16 +241,28 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound {
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let error = ApiError::NotFound {
         method: req.method().to_string(),
         path: req.path().to_string(),
-    })
+    };
+    in_envelope(&req, &error)
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed {
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let error = ApiError::MethodNotAllowed {
         method: req.method().to_string(),
         path: req.path().to_string(),
-    })
+    };
+    in_envelope(&req, &error)
+}
+
+/// The error in the envelope of the API the path belongs to: Anthropic's
+/// under `/v1/messages`, OpenAI's elsewhere.
+fn in_envelope(req: &HttpRequest, error: &ApiError) -> HttpResponse {
+    if req.path().starts_with("/v1/messages") {
+        super::messages::anthropic_error(error)
+    } else {
+        actix_web::ResponseError::error_response(error)
+    }
 }

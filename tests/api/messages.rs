@@ -149,6 +149,51 @@ async fn failures_use_anthropic_errors_and_real_statuses() {
         serde_json::from_str::<Value>(&text).unwrap()["error"]["type"],
         "rate_limit_error"
     );
+    // A provider answer that cannot be translated is a 502, not "no keys".
+    for key in [KEY_1, KEY_2] {
+        app.mock.script(
+            key,
+            "odd",
+            vec![Reply::ok().with_body(json!({"id": "x", "object": "chat.completion"}))],
+        );
+    }
+    let (status, _, text) = post(&app, "/v1/messages", &request("mock/odd"), PROXY_KEY).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["type"],
+        "error"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn unknown_routes_and_methods_under_messages_answer_in_anthropic_shape() {
+    let app = spawn_app().await;
+    for (method, path, expected) in [
+        ("GET", "/v1/messages", StatusCode::METHOD_NOT_ALLOWED),
+        ("POST", "/v1/messages/batches", StatusCode::NOT_FOUND),
+    ] {
+        let mut res = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .insert_header(("x-api-key", PROXY_KEY))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), expected, "{method} {path}");
+        let body: Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+        assert_eq!(body["type"], "error", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(path));
+    }
+    // The OpenAI routes keep OpenAI's envelope.
+    let res = app
+        .client
+        .get(app.url("/v1/nope"))
+        .bearer_auth(PROXY_KEY)
+        .send()
+        .await;
+    let body: Value = serde_json::from_slice(&res.unwrap().body().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
     app.stop().await;
 }
 
