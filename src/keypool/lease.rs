@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::messages::ReportOutcome;
+use super::messages::{CountAttempt, ReportOutcome};
 use super::state::Outcome;
 use super::KeyPool;
 use crate::secret::Secret;
@@ -71,6 +71,18 @@ impl Lease {
         if tokio::time::timeout(DURABILITY_WAIT, rx).await.is_err() {
             log::warn!("the state database took over {DURABILITY_WAIT:?} to sync");
         }
+    }
+
+    /// Counts a failed attempt that will be retried on this same key: it
+    /// shows in the key's usage (requests, failures), but the key stays
+    /// leased and its health is judged when the lease finishes.
+    pub fn count_retried(&self, kind: super::FailureKind) {
+        self.pool.do_send(CountAttempt {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            index: self.index,
+            outcome: Outcome::Failure { kind, hint: None },
+        });
     }
 
     /// Forgets the lease without reporting; the pool has already undone it.

@@ -69,6 +69,17 @@ pub struct ReportOutcome {
     pub durable: Option<oneshot::Sender<()>>,
 }
 
+/// An attempt to count in a key's usage without releasing the key (a
+/// failure retried on the same key); sent by [`Lease::count_retried`].
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct CountAttempt {
+    pub provider: String,
+    pub model: String,
+    pub index: usize,
+    pub outcome: Outcome,
+}
+
 /// A key for a call that is not a completion (listing models): the least
 /// recently used key that is not locked out, without taking a slot.
 #[derive(Debug, Message)]
@@ -192,6 +203,16 @@ impl Handler<ReportOutcome> for KeyPool {
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
+        }
+    }
+}
+
+impl Handler<CountAttempt> for KeyPool {
+    type Result = ();
+
+    fn handle(&mut self, msg: CountAttempt, _: &mut Self::Context) {
+        if let Some(provider) = self.providers.get_mut(&msg.provider) {
+            provider.count(msg.index, &msg.model, msg.outcome);
         }
     }
 }

@@ -138,6 +138,18 @@ impl ProviderPool {
         self.index.refresh(&self.keys, index, self.limit, now);
     }
 
+    /// Counts an attempt in key `index`'s usage, nothing else: it stays
+    /// leased, its health unchanged. Failures are not part of a key's
+    /// rank, so the index needs no refresh.
+    pub(super) fn count(&mut self, index: usize, model: &str, outcome: Outcome) {
+        if let Some(key) = self.keys.get_mut(index) {
+            let state = key.model_mut(model);
+            state.usage.daily.record(outcome);
+            state.usage.lifetime.record(outcome);
+            state.dirty = true;
+        }
+    }
+
     /// Hands free keys to waiting requests for `model`, oldest first. A
     /// waiter whose excluded keys are the only free ones is skipped, not
     /// blocking those behind it.

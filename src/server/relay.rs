@@ -157,6 +157,7 @@ pub async fn forward(
                     "{provider} key {} failed for {model}: {why}; retrying it in {pause:?}",
                     masked()
                 );
+                lease.count_retried(kind);
                 retries += 1;
                 actix_rt::time::sleep(pause).await;
                 continue;

@@ -20,7 +20,8 @@ async fn rate_limit_auth_failure_and_server_error_each_rotate() {
         assert_eq!(app.mock.calls(KEY_1, "m"), calls_on_key_1, "{code}");
         assert_eq!(app.mock.calls(KEY_2, "m"), 1, "{code}");
         let failed = app.usage_of(KEY_1, "m").await;
-        assert_eq!(failed["daily"]["failures"], 1, "{code}");
+        // One failure per upstream call, retries included.
+        assert_eq!(failed["daily"]["failures"], calls_on_key_1, "{code}");
         let served = app.usage_of(KEY_2, "m").await;
         assert_eq!(served["daily"]["successes"], 1, "{code}");
         app.stop().await;
@@ -143,5 +144,29 @@ async fn after_every_key_failed_the_request_waits_for_one_to_come_back() {
     let ((status, body), ()) = futures_util::future::join(request, recover).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(app.mock.calls(KEY_1, "m"), 2);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn retries_on_the_same_key_count_in_its_usage() {
+    let app = spawn_with(Options {
+        keys: vec![KEY_1],
+        ..Options::default()
+    })
+    .await;
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![Reply::status(500), Reply::status(502), Reply::ok()],
+    );
+    assert_eq!(app.chat("mock/m").await.0, StatusCode::OK);
+    assert_eq!(app.mock.calls(KEY_1, "m"), 3);
+    let usage = app.usage_of(KEY_1, "m").await;
+    assert_eq!(usage["daily"]["requests"], 3, "{usage}");
+    assert_eq!(usage["daily"]["failures"], 2, "{usage}");
+    assert_eq!(usage["daily"]["successes"], 1, "{usage}");
+    // Retried failures do not cool the key: the success reset the count.
+    assert!(usage["cooldown_until"].is_null(), "{usage}");
+    assert_eq!(usage["consecutive_failures"], 0, "{usage}");
     app.stop().await;
 }
