@@ -46,6 +46,25 @@ async fn lease(pool: &Addr<KeyPool>, model: &str) -> Lease {
     acquire(pool, request(model), deadline).await.unwrap()
 }
 
+/// Asks for a key with a 30 s budget; once the request is queued, 10 s
+/// pass (on both clocks), so 10 s cooldowns end while it waits.
+async fn acquire_while_cooldowns_end(
+    pool: &Addr<KeyPool>,
+    clock: &ManualClock,
+) -> Result<Lease, AcquireError> {
+    let waiting = acquire(
+        pool,
+        request("m"),
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    );
+    let waker = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    futures_util::future::join(waiting, waker).await.0
+}
+
 fn rate_limited() -> Outcome {
     Outcome::Failure {
         kind: FailureKind::RateLimited,
@@ -99,18 +118,7 @@ async fn a_resting_key_is_handed_to_a_waiter_when_its_cooldown_ends() {
     lease(&pool, "m").await.finish_durably(rate_limited()).await;
 
     // Resting 10 s, within the 30 s budget: the request waits.
-    let waiting = acquire(
-        &pool,
-        request("m"),
-        tokio::time::Instant::now() + Duration::from_secs(30),
-    );
-    let waker = async {
-        // Once the request is queued, the cooldown runs out (both clocks).
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        clock.advance(Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_secs(10)).await;
-    };
-    let (got, ()) = futures_util::future::join(waiting, waker).await;
+    let got = acquire_while_cooldowns_end(&pool, &clock).await;
     let lease = got.unwrap();
     assert_eq!(lease.index(), 0);
     let state = pool.send(GetUsage).await.unwrap();
@@ -137,18 +145,7 @@ async fn a_waiter_gets_a_key_back_from_its_cooldown_while_another_stays_busy() {
     cooling.finish_durably(rate_limited()).await;
 
     // One key busy (for a long stream, say), the other back in 10 s.
-    let waiting = acquire(
-        &pool,
-        request("m"),
-        tokio::time::Instant::now() + Duration::from_secs(30),
-    );
-    let waker = async {
-        // Once the request is queued, the cooldown runs out (both clocks).
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        clock.advance(Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_secs(10)).await;
-    };
-    let (got, ()) = futures_util::future::join(waiting, waker).await;
+    let got = acquire_while_cooldowns_end(&pool, &clock).await;
     assert_eq!(got.unwrap().index(), cooling_index);
     drop(held);
 }
