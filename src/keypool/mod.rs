@@ -90,6 +90,8 @@ pub struct KeyPool {
     clock: Arc<dyn Clock>,
     schedule: DailySchedule,
     last_reset: Option<DateTime<Utc>>,
+    /// The scheduled start and end of the current day, once asked for.
+    day: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// A request waiting for a key.
@@ -155,6 +157,7 @@ impl KeyPool {
             clock: options.clock,
             schedule: options.schedule,
             last_reset: None,
+            day: None,
         };
         pool.load();
         pool
@@ -214,9 +217,20 @@ impl KeyPool {
         });
     }
 
-    /// The end of a quota cooldown that came without a hint.
-    fn next_reset(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.schedule.next_after(now)
+    /// The end of a quota cooldown that came without a hint. Cached for
+    /// the day it falls in: outcomes are reported for every request.
+    fn next_reset(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.day {
+            Some((from, until)) if from <= now && now < until => until,
+            _ => {
+                let day = (
+                    self.schedule.last_at_or_before(now),
+                    self.schedule.next_after(now),
+                );
+                self.day = Some(day);
+                day.1
+            }
+        }
     }
 
     /// Hands freed keys to every waiting request (after cooldowns expire or

@@ -263,3 +263,31 @@ fn reading_saved_state_applies_a_missed_reset_without_writing_it() {
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].1.usage.daily.requests, 7);
 }
+
+#[actix_rt::test]
+async fn a_quota_without_a_hint_rests_until_the_next_reset_of_its_day() {
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let pool = KeyPool::new(providers(), None, options(&clock, DailySchedule::default())).start();
+    let quota = Outcome::Failure {
+        kind: FailureKind::Quota,
+        hint: None,
+    };
+    let first = lease(&pool, "m").await;
+    let first_index = first.index();
+    first.finish_durably(quota).await;
+    let until = |report: &report::UsageReport, i: usize| {
+        report.providers["p"].keys[i].models["m"].cooldown_until
+    };
+    let report = pool.send(GetUsage).await.unwrap();
+    assert_eq!(until(&report, first_index), Some(t("2026-11-25T03:00:00Z")));
+    // A day later (the cached day is over), the other key runs out too.
+    clock.advance(Duration::from_secs(24 * 3600));
+    let second = lease(&pool, "m").await;
+    let second_index = second.index();
+    second.finish_durably(quota).await;
+    let report = pool.send(GetUsage).await.unwrap();
+    assert_eq!(
+        until(&report, second_index),
+        Some(t("2026-11-26T03:00:00Z"))
+    );
+}
