@@ -4,7 +4,7 @@
 //! masked key and class, usage); plus `failures.jsonl`, one line per failed
 //! attempt, rotated at [`FAILURES_MAX_BYTES`].
 //!
-//! Writing happens on the [`RequestLogger`] actor's own thread, off the
+//! Writing happens on the [`Logger`]'s own thread (an actor), off the
 //! request path; a full or read-only disk logs a warning and the proxy
 //! carries on. Every secret is redacted before it reaches a file.
 
