@@ -9,15 +9,22 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Shortest secret whose first and last characters may be shown. Shorter
 /// values are masked completely: showing 7 of 10 characters would leak it.
 const MIN_LEN_FOR_PARTIAL_MASK: usize = 12;
 
 /// A secret string. Cheap to clone (shared).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(Arc<str>);
+#[derive(Clone)]
+pub struct Secret(Arc<Inner>);
+
+struct Inner {
+    value: Box<str>,
+    /// SHA-256 of the value, computed on the first [`Secret::matches`]: the
+    /// proxy key is checked on every request.
+    digest: OnceLock<[u8; 32]>,
+}
 
 /// A stable, non-reversible identifier of a key: the first 12 hex digits of
 /// its SHA-256. Used in the database, in `/v1/usage` and in logs.
@@ -29,38 +36,43 @@ pub struct KeyId(String);
 
 impl Secret {
     pub fn new(value: impl Into<Arc<str>>) -> Secret {
-        Secret(value.into())
+        let value: Arc<str> = value.into();
+        Secret(Arc::new(Inner {
+            value: Box::from(&*value),
+            digest: OnceLock::new(),
+        }))
     }
 
     /// The raw value, for the one place that must send it (an HTTP header).
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.0.value
     }
 
     /// A display form that keeps a prefix and the last four characters:
     /// enough to tell keys apart, never enough to use one.
     pub fn mask(&self) -> String {
-        mask(&self.0)
+        mask(self.expose())
     }
 
     pub fn id(&self) -> KeyId {
-        KeyId::of(&self.0)
+        KeyId::of(self.expose())
     }
 
     /// `text` with every occurrence of this secret replaced by its mask:
     /// for provider text that may echo the key it was sent (error bodies
     /// and error events), before it is logged, clipped or relayed.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.0.is_empty() || !text.contains(&*self.0) {
+        let raw = self.expose();
+        if raw.is_empty() || !text.contains(raw) {
             return Cow::Borrowed(text);
         }
-        Cow::Owned(text.replace(&*self.0, &self.mask()))
+        Cow::Owned(text.replace(raw, &self.mask()))
     }
 
     /// [`Secret::scrub`] for a body that may not be UTF-8: returned as is
     /// unless it contains the secret.
     pub fn scrub_bytes(&self, body: Bytes) -> Bytes {
-        let raw = self.0.as_bytes();
+        let raw = self.expose().as_bytes();
         if raw.is_empty() || !body.windows(raw.len()).any(|w| w == raw) {
             return body;
         }
@@ -72,7 +84,10 @@ impl Secret {
     /// key cannot be guessed byte by byte from response timings. Both sides
     /// are hashed first, which also hides the length.
     pub fn matches(&self, candidate: &str) -> bool {
-        let a = Sha256::digest(self.0.as_bytes());
+        let a = self
+            .0
+            .digest
+            .get_or_init(|| Sha256::digest(self.expose().as_bytes()).into());
         let b = Sha256::digest(candidate.as_bytes());
         a.iter()
             .zip(b.iter())
@@ -84,6 +99,20 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret({})", self.mask())
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
+
+impl std::hash::Hash for Secret {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.expose().hash(state);
     }
 }
 
