@@ -19,10 +19,15 @@ use chrono::{DateTime, Utc};
 use super::select::{self, Later, Rank, Standing};
 use super::state::KeyState;
 
-/// Entries (keys × models) the index may hold. Past it, the index of every
-/// model is dropped and rebuilt as models are asked for again, so a client
-/// naming thousands of models cannot make it grow without bound.
+/// Entries (keys × models) the index may hold. Past it (or past
+/// [`MAX_MODELS`]), the index of every model is dropped and rebuilt as
+/// models are asked for again, so a client naming thousands of models
+/// cannot make it grow without bound.
 const MAX_ENTRIES: usize = 4_000_000;
+
+/// Models indexed at once. Every lease refreshes its key in each model's
+/// index, so many distinct model names must not make leases slow either.
+const MAX_MODELS: usize = 256;
 
 /// The sorted keys of one provider, per model.
 #[derive(Debug, Default)]
@@ -101,6 +106,12 @@ impl Index {
         }
     }
 
+    /// Models indexed now.
+    #[cfg(test)]
+    pub fn models(&self) -> usize {
+        self.models.len()
+    }
+
     /// Forgets everything; models are sorted again when next asked for.
     pub fn clear(&mut self) {
         self.models.clear();
@@ -116,7 +127,8 @@ impl Index {
         now: DateTime<Utc>,
     ) -> Option<&mut ModelIndex> {
         if !self.models.contains_key(model) {
-            if (self.models.len() + 1).saturating_mul(keys.len()) > MAX_ENTRIES {
+            let entries = (self.models.len() + 1).saturating_mul(keys.len());
+            if self.models.len() >= MAX_MODELS || entries > MAX_ENTRIES {
                 self.models.clear();
             }
             let built = ModelIndex::build(keys, model, limit, now);

@@ -183,3 +183,23 @@ fn many_keys_stay_in_rank_order_across_leases() {
     assert_eq!(pool.pick("m", &[], now), Some(1));
     assert_eq!(pool.pick("m", &[1], now), Some(0));
 }
+
+#[test]
+fn many_model_names_keep_the_index_small_and_right() {
+    let keys = (0..3)
+        .map(|i| KeyState::new(Secret::new(format!("sk-index-models-{i:04}"))))
+        .collect();
+    let mut pool = ProviderPool::new(Some(1), keys);
+    let now = start();
+    for m in 0..1000 {
+        let model = format!("model-{m}");
+        let index = pool.pick(&model, &[], now).unwrap();
+        assert!(pool.take(index, &model, now).is_some());
+        assert_eq!(
+            pool.pick(&model, &[], now),
+            select::pick(pool.keys(), &model, Some(1), &[], now)
+        );
+        pool.finish(index, &model, Outcome::Abandoned, now, now);
+    }
+    assert!(pool.indexed_models() <= 256);
+}

@@ -41,6 +41,12 @@ impl ProviderPool {
         }
     }
 
+    /// Models the index holds now (for tests of its bound).
+    #[cfg(test)]
+    pub(super) fn indexed_models(&self) -> usize {
+        self.index.models()
+    }
+
     pub(super) fn keys(&self) -> &[KeyState] {
         &self.keys
     }
