@@ -61,13 +61,18 @@ pub struct Request {
     pub stream: Option<bool>,
 }
 
+/// Top-level members a plain request may have. Real requests have a
+/// handful; a body with more takes the general path (linear in its size),
+/// so the duplicate check below stays cheap.
+const MAX_REQUEST_MEMBERS: usize = 64;
+
 /// `None` when the body is invalid or not plain (see [`Request`]).
 pub fn scan_request(body: &[u8]) -> Option<Request> {
     let mut names: Vec<&[u8]> = Vec::new();
     let mut model = None;
     let mut stream = Some(false);
     top_level(body, |name, s| {
-        if names.contains(&name) {
+        if names.len() >= MAX_REQUEST_MEMBERS || names.contains(&name) {
             return None;
         }
         names.push(name);

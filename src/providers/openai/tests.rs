@@ -245,6 +245,20 @@ fn plain_requests_go_through_with_only_the_model_replaced() {
     }
 }
 
+#[test]
+fn requests_with_many_members_take_the_general_path() {
+    let body = |n: usize| {
+        let members: Vec<String> = (1..n).map(|i| format!(r#""k{i}":0"#)).collect();
+        format!(r#"{{"model":"m",{}}}"#, members.join(","))
+    };
+    assert!(plain_request(body(64).as_bytes()).is_some());
+    assert!(plain_request(body(65).as_bytes()).is_none());
+    // The duplicate check never sees more than the cap: a huge body is
+    // refused after its first members (the general path parses it in
+    // linear time).
+    assert!(plain_request(body(200_000).as_bytes()).is_none());
+}
+
 /// Like the answers' test: a request the scan accepts parses, and the
 /// spliced body is the value `prepare_request` would send.
 #[test]
