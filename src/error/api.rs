@@ -31,6 +31,10 @@ pub enum ApiError {
     #[error("no route for {method} {path}: see GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings")]
     NotFound { method: String, path: String },
 
+    /// `GET /v1/models/{id}` for a model the proxy does not serve.
+    #[error("{0}")]
+    ModelNotFound(String),
+
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
 
@@ -55,11 +59,23 @@ pub enum ApiError {
     #[error("{0}")]
     BadUpstreamAnswer(String),
 
+    /// The request carries this process's own hop mark: the proxy called
+    /// itself (a provider's base URL points back at it).
+    #[error(
+        "request loop: this request was sent by this proxy itself, so a provider's API base \
+         (<PROVIDER>_API_BASE) points back at the proxy; set it to the provider's real URL"
+    )]
+    LoopDetected,
+
     /// An internal component (the key pool, a worker) is gone; the service
     /// is shutting down.
     #[error("the proxy is shutting down or overloaded ({0}); retry shortly")]
     Unavailable(&'static str),
 }
+
+/// The `code` of [`ApiError::LoopDetected`]; an upstream 508 with it is a
+/// loop through this proxy (see `resilience::classify`).
+pub const LOOP_DETECTED: &str = "loop_detected";
 
 /// The OpenAI error body.
 #[derive(Debug, Serialize)]
@@ -104,6 +120,7 @@ impl ApiError {
                 ("invalid_request_error", Some("request_too_large"))
             }
             ApiError::NotFound { .. } => ("invalid_request_error", Some("not_found")),
+            ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
             ApiError::MethodNotAllowed { .. } => {
                 ("invalid_request_error", Some("method_not_allowed"))
             }
@@ -112,12 +129,14 @@ impl ApiError {
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
             ApiError::BadUpstreamAnswer(_) => ("upstream_error", Some("bad_upstream_response")),
             ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
+            ApiError::LoopDetected => ("loop_detected_error", Some(LOOP_DETECTED)),
         }
     }
 
     fn param(&self) -> Option<&'static str> {
         match self {
             ApiError::InvalidRequest { param, .. } => *param,
+            ApiError::ModelNotFound(_) => Some("model"),
             _ => None,
         }
     }
@@ -145,13 +164,14 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::BadUpstreamAnswer(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::LoopDetected => StatusCode::LOOP_DETECTED,
         }
     }
 

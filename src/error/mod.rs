@@ -5,5 +5,5 @@
 mod api;
 mod init;
 
-pub use api::{retry_after_secs, ApiError, ErrorBody, ErrorEnvelope};
+pub use api::{retry_after_secs, ApiError, ErrorBody, ErrorEnvelope, LOOP_DETECTED};
 pub use init::InitError;

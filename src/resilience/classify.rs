@@ -27,8 +27,9 @@ use crate::worker::TransportError;
 pub enum Verdict {
     /// 2xx: use the answer.
     Success,
-    /// The provider refused the request itself: return its answer after
-    /// this one attempt, with no penalty to the key.
+    /// The provider refused the request itself (or the call looped back
+    /// into a proxy): return its answer after this one attempt, with no
+    /// penalty to the key.
     ClientError,
     /// The key or the provider failed; `hint` is how long the provider asked
     /// us to wait, if it said.
@@ -81,6 +82,9 @@ pub fn classify_response(
         429 => failure(FailureKind::RateLimited),
         408 => failure(FailureKind::Transient),
         400..=499 => Verdict::ClientError,
+        // A provider whose base URL leads back into this proxy: retrying or
+        // rotating would only loop again, and no key is at fault.
+        508 if is_loop_detected(body) => Verdict::ClientError,
         // 5xx, and 1xx/3xx, which an API should never answer with.
         _ => failure(FailureKind::Transient),
     }
@@ -124,6 +128,13 @@ pub fn classify_stream_error(data: &str, now: DateTime<Utc>) -> Verdict {
         None => StatusCode::BAD_GATEWAY,
     };
     classify_response(status, &HeaderMap::new(), data.as_bytes(), now)
+}
+
+/// A 508 in the OpenAI envelope with our `loop_detected` code: a proxy
+/// (this one, or another in the loop) refused a call it sent itself.
+fn is_loop_detected(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .is_ok_and(|v| v["error"]["code"].as_str() == Some(crate::error::LOOP_DETECTED))
 }
 
 fn is_quota_exhausted(body: &[u8]) -> bool {
@@ -198,10 +209,22 @@ mod tests {
             (502, fail(Transient, None)),
             (503, fail(Transient, None)),
             (301, fail(Transient, None)),
+            (508, fail(Transient, None)),
         ];
         for (code, verdict) in table {
             assert_eq!(classify(code, &[], ""), verdict, "{code}");
         }
+    }
+
+    #[test]
+    fn a_loop_through_the_proxy_is_handed_back_at_once() {
+        let ours = r#"{"error":{"message":"request loop","type":"loop_detected_error","param":null,"code":"loop_detected"}}"#;
+        assert_eq!(classify(508, &[], ours), Verdict::ClientError);
+        assert_eq!(
+            classify(508, &[], r#"{"error":{"code":"other"}}"#),
+            fail(FailureKind::Transient, None),
+            "another 508 is a provider fault"
+        );
     }
 
     #[test]

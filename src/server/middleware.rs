@@ -1,5 +1,5 @@
-//! Middleware: a request id and one log line for every request; the proxy
-//! key check for `/v1`.
+//! Middleware: a request id and one log line for every request; the loop
+//! and proxy key checks for `/v1`.
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
@@ -120,10 +120,18 @@ impl MessageBody for InFlightBody {
 }
 
 /// Rejects `/v1` requests without the proxy key (when one is configured).
+///
+/// First, a request carrying this process's own hop mark gets `508
+/// loop_detected` at once: it is the proxy calling itself, and carries a
+/// provider key rather than the proxy key, so the key check would only
+/// hide the cause.
 pub async fn require_proxy_key(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    if crate::worker::hop::is_own(req.headers()) {
+        return Ok(req.into_response(ApiError::LoopDetected.error_response()));
+    }
     // Anthropic clients send the key in `x-api-key` and expect Anthropic's
     // error envelope.
     let anthropic = req.path().starts_with("/v1/messages");

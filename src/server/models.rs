@@ -1,19 +1,21 @@
 //! `GET /v1/models`: every configured provider's model list, fetched with a
 //! pool key and cached for `proxy.models_cache_ttl`, plus `<P>_MODELS`.
 //! A provider whose list cannot be fetched is skipped with a warning (and
-//! asked again next time).
+//! asked again next time). `GET /v1/models/{id}` answers from the same
+//! lists.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::Method;
+use actix_web::http::{Method, StatusCode};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Shared;
 use crate::config::ProviderConfig;
+use crate::error::ApiError;
 use crate::keypool::PeekKey;
 use crate::worker::{self, CallUpstream, UpstreamWorker};
 
@@ -74,29 +76,74 @@ pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> Mode
         config
             .providers
             .iter()
-            .map(|p| provider_models(shared, worker, p)),
+            .map(|p| provider_entries(shared, worker, p)),
     )
     .await;
-    let mut data = Vec::new();
-    for (provider, ids) in config.providers.iter().zip(lists) {
-        let mut seen = std::collections::HashSet::new();
-        for id in ids
-            .into_iter()
-            .chain(provider.static_models.iter().cloned())
-        {
-            if provider.models.allows(&id) && seen.insert(id.clone()) {
-                data.push(ModelEntry {
-                    id: format!("{}/{id}", provider.name),
-                    object: "model",
-                    owned_by: provider.name.clone(),
-                });
-            }
-        }
-    }
     ModelList {
         object: "list",
-        data,
+        data: lists.into_iter().flatten().collect(),
     }
+}
+
+/// `GET /v1/models/{id}`: the entry `GET /v1/models` lists for `id`
+/// (`provider/model`), from that provider's list alone (cached like the
+/// full list); 404 `model_not_found` for anything else.
+pub async fn retrieve_model(
+    shared: &Shared,
+    worker: &Addr<UpstreamWorker>,
+    id: &str,
+) -> Result<ModelEntry, ApiError> {
+    let config = shared.config();
+    let Some((name, model)) = id.split_once('/') else {
+        return Err(ApiError::ModelNotFound(format!(
+            "model \"{id}\" not found: ids name the provider and the model, e.g. \
+             \"openai/gpt-4o-mini\"; GET /v1/models lists them"
+        )));
+    };
+    let Some(provider) = config.provider(&name.to_ascii_lowercase()) else {
+        let configured: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        return Err(ApiError::ModelNotFound(format!(
+            "model \"{id}\" not found: no provider `{name}` is configured (configured: {})",
+            configured.join(", ")
+        )));
+    };
+    let wanted = format!(
+        "{}/{}",
+        provider.name,
+        provider.format.wire().normalize_model(model)
+    );
+    provider_entries(shared, worker, provider)
+        .await
+        .into_iter()
+        .find(|entry| entry.id == wanted)
+        .ok_or_else(|| {
+            ApiError::ModelNotFound(format!(
+                "model \"{id}\" not found: `{}` does not list it (or IGNORE_MODELS_{} hides \
+                 it); GET /v1/models lists the models served",
+                provider.name,
+                provider.name.to_ascii_uppercase()
+            ))
+        })
+}
+
+/// One provider's listed models (fetched or cached, plus `<P>_MODELS`),
+/// filtered and without duplicates.
+async fn provider_entries(
+    shared: &Shared,
+    worker: &Addr<UpstreamWorker>,
+    provider: &ProviderConfig,
+) -> Vec<ModelEntry> {
+    let ids = provider_models(shared, worker, provider).await;
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .chain(provider.static_models.iter().cloned())
+        .filter(|id| provider.models.allows(id) && seen.insert(id.clone()))
+        .map(|id| ModelEntry {
+            id: format!("{}/{id}", provider.name),
+            object: "model",
+            owned_by: provider.name.clone(),
+        })
+        .collect()
 }
 
 async fn provider_models(
@@ -153,6 +200,13 @@ async fn fetch(
     let mut response = worker::call(worker, call)
         .await
         .map_err(|e| e.to_string())?;
+    if response.status == StatusCode::LOOP_DETECTED {
+        return Err(format!(
+            "HTTP 508: {}_API_BASE leads back into this proxy (a request loop); set it to the \
+             provider's real URL",
+            provider.name.to_ascii_uppercase()
+        ));
+    }
     if !response.status.is_success() {
         return Err(format!("HTTP {}", response.status.as_u16()));
     }

@@ -10,7 +10,7 @@ use super::body::{
     resolve_target, stream_flag,
 };
 use super::middleware::{is_authorized, require_proxy_key};
-use super::models::list_models;
+use super::models::{list_models, retrieve_model};
 use super::relay::{forward, Forward, Operation};
 use super::Shared;
 use crate::config::Config;
@@ -32,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(only("/chat/completions", web::post().to(chat_completions)))
                 .service(only("/embeddings", web::post().to(embeddings)))
                 .service(only("/models", web::get().to(models)))
+                // A tail match: ids contain slashes (`openrouter/meta-llama/…`).
+                .service(only("/models/{id:.*}", web::get().to(model)))
                 .service(only("/providers", web::get().to(providers)))
                 .service(only(
                     "/token-count",
@@ -167,6 +169,16 @@ fn plain_openai<'a>(
 
 async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {
     HttpResponse::Ok().json(list_models(&shared, &worker).await)
+}
+
+/// `GET /v1/models/{id}` (the SDKs' `models.retrieve`); a percent-encoded
+/// id (`groq%2Fllama`) arrives decoded.
+async fn model(
+    id: web::Path<String>,
+    shared: web::Data<Shared>,
+    worker: Worker,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(retrieve_model(&shared, &worker, &id).await?))
 }
 
 async fn providers(shared: web::Data<Shared>) -> HttpResponse {

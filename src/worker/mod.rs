@@ -8,6 +8,7 @@
 //! connection too.
 
 mod client;
+pub mod hop;
 
 use std::time::Duration;
 
@@ -115,6 +116,9 @@ impl Handler<CallUpstream> for UpstreamWorker {
         for (name, value) in msg.headers {
             request = request.insert_header((*name, *value));
         }
+        // Marks the call as ours, so a loop back into this process stops at
+        // once (see `hop`).
+        request = request.insert_header((hop::HOP_HEADER, hop::mark()));
         if msg.body.is_some() {
             request = request.content_type("application/json");
         }

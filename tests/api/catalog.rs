@@ -131,3 +131,67 @@ async fn ignored_models_are_hidden_and_refused_unless_whitelisted() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn one_model_is_retrieved_by_its_id_with_slashes_or_encoded() {
+    let app = spawn_with(Options {
+        extra_env: vec![
+            ("MOCK_MODELS".into(), "[\"static-model\"]".into()),
+            ("IGNORE_MODELS_MOCK".into(), "hidden-*".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    app.mock
+        .set_models(vec!["meta-llama/llama-3-8b", "llama", "hidden-model"]);
+    for (path, id) in [
+        (
+            "/v1/models/mock/meta-llama/llama-3-8b",
+            "mock/meta-llama/llama-3-8b",
+        ),
+        ("/v1/models/mock%2Fllama", "mock/llama"),
+        (
+            "/v1/models/mock%2Fmeta-llama%2Fllama-3-8b",
+            "mock/meta-llama/llama-3-8b",
+        ),
+        ("/v1/models/MOCK/llama", "mock/llama"),
+        ("/v1/models/mock/static-model", "mock/static-model"),
+    ] {
+        let (status, model) = app.get_json(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {model}");
+        assert_eq!(
+            model,
+            json!({"id": id, "object": "model", "owned_by": "mock"}),
+            "{path}"
+        );
+    }
+    for (path, hint) in [
+        ("/v1/models/mock/unknown", "GET /v1/models"),
+        ("/v1/models/mock/hidden-model", "IGNORE_MODELS_MOCK"),
+        ("/v1/models/llama", "\"openai/gpt-4o-mini\""),
+        ("/v1/models/other%2Fllama", "configured: mock"),
+        ("/v1/models/", "GET /v1/models"),
+    ] {
+        let (status, answer) = app.get_json(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "model_not_found", "{path}");
+        assert_eq!(answer["error"]["type"], "invalid_request_error");
+        assert_eq!(answer["error"]["param"], "model");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(hint), "{path}: {message}");
+    }
+    assert_eq!(
+        app.mock.path_calls("/v1/models"),
+        1,
+        "one fetch, then the cached list"
+    );
+    let res = app
+        .client
+        .post(app.url("/v1/models/mock/llama"))
+        .bearer_auth(PROXY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    app.stop().await;
+}

@@ -14,6 +14,7 @@ mod conformance;
 mod disconnect;
 mod errors;
 mod gemini;
+mod loops;
 mod messages;
 mod metrics;
 mod persistence;
