@@ -5,6 +5,7 @@
 //! `presets` lists the built-in providers.
 
 pub mod anthropic;
+pub mod embedding;
 pub mod gemini;
 pub mod openai;
 pub mod presets;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::resilience::classify::{classify_response, Verdict};
 
 use crate::worker::Auth;
+pub use embedding::EmbeddingEncoding;
 pub use openai::{Rewritten, StreamItem};
 
 /// Tokens an upstream answer reported using.
@@ -84,7 +86,38 @@ pub trait WireFormat: Send + Sync + 'static {
     fn embeddings_request(&self, body: Map<String, Value>, model: &str)
         -> Result<Outbound, String>;
 
-    fn embeddings_response(&self, body: &[u8], provider: &str, model: &str) -> Option<Rewritten>;
+    /// An embeddings answer, its vectors encoded as the client asked
+    /// (`encoding_format`; a format that passes the field upstream leaves
+    /// them as the provider encoded them).
+    fn embeddings_response(
+        &self,
+        body: &[u8],
+        provider: &str,
+        model: &str,
+        encoding: EmbeddingEncoding,
+    ) -> Option<Rewritten>;
+
+    /// A legacy text completion request (`POST /v1/completions`, OpenAI
+    /// shape). Only OpenAI-compatible providers have the endpoint; a native
+    /// API is refused with a pointer to chat.
+    fn completions_request(
+        &self,
+        _body: Map<String, Value>,
+        model: &str,
+        _stream: bool,
+    ) -> Result<Outbound, String> {
+        Err(format!(
+            "legacy text completions (POST /v1/completions) are only for OpenAI-compatible \
+             providers, and `{model}` is served through its provider's native API: send the \
+             prompt as `messages` to POST /v1/chat/completions instead"
+        ))
+    }
+
+    /// A non-streaming completions answer with the client's `provider/`
+    /// prefix on `model`. `None` when the body is unusable.
+    fn completions_response(&self, _body: &[u8], _provider: &str) -> Option<Rewritten> {
+        None
+    }
 
     /// Path of the model list below the base URL.
     fn models_path(&self) -> &'static str;

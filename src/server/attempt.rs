@@ -96,7 +96,10 @@ pub async fn attempt(
         let model = request.target.model.as_str();
         let rewritten = match request.operation {
             Operation::Chat => wire.chat_response(&body, provider, model),
-            Operation::Embeddings => wire.embeddings_response(&body, provider, model),
+            Operation::Completions => wire.completions_response(&body, provider),
+            Operation::Embeddings(encoding) => {
+                wire.embeddings_response(&body, provider, model, encoding)
+            }
         };
         return match rewritten {
             Some(rewritten) => {

@@ -19,6 +19,7 @@ use super::Shared;
 use crate::config::Config;
 use crate::error::{retry_after_secs, ApiError};
 use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
+use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
 use crate::secret::Secret;
@@ -28,7 +29,10 @@ use crate::worker::UpstreamWorker;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
     Chat,
-    Embeddings,
+    /// Legacy text completions (`POST /v1/completions`).
+    Completions,
+    /// Embeddings, with the vector encoding the client asked for.
+    Embeddings(EmbeddingEncoding),
 }
 
 /// One client request to forward, already in the provider's wire format.

@@ -16,7 +16,7 @@ use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::keypool::{GetUsage, ResetCooldowns};
-use crate::providers::{openai, Format};
+use crate::providers::{openai, EmbeddingEncoding, Format};
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .wrap(from_fn(require_proxy_key))
                 .service(only("/chat/completions", web::post().to(chat_completions)))
+                .service(only("/completions", web::post().to(completions)))
                 .service(only("/embeddings", web::post().to(embeddings)))
                 .service(only("/models", web::get().to(models)))
                 // A tail match: ids contain slashes (`openrouter/meta-llama/…`).
@@ -67,13 +68,25 @@ async fn chat_completions(
     proxy_call(req, payload, shared, worker, Operation::Chat).await
 }
 
+/// Legacy text completions, for OpenAI-compatible providers.
+async fn completions(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+) -> Result<HttpResponse, ApiError> {
+    proxy_call(req, payload, shared, worker, Operation::Completions).await
+}
+
 async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,
     shared: web::Data<Shared>,
     worker: Worker,
 ) -> Result<HttpResponse, ApiError> {
-    proxy_call(req, payload, shared, worker, Operation::Embeddings).await
+    // The encoding is read from the body once it is parsed.
+    let operation = Operation::Embeddings(EmbeddingEncoding::Float);
+    proxy_call(req, payload, shared, worker, operation).await
 }
 
 /// Shared body of the completion-like routes.
@@ -94,11 +107,19 @@ async fn proxy_call(
     let log = super::start_log(&shared, &req, &body);
     let prepared = async {
         let target = resolve_target(&config, &body)?;
-        let stream = operation == Operation::Chat && stream_flag(&body)?;
+        let stream = !matches!(operation, Operation::Embeddings(_)) && stream_flag(&body)?;
         let wire = target.provider.format.wire();
+        let operation = match operation {
+            Operation::Embeddings(_) => Operation::Embeddings(
+                EmbeddingEncoding::of(&body)
+                    .map_err(|e| ApiError::invalid_param(e, "encoding_format"))?,
+            ),
+            other => other,
+        };
         let outbound = match operation {
             Operation::Chat => wire.chat_request(body, &target.model, stream),
-            Operation::Embeddings => wire.embeddings_request(body, &target.model),
+            Operation::Completions => wire.completions_request(body, &target.model, stream),
+            Operation::Embeddings(_) => wire.embeddings_request(body, &target.model),
         }
         .map_err(ApiError::invalid)?;
         Ok::<_, ApiError>(Forward {
@@ -146,9 +167,11 @@ fn plain_openai<'a>(
         return None;
     }
     let path = match operation {
-        Operation::Chat if plain.stream? => return None,
+        Operation::Chat | Operation::Completions if plain.stream? => return None,
         Operation::Chat => openai::CHAT_PATH,
-        Operation::Embeddings => openai::EMBEDDINGS_PATH,
+        Operation::Completions => openai::COMPLETIONS_PATH,
+        // `encoding_format` goes upstream as sent.
+        Operation::Embeddings(_) => openai::EMBEDDINGS_PATH,
     };
     let body = openai::with_model(raw, &plain, &target.model)?;
     let log = match shared.logger {

@@ -12,7 +12,8 @@ use super::{
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
-    client_wants_usage, unix_now, Outbound, ReshapedStream, Rewritten, StreamTranslator, WireFormat,
+    client_wants_usage, unix_now, EmbeddingEncoding, Outbound, ReshapedStream, Rewritten,
+    StreamTranslator, WireFormat,
 };
 use crate::worker::Auth;
 
@@ -77,6 +78,7 @@ impl WireFormat for AnthropicFormat {
         _body: &[u8],
         _provider: &str,
         _model: &str,
+        _encoding: EmbeddingEncoding,
     ) -> Option<Rewritten> {
         None
     }

@@ -16,7 +16,8 @@ use crate::keypool::FailureKind;
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
-    client_wants_usage, unix_now, Outbound, ReshapedStream, Rewritten, StreamTranslator, WireFormat,
+    client_wants_usage, unix_now, EmbeddingEncoding, Outbound, ReshapedStream, Rewritten,
+    StreamTranslator, WireFormat,
 };
 use crate::resilience::classify::{classify_response, Verdict};
 use crate::worker::Auth;
@@ -80,9 +81,17 @@ impl WireFormat for GeminiFormat {
         })
     }
 
-    fn embeddings_response(&self, body: &[u8], provider: &str, model: &str) -> Option<Rewritten> {
+    fn embeddings_response(
+        &self,
+        body: &[u8],
+        provider: &str,
+        model: &str,
+        encoding: EmbeddingEncoding,
+    ) -> Option<Rewritten> {
         let gemini: Value = serde_json::from_slice(body).ok()?;
-        let openai = embeddings_response(&gemini, &format!("{provider}/{model}")).ok()?;
+        let mut openai = embeddings_response(&gemini, &format!("{provider}/{model}")).ok()?;
+        // Gemini only sends floats: the proxy encodes what the client asked.
+        encoding.apply(&mut openai)?;
         rewrite_response(&serde_json::to_vec(&openai).ok()?, provider)
     }
 

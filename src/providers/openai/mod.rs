@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Outbound, StreamTranslator, TokenUsage, WireFormat};
+use super::{EmbeddingEncoding, Outbound, StreamTranslator, TokenUsage, WireFormat};
 use crate::worker::Auth;
 
 /// The OpenAI-compatible format: the request goes through almost as is.
@@ -70,7 +70,32 @@ impl WireFormat for OpenAiFormat {
         })
     }
 
-    fn embeddings_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
+    fn embeddings_response(
+        &self,
+        body: &[u8],
+        provider: &str,
+        _model: &str,
+        // `encoding_format` went upstream with the request.
+        _encoding: EmbeddingEncoding,
+    ) -> Option<Rewritten> {
+        rewrite_response(body, provider)
+    }
+
+    fn completions_request(
+        &self,
+        mut body: Map<String, Value>,
+        model: &str,
+        stream: bool,
+    ) -> Result<Outbound, String> {
+        let client_wants_usage = prepare_request(&mut body, model, stream);
+        Ok(Outbound {
+            path: COMPLETIONS_PATH.to_string(),
+            body: Value::Object(body),
+            client_wants_usage,
+        })
+    }
+
+    fn completions_response(&self, body: &[u8], provider: &str) -> Option<Rewritten> {
         rewrite_response(body, provider)
     }
 
@@ -96,9 +121,11 @@ impl StreamTranslator for Passthrough {
 /// Paths below a provider's base URL.
 pub const CHAT_PATH: &str = "/chat/completions";
 pub const EMBEDDINGS_PATH: &str = "/embeddings";
+/// Legacy text completions.
+pub const COMPLETIONS_PATH: &str = "/completions";
 pub const MODELS_PATH: &str = "/models";
 
-/// Prepares a chat or embeddings body for the upstream: the bare model name,
+/// Prepares a chat, completions or embeddings body for the upstream: the bare model name,
 /// and for streams `stream_options.include_usage = true`. Returns whether
 /// the client itself asked for the usage chunk.
 pub fn prepare_request(body: &mut Map<String, Value>, upstream_model: &str, stream: bool) -> bool {

@@ -6,6 +6,7 @@
 //!
 //! Routes:
 //! - `POST /v1/chat/completions` (JSON or SSE streaming)
+//! - `POST /v1/completions` (legacy text completions, JSON or SSE)
 //! - `POST /v1/embeddings`
 //! - `GET  /v1/models`
 //! - anything else: 404 with an OpenAI-style JSON error body.
@@ -25,7 +26,10 @@ use serde_json::Value;
 // Re-exported so the public API stays `mock_upstream::X`; not every user of
 // this module (the tests, the example) uses every item.
 #[allow(unused_imports)]
-pub use script::{default_chat_body, default_embeddings_body, error_body, Reply, StreamScript};
+pub use script::{
+    default_chat_body, default_completion_body, default_embeddings_body, error_body, Reply,
+    StreamScript,
+};
 use serve::{handle, lock, Shared, State};
 
 /// Model wildcard for [`MockUpstream::script`] (and the per-key aggregates of

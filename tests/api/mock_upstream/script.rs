@@ -146,6 +146,32 @@ impl StreamScript {
         }
     }
 
+    /// OpenAI legacy `text_completion` chunks: one per word, the last with
+    /// `finish_reason: "stop"`, then (if `include_usage`) a `"choices": []`
+    /// chunk carrying usage.
+    pub fn completion(model: &str, words: &[&str], include_usage: bool) -> StreamScript {
+        let chunk = |choices: Value| {
+            json!({"id": "cmpl-mock-stream", "object": "text_completion", "created": now_secs(),
+                   "model": model, "choices": choices})
+        };
+        let mut events: Vec<Value> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let finish = (i + 1 == words.len()).then_some("stop");
+                chunk(json!([{"text": w, "index": 0, "logprobs": null, "finish_reason": finish}]))
+            })
+            .collect();
+        if include_usage {
+            let completion = words.len() as u64;
+            let mut last = chunk(json!([]));
+            last["usage"] = json!({"prompt_tokens": 3, "completion_tokens": completion,
+                                   "total_tokens": 3 + completion});
+            events.push(last);
+        }
+        StreamScript::raw(events.iter().map(Value::to_string).collect())
+    }
+
     /// Arbitrary raw payloads (each becomes `data: <payload>\n\n`).
     pub fn raw(events: Vec<String>) -> StreamScript {
         StreamScript {
@@ -211,6 +237,18 @@ pub fn default_chat_body(model: &str) -> Value {
             "finish_reason": "stop"
         }],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    })
+}
+
+/// A legacy `text_completion` answer.
+pub fn default_completion_body(model: &str) -> Value {
+    json!({
+        "id": "cmpl-mock",
+        "object": "text_completion",
+        "created": now_secs(),
+        "model": model,
+        "choices": [{"text": DEFAULT_CONTENT, "index": 0, "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
     })
 }
 

@@ -9,7 +9,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::script::{default_chat_body, default_embeddings_body, error_body, Reply, StreamScript};
+use super::script::{
+    default_chat_body, default_completion_body, default_embeddings_body, error_body, Reply,
+    StreamScript,
+};
 use super::ANY_MODEL;
 
 const DEFAULT_STREAM_WORDS: [&str; 3] = ["hello", " from", " mock"];
@@ -116,6 +119,15 @@ pub(super) async fn handle(
         (Method::POST, "/v1/chat/completions") => {
             handle_post(&state, &req, Route::Chat, parsed.unwrap_or(Value::Null)).await
         }
+        (Method::POST, "/v1/completions") => {
+            handle_post(
+                &state,
+                &req,
+                Route::Completions,
+                parsed.unwrap_or(Value::Null),
+            )
+            .await
+        }
         (Method::POST, "/v1/embeddings") => {
             handle_post(
                 &state,
@@ -160,6 +172,7 @@ fn record_common(state: &Shared, req: &HttpRequest, path: &str, body: Option<&Va
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
     Chat,
+    Completions,
     Embeddings,
 }
 
@@ -239,16 +252,22 @@ async fn handle_post(state: &Shared, req: &HttpRequest, route: Route, body: Valu
         Err(default) => default,
     };
     let wants_stream = body.get("stream").and_then(Value::as_bool) == Some(true);
-    if route == Route::Chat && wants_stream {
+    if route != Route::Embeddings && wants_stream {
         let include_usage = body
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
-        let script = StreamScript::chat(&model, &DEFAULT_STREAM_WORDS, include_usage);
+        let script = match route {
+            Route::Completions => {
+                StreamScript::completion(&model, &DEFAULT_STREAM_WORDS, include_usage)
+            }
+            _ => StreamScript::chat(&model, &DEFAULT_STREAM_WORDS, include_usage),
+        };
         return stream_response(status, &reply.headers, script, guard);
     }
     let default = match route {
         Route::Chat => default_chat_body(&model),
+        Route::Completions => default_completion_body(&model),
         Route::Embeddings => default_embeddings_body(&model, &body),
     };
     json_response(status, &reply.headers, &default)
