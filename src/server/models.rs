@@ -102,9 +102,14 @@ pub async fn retrieve_model(
     };
     let Some(provider) = config.provider(&name.to_ascii_lowercase()) else {
         let configured: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-        return Err(ApiError::ModelNotFound(format!(
-            "model \"{id}\" not found: no provider `{name}` is configured (configured: {})",
+        let configured = if configured.is_empty() {
+            "none".to_string()
+        } else {
             configured.join(", ")
+        };
+        return Err(ApiError::ModelNotFound(format!(
+            "model \"{id}\" not found: no provider `{name}` is configured (configured: \
+             {configured})"
         )));
     };
     let wanted = format!(
