@@ -9,6 +9,7 @@ mod mock_upstream;
 mod anthropic;
 mod catalog;
 mod chat;
+mod claude_code;
 mod concurrency;
 mod conformance;
 mod disconnect;
