@@ -152,10 +152,16 @@ fn require_provider_prefix(config: &Config, openai: &Map<String, Value>) -> Resu
     } else {
         providers
     };
+    // A Claude model is meant for the `anthropic` provider, under that name.
+    let example = if model.starts_with("claude-") {
+        format!("anthropic/{model}")
+    } else {
+        "anthropic/claude-sonnet-4-5".to_string()
+    };
     Err(ApiError::invalid_param(
         format!(
             "model \"{model}\" has no provider prefix: models are \"<provider>/<model>\", e.g. \
-             \"anthropic/claude-sonnet-4-5\" (configured providers: {providers}). For Claude \
+             \"{example}\" (configured providers: {providers}). For Claude \
              Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL (or its older name \
              ANTHROPIC_SMALL_FAST_MODEL) to such names"
         ),

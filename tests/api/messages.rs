@@ -274,15 +274,15 @@ async fn fields_of_the_wrong_type_are_400s_before_any_provider_call() {
 async fn a_bare_claude_model_is_a_400_saying_how_to_configure_claude_code() {
     let app = spawn_app().await;
     for path in ["/v1/messages", "/v1/messages/count_tokens"] {
-        let (status, _, text) = post(&app, path, &request("claude-sonnet-4-5"), PROXY_KEY).await;
+        let (status, _, text) = post(&app, path, &request("claude-opus-4-1"), PROXY_KEY).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {text}");
         let error: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(error["error"]["type"], "invalid_request_error");
         let message = error["error"]["message"].as_str().unwrap();
         for part in [
-            "\"claude-sonnet-4-5\" has no provider prefix",
+            "\"claude-opus-4-1\" has no provider prefix",
             "\"<provider>/<model>\"",
-            "anthropic/claude-sonnet-4-5",
+            "e.g. \"anthropic/claude-opus-4-1\"",
             "configured providers: mock",
             "ANTHROPIC_MODEL",
             "ANTHROPIC_DEFAULT_HAIKU_MODEL",

@@ -15,8 +15,9 @@ use super::str_of;
 /// `messages` (Claude Code sends them) system messages in their place;
 /// `tool_result` blocks become `tool` messages (their text only) placed
 /// before the rest of their user turn; `tool_use` blocks become
-/// `tool_calls`. Thinking blocks, `cache_control`, `top_k`, `metadata`, the
-/// `thinking` setting, `context_management`, `output_config` and other
+/// `tool_calls`; a JSON schema output format becomes `response_format`.
+/// Thinking blocks, `cache_control`, `top_k`, `metadata`, the `thinking`
+/// setting, `context_management`, the effort of `output_config` and other
 /// settings no OpenAI-format provider has are dropped. User turns with only
 /// text become a plain string (blocks joined with blank lines), as many
 /// OpenAI-compatible providers want. Fields of the wrong type (see
@@ -72,11 +73,35 @@ pub fn openai_request_from_messages(anthropic: &Value) -> Result<Value, String> 
             }
         }
     }
+    if let Some(format) = response_format(anthropic) {
+        out.insert("response_format".into(), format);
+    }
     if anthropic.get("stream").and_then(Value::as_bool) == Some(true) {
         out.insert("stream".into(), true.into());
         out.insert("stream_options".into(), json!({ "include_usage": true }));
     }
     Ok(Value::Object(out))
+}
+
+/// Structured output — `output_config.format` (or the older top-level
+/// `output_format`) of type `json_schema`, which Claude Code asks for in
+/// some side tasks — becomes OpenAI's `response_format`. The rest of
+/// `output_config` (`effort`) is dropped: many OpenAI-compatible models
+/// refuse `reasoning_effort`.
+fn response_format(anthropic: &Value) -> Option<Value> {
+    let format = anthropic
+        .get("output_config")
+        .and_then(|config| config.get("format"))
+        .filter(|f| !f.is_null())
+        .or_else(|| anthropic.get("output_format"))?;
+    if str_of(format, "type") != Some("json_schema") {
+        return None;
+    }
+    let schema = format.get("schema").filter(|s| s.is_object())?;
+    Some(json!({
+        "type": "json_schema",
+        "json_schema": { "name": "output", "schema": schema },
+    }))
 }
 
 fn system_text(system: Option<&Value>) -> Result<String, String> {

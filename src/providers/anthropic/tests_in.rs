@@ -132,6 +132,38 @@ fn fields_of_the_wrong_type_are_refused_with_their_name() {
 }
 
 #[test]
+fn json_schema_output_becomes_response_format() {
+    let schema = json!({"type":"object","properties":{"title":{"type":"string"}}});
+    let expected = json!({"type":"json_schema","json_schema":{"name":"output","schema":schema}});
+    let base = json!({"model":"p/m","messages":[{"role":"user","content":"hi"}]});
+    let table = [
+        (
+            "output_config",
+            json!({"effort":"low","format":{"type":"json_schema","schema":schema}}),
+            Some(&expected),
+        ),
+        (
+            "output_format",
+            json!({"type":"json_schema","schema":schema}),
+            Some(&expected),
+        ),
+        ("output_config", json!({"effort":"high"}), None),
+        (
+            "output_config",
+            json!({"format":{"type":"json_schema"}}),
+            None,
+        ),
+    ];
+    for (field, value, expected) in table {
+        let mut req = base.clone();
+        req[field] = value.clone();
+        let out = openai_request_from_messages(&req).unwrap();
+        assert_eq!(out.get("response_format"), expected, "{value}");
+        assert!(out.get("reasoning_effort").is_none());
+    }
+}
+
+#[test]
 fn inbound_simple_request_and_tool_choice_table() {
     let req = json!({"model":"openai/gpt-4o-mini","max_tokens":256,"system":"Be brief.",
         "messages":[{"role":"user","content":"Hello"},{"role":"assistant","content":[{"type":"thinking","thinking":"hm"}]},
