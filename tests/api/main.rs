@@ -16,6 +16,7 @@ mod disconnect;
 mod errors;
 mod gemini;
 mod messages;
+mod messages_input;
 mod metrics;
 mod persistence;
 mod reload;
