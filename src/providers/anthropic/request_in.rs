@@ -20,9 +20,9 @@ use super::str_of;
 /// setting, `context_management`, the effort of `output_config` and other
 /// settings no OpenAI-format provider has are dropped. User turns with only
 /// text become a plain string (blocks joined with blank lines), as many
-/// OpenAI-compatible providers want. Fields of the wrong type (see
-/// [`check_fields`]), server tools, documents and other unknown blocks are
-/// errors.
+/// OpenAI-compatible providers want. Fields of the wrong type (`model`,
+/// `stream`, `max_tokens`, …), server tools, documents and other unknown
+/// blocks are errors.
 pub fn openai_request_from_messages(anthropic: &Value) -> Result<Value, String> {
     check_fields(anthropic)?;
     let model = str_of(anthropic, "model").ok_or("missing \"model\"")?;
