@@ -20,6 +20,30 @@ use crate::mock_upstream::{Reply, StreamScript};
 /// Longest a CLI run may take (it needs about a second).
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A working `claude`, or `None` with the reason printed (the test is then
+/// skipped).
+fn claude_or_skip() -> Option<PathBuf> {
+    let Some(claude) = find_claude() else {
+        eprintln!(
+            "skipped: Claude Code (`claude`) not found on PATH or in npm's global prefix; \
+             `npm install -g @anthropic-ai/claude-code` (.ci/run does)"
+        );
+        return None;
+    };
+    match Command::new(&claude).arg("--version").output() {
+        Ok(out) if out.status.success() => Some(claude),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            eprintln!("skipped: `{} --version` failed: {stderr}", claude.display());
+            None
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run {}: {e}", claude.display());
+            None
+        }
+    }
+}
+
 /// `claude` on `PATH`, or in the bin directory of npm's global prefix.
 fn find_claude() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
@@ -129,8 +153,7 @@ fn nonce() -> String {
 
 #[actix_web::test]
 async fn claude_code_answers_a_prompt_through_an_openai_provider() {
-    let Some(claude) = find_claude() else {
-        eprintln!("skipped: Claude Code (`claude`) not found; `npm install -g @anthropic-ai/claude-code` (.ci/run does)");
+    let Some(claude) = claude_or_skip() else {
         return;
     };
     let app = spawn_app().await;
@@ -162,8 +185,7 @@ async fn claude_code_answers_a_prompt_through_an_openai_provider() {
 
 #[actix_web::test]
 async fn claude_code_runs_a_bash_tool_and_the_result_reaches_the_provider() {
-    let Some(claude) = find_claude() else {
-        eprintln!("skipped: Claude Code (`claude`) not found; `npm install -g @anthropic-ai/claude-code` (.ci/run does)");
+    let Some(claude) = claude_or_skip() else {
         return;
     };
     let app = spawn_app().await;
