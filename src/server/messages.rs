@@ -16,13 +16,14 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::body::{read_json_object, resolve_target, stream_flag};
 use super::count::count;
 use super::relay::{forward, Forward, Operation};
 use super::stream::KEEPALIVE_FRAME;
 use super::Shared;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::providers::anthropic::{
     error_body, messages_response, openai_request_from_messages, ToAnthropicStream,
@@ -56,6 +57,7 @@ pub async fn count_tokens(
         let openai =
             openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
         let openai = openai.as_object().cloned().unwrap_or_default();
+        require_provider_prefix(&shared.config(), &openai)?;
         count(&shared, &worker, &openai).await
     };
     match counted.await {
@@ -85,6 +87,7 @@ async fn respond(
         .map_err(ApiError::invalid)
         .map_err(finish_on_error)?;
     let openai = openai.as_object().cloned().unwrap_or_default();
+    require_provider_prefix(&config, &openai).map_err(finish_on_error)?;
     let target = resolve_target(&config, &openai).map_err(finish_on_error)?;
     let model = format!("{}/{}", target.provider.name, target.model);
     let stream = stream_flag(&openai).map_err(finish_on_error)?;
@@ -122,6 +125,48 @@ async fn respond(
         ))
     })?;
     Ok(HttpResponse::Ok().json(message))
+}
+
+/// A model without a `provider/` prefix is refused here with a hint for
+/// Claude Code, whose default models (`claude-…`) are bare: it must be
+/// told which `provider/model` to ask for.
+fn require_provider_prefix(config: &Config, openai: &Map<String, Value>) -> Result<(), ApiError> {
+    let Some(model) = openai.get("model").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let model = model.trim();
+    if model
+        .split_once('/')
+        .is_some_and(|(p, m)| !p.is_empty() && !m.is_empty())
+    {
+        return Ok(());
+    }
+    let providers = config
+        .providers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let providers = if providers.is_empty() {
+        "none (add <PROVIDER>_API_KEY to .env)".to_string()
+    } else {
+        providers
+    };
+    // A Claude model is meant for the `anthropic` provider, under that name.
+    let example = if model.starts_with("claude-") {
+        format!("anthropic/{model}")
+    } else {
+        "anthropic/claude-sonnet-4-5".to_string()
+    };
+    Err(ApiError::invalid_param(
+        format!(
+            "model \"{model}\" has no provider prefix: models are \"<provider>/<model>\", e.g. \
+             \"{example}\" (configured providers: {providers}). For Claude \
+             Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL (or its older name \
+             ANTHROPIC_SMALL_FAST_MODEL) to such names"
+        ),
+        "model",
+    ))
 }
 
 /// The provider refused the request itself (its 4xx): the same status, its

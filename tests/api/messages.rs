@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::mock_upstream::Reply;
 
-fn request(model: &str) -> Value {
+pub fn request(model: &str) -> Value {
     json!({
         "model": model,
         "max_tokens": 256,
@@ -17,7 +17,7 @@ fn request(model: &str) -> Value {
 }
 
 /// POST with Anthropic's headers: status, headers' retry-after, body text.
-async fn post(
+pub async fn post(
     app: &TestApp,
     path: &str,
     body: &Value,

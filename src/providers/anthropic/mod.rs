@@ -18,13 +18,15 @@
 //!   its messages and content blocks.
 //! - `response_out.rs`: Anthropic answers → OpenAI.
 //! - `stream_out.rs`: Anthropic SSE events → OpenAI chunks.
-//! - `request_in.rs`: Anthropic request → OpenAI request.
+//! - `request_in.rs`: Anthropic request → OpenAI request; `request_check.rs`
+//!   the field types it checks first.
 //! - `response_in.rs`: OpenAI answer → Anthropic message; error bodies.
 //! - `stream_in.rs`: OpenAI chunks → Anthropic SSE events.
 //! - `tests_out.rs`, `tests_in.rs`, `tests_stream.rs`: tests on the
 //!   fixtures in `tests/fixtures/anthropic/`.
 
 mod messages_out;
+mod request_check;
 mod request_in;
 mod request_out;
 mod response_in;

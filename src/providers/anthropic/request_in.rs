@@ -4,23 +4,27 @@
 
 use serde_json::{json, Map, Value};
 
+use super::request_check::check_fields;
 use super::str_of;
 
 /// Builds the OpenAI chat request for an Anthropic Messages request. The
 /// model is kept as given (e.g. `groq/llama-3.1-8b-instant`); for streams
 /// `stream_options.include_usage` is set.
 ///
-/// `system` becomes a leading system message; `tool_result` blocks become
-/// `tool` messages (their text only) placed before the rest of their user
-/// turn; `tool_use` blocks become `tool_calls`. Thinking blocks,
-/// `cache_control`, `top_k`, `metadata` and the `thinking` setting are
-/// dropped. User turns with only text become a plain string (blocks joined
-/// with blank lines), as many OpenAI-compatible providers want. Server
-/// tools, documents and other unknown blocks are errors.
+/// `system` becomes a leading system message, and `system` entries inside
+/// `messages` (Claude Code sends them) system messages in their place;
+/// `tool_result` blocks become `tool` messages (their text only) placed
+/// before the rest of their user turn; `tool_use` blocks become
+/// `tool_calls`; a JSON schema output format becomes `response_format`.
+/// Thinking blocks, `cache_control`, `top_k`, `metadata`, the `thinking`
+/// setting, `context_management`, the effort of `output_config` and other
+/// settings no OpenAI-format provider has are dropped. User turns with only
+/// text become a plain string (blocks joined with blank lines), as many
+/// OpenAI-compatible providers want. Fields of the wrong type (`model`,
+/// `stream`, `max_tokens`, …), server tools, documents and other unknown
+/// blocks are errors.
 pub fn openai_request_from_messages(anthropic: &Value) -> Result<Value, String> {
-    if !anthropic.is_object() {
-        return Err("request body must be a JSON object".into());
-    }
+    check_fields(anthropic)?;
     let model = str_of(anthropic, "model").ok_or("missing \"model\"")?;
     let messages = anthropic
         .get("messages")
@@ -69,11 +73,35 @@ pub fn openai_request_from_messages(anthropic: &Value) -> Result<Value, String> 
             }
         }
     }
+    if let Some(format) = response_format(anthropic) {
+        out.insert("response_format".into(), format);
+    }
     if anthropic.get("stream").and_then(Value::as_bool) == Some(true) {
         out.insert("stream".into(), true.into());
         out.insert("stream_options".into(), json!({ "include_usage": true }));
     }
     Ok(Value::Object(out))
+}
+
+/// Structured output — `output_config.format` (or the older top-level
+/// `output_format`) of type `json_schema`, which Claude Code asks for in
+/// some side tasks — becomes OpenAI's `response_format`. The rest of
+/// `output_config` (`effort`) is dropped: many OpenAI-compatible models
+/// refuse `reasoning_effort`.
+fn response_format(anthropic: &Value) -> Option<Value> {
+    let format = anthropic
+        .get("output_config")
+        .and_then(|config| config.get("format"))
+        .filter(|f| !f.is_null())
+        .or_else(|| anthropic.get("output_format"))?;
+    if str_of(format, "type") != Some("json_schema") {
+        return None;
+    }
+    let schema = format.get("schema").filter(|s| s.is_object())?;
+    Some(json!({
+        "type": "json_schema",
+        "json_schema": { "name": "output", "schema": schema },
+    }))
 }
 
 fn system_text(system: Option<&Value>) -> Result<String, String> {
@@ -100,7 +128,12 @@ fn join_text(blocks: &[Value]) -> String {
 fn convert_message(message: &Value, out: &mut Vec<Value>) -> Result<(), String> {
     let role = match str_of(message, "role") {
         Some(role @ ("user" | "assistant")) => role,
-        Some(other) => return Err(format!("unsupported role {other:?}")),
+        Some("system" | "developer") => return system_message(message.get("content"), out),
+        Some(other) => {
+            return Err(format!(
+                "unsupported role {other:?}: use \"user\", \"assistant\" or \"system\""
+            ))
+        }
         None => return Err("missing \"role\"".into()),
     };
     let blocks = match message.get("content") {
@@ -147,6 +180,17 @@ fn convert_message(message: &Value, out: &mut Vec<Value>) -> Result<(), String> 
         Value::Array(parts)
     };
     out.push(json!({ "role": "user", "content": content }));
+    Ok(())
+}
+
+/// A system entry inside the conversation stays there, as a system message
+/// (providers with only one system instruction fold it in, in order).
+fn system_message(content: Option<&Value>, out: &mut Vec<Value>) -> Result<(), String> {
+    let text = system_text(content)
+        .map_err(|_| "a system message's content must be a string or text blocks".to_string())?;
+    if !text.is_empty() {
+        out.push(json!({ "role": "system", "content": text }));
+    }
     Ok(())
 }
 

@@ -19,6 +19,150 @@ fn inbound_request_matches_fixture() {
     );
 }
 
+/// A request Claude Code 2.1.332 sent (texts trimmed) on the second turn
+/// of a tool round trip: a `system` entry inside `messages`, adaptive
+/// thinking, `context_management`, `output_config`, `cache_control`,
+/// `metadata` and a deferred tool.
+#[test]
+fn claude_code_request_matches_fixture() {
+    let request = parse(fixture!("in_claude_code_request.json"));
+    let out = openai_request_from_messages(&request).unwrap();
+    let expected = parse(fixture!("in_claude_code_openai.expected.json"));
+    assert_eq!(
+        out,
+        expected,
+        "{}",
+        serde_json::to_string_pretty(&out).unwrap()
+    );
+    // Native Anthropic and Gemini providers fold the system entry into
+    // their one system instruction, after the top-level one.
+    let anthropic = messages_request(&out).unwrap();
+    let system = anthropic["system"].as_str().unwrap();
+    assert!(
+        system.starts_with("x-anthropic-billing-header") && system.contains("\n\n# Environment"),
+        "{system}"
+    );
+    let roles: Vec<&str> = anthropic["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user"]);
+    let gemini = crate::providers::gemini::chat_request(&out).unwrap();
+    let instruction = gemini["systemInstruction"]["parts"][0]["text"].clone();
+    assert!(
+        instruction.as_str().unwrap().ends_with("Platform: linux …"),
+        "{instruction}"
+    );
+}
+
+#[test]
+fn system_entries_in_messages_keep_their_place() {
+    let req = json!({"model":"p/m","messages":[
+        {"role":"user","content":"hi"},
+        {"role":"system","content":[{"type":"text","text":"one","cache_control":{"type":"ephemeral"}},{"type":"text","text":"two"}]},
+        {"role":"assistant","content":"hello"},
+        {"role":"system","content":[]},
+        {"role":"user","content":"bye"}]});
+    let out = openai_request_from_messages(&req).unwrap();
+    assert_eq!(
+        out["messages"],
+        json!([
+            {"role":"user","content":"hi"},
+            {"role":"system","content":"one\n\ntwo"},
+            {"role":"assistant","content":"hello"},
+            {"role":"user","content":"bye"}])
+    );
+}
+
+#[test]
+fn fields_of_the_wrong_type_are_refused_with_their_name() {
+    let base = json!({"model":"p/m","messages":[{"role":"user","content":"hi"}]});
+    let table = [
+        ("stream", json!("yes"), "`stream` must be true or false"),
+        ("model", json!(42), "`model` must be a string"),
+        ("model", Value::Null, "`model` is required"),
+        ("messages", json!("hi"), "`messages` must be an array"),
+        (
+            "max_tokens",
+            json!("100"),
+            "`max_tokens` must be a positive integer",
+        ),
+        (
+            "max_tokens",
+            json!(0),
+            "`max_tokens` must be a positive integer",
+        ),
+        (
+            "temperature",
+            json!("hot"),
+            "`temperature` must be a number",
+        ),
+        ("top_p", json!([1]), "`top_p` must be a number"),
+        (
+            "stop_sequences",
+            json!("END"),
+            "`stop_sequences` must be an array of strings",
+        ),
+        ("tools", json!({"name":"f"}), "`tools` must be an array"),
+        (
+            "tool_choice",
+            json!("auto"),
+            "`tool_choice` must be an object",
+        ),
+    ];
+    for (field, value, message) in table {
+        let mut req = base.clone();
+        req[field] = value;
+        let err = openai_request_from_messages(&req).unwrap_err();
+        assert!(err.contains(message), "{field}: {err}");
+    }
+    // Null is absent; settings no OpenAI provider has are dropped.
+    let mut req = base.clone();
+    req["stream"] = Value::Null;
+    req["thinking"] = json!({"type":"adaptive"});
+    req["context_management"] = json!({"edits":[]});
+    req["output_config"] = json!({"effort":"high"});
+    let out = openai_request_from_messages(&req).unwrap();
+    assert_eq!(
+        out,
+        json!({"model":"p/m","messages":[{"role":"user","content":"hi"}]})
+    );
+}
+
+#[test]
+fn json_schema_output_becomes_response_format() {
+    let schema = json!({"type":"object","properties":{"title":{"type":"string"}}});
+    let expected = json!({"type":"json_schema","json_schema":{"name":"output","schema":schema}});
+    let base = json!({"model":"p/m","messages":[{"role":"user","content":"hi"}]});
+    let table = [
+        (
+            "output_config",
+            json!({"effort":"low","format":{"type":"json_schema","schema":schema}}),
+            Some(&expected),
+        ),
+        (
+            "output_format",
+            json!({"type":"json_schema","schema":schema}),
+            Some(&expected),
+        ),
+        ("output_config", json!({"effort":"high"}), None),
+        (
+            "output_config",
+            json!({"format":{"type":"json_schema"}}),
+            None,
+        ),
+    ];
+    for (field, value, expected) in table {
+        let mut req = base.clone();
+        req[field] = value.clone();
+        let out = openai_request_from_messages(&req).unwrap();
+        assert_eq!(out.get("response_format"), expected, "{value}");
+        assert!(out.get("reasoning_effort").is_none());
+    }
+}
+
 #[test]
 fn inbound_simple_request_and_tool_choice_table() {
     let req = json!({"model":"openai/gpt-4o-mini","max_tokens":256,"system":"Be brief.",
@@ -66,7 +210,8 @@ fn inbound_bad_requests_are_errors() {
         json!({"messages":[]}),
         json!({"model":"m"}),
         json!({"model":"m","system":5,"messages":[]}),
-        json!({"model":"m","messages":[{"role":"system","content":"x"}]}),
+        json!({"model":"m","messages":[{"role":"tool","content":"x"}]}),
+        json!({"model":"m","messages":[{"role":"system","content":5}]}),
         json!({"model":"m","messages":[{"role":"user","content":5}]}),
         json!({"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{}}]}]}),
         json!({"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}),

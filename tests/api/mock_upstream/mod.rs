@@ -107,6 +107,20 @@ impl MockUpstream {
         }
     }
 
+    /// Answers `reply` to every OpenAI-format request (any key, any model)
+    /// whose JSON body contains `needle`, before any [`Self::script`];
+    /// [`Self::bodies_with`] gives those bodies. For clients that send
+    /// requests of their own besides the ones a test scripts (Claude Code).
+    pub fn reply_when(&self, needle: &str, reply: Reply) {
+        lock(&self.state).when.push((needle.to_string(), reply));
+    }
+
+    /// The bodies that got the reply of [`Self::reply_when`] for `needle`.
+    pub fn bodies_with(&self, needle: &str) -> Vec<Value> {
+        let st = lock(&self.state);
+        st.when_bodies.get(needle).cloned().unwrap_or_default()
+    }
+
     /// POST requests (chat / embeddings) received for `key` + `model`.
     /// `model == "*"` gives the per-key total (same as [`Self::calls_for_key`]).
     pub fn calls(&self, key: &str, model: &str) -> usize {

@@ -40,6 +40,11 @@ pub(super) struct State {
     pub(super) models_status: Option<u16>,
     /// Stream events (including `[DONE]`) handed to the server so far.
     pub(super) events_sent: usize,
+    /// `(needle, reply)`: a chat request whose body contains the needle
+    /// gets the reply, whatever its key and model.
+    pub(super) when: Vec<(String, Reply)>,
+    /// The bodies that matched each needle of `when`, in order.
+    pub(super) when_bodies: HashMap<String, Vec<Value>>,
 }
 
 pub(super) type Shared = Arc<Mutex<State>>;
@@ -187,7 +192,7 @@ fn bearer_key(req: &HttpRequest) -> String {
     }
 }
 
-pub(super) fn next_reply(state: &Shared, key: &str, model: &str) -> Reply {
+pub(super) fn next_reply(state: &Shared, key: &str, model: &str, body: Option<&Value>) -> Reply {
     let mut st = lock(state);
     // calls bookkeeping
     *st.calls
@@ -197,6 +202,17 @@ pub(super) fn next_reply(state: &Shared, key: &str, model: &str) -> Reply {
         *st.calls
             .entry((key.to_string(), ANY_MODEL.to_string()))
             .or_insert(0) += 1;
+    }
+    if let Some(body) = body.filter(|_| !st.when.is_empty()) {
+        let text = body.to_string();
+        let found = st
+            .when
+            .iter()
+            .find(|(needle, _)| text.contains(needle.as_str()));
+        if let Some((needle, reply)) = found.cloned() {
+            st.when_bodies.entry(needle).or_default().push(body.clone());
+            return reply;
+        }
     }
     let exact = (key.to_string(), model.to_string());
     let wildcard = (key.to_string(), ANY_MODEL.to_string());
@@ -222,7 +238,20 @@ pub(super) async fn scripted(
     model: &str,
     error: fn(u16) -> Value,
 ) -> Result<HttpResponse, (StatusCode, Reply, InFlightGuard)> {
-    let reply = next_reply(state, key, model);
+    scripted_for(state, key, model, None, error).await
+}
+
+/// [`scripted`], where a request `body` containing a needle of
+/// [`MockUpstream::reply_when`](super::MockUpstream::reply_when) gets that
+/// reply.
+pub(super) async fn scripted_for(
+    state: &Shared,
+    key: &str,
+    model: &str,
+    body: Option<&Value>,
+    error: fn(u16) -> Value,
+) -> Result<HttpResponse, (StatusCode, Reply, InFlightGuard)> {
+    let reply = next_reply(state, key, model, body);
     let guard = InFlightGuard::enter(state, key, model);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
@@ -247,10 +276,11 @@ async fn handle_post(state: &Shared, req: &HttpRequest, route: Route, body: Valu
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let (status, reply, guard) = match scripted(state, &key, &model, error_body).await {
-        Ok(response) => return response,
-        Err(default) => default,
-    };
+    let (status, reply, guard) =
+        match scripted_for(state, &key, &model, Some(&body), error_body).await {
+            Ok(response) => return response,
+            Err(default) => default,
+        };
     let wants_stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     if route != Route::Embeddings && wants_stream {
         let include_usage = body
