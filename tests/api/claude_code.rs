@@ -21,26 +21,31 @@ use crate::mock_upstream::{Reply, StreamScript};
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A working `claude`, or `None` with the reason printed (the test is then
-/// skipped).
+/// skipped). With `LLMKP_REQUIRE_TOOLS` set (`.ci/run` sets it) a missing
+/// CLI fails the test instead, so CI cannot pass without running it.
 fn claude_or_skip() -> Option<PathBuf> {
-    let Some(claude) = find_claude() else {
-        eprintln!(
-            "skipped: Claude Code (`claude`) not found on PATH or in npm's global prefix; \
-             `npm install -g @anthropic-ai/claude-code` (.ci/run does)"
+    let missing = |why: String| {
+        assert!(
+            std::env::var_os("LLMKP_REQUIRE_TOOLS").is_none(),
+            "LLMKP_REQUIRE_TOOLS is set but {why}"
         );
-        return None;
+        eprintln!("skipped: {why}");
+        None
+    };
+    let Some(claude) = find_claude() else {
+        return missing(
+            "Claude Code (`claude`) not found on PATH or in npm's global prefix; \
+             `npm install -g @anthropic-ai/claude-code` (.ci/run does)"
+                .to_string(),
+        );
     };
     match Command::new(&claude).arg("--version").output() {
         Ok(out) if out.status.success() => Some(claude),
         Ok(out) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            eprintln!("skipped: `{} --version` failed: {stderr}", claude.display());
-            None
+            missing(format!("`{} --version` failed: {stderr}", claude.display()))
         }
-        Err(e) => {
-            eprintln!("skipped: cannot run {}: {e}", claude.display());
-            None
-        }
+        Err(e) => missing(format!("cannot run {}: {e}", claude.display())),
     }
 }
 
