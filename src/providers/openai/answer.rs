@@ -59,6 +59,10 @@ pub struct Request {
     /// `stream`: `Some(false)` when absent or null, `None` when not a
     /// boolean.
     pub stream: Option<bool>,
+    /// `messages` is a non-empty array of objects with a string `role`
+    /// each and no escaped member names: the shape a chat request must
+    /// have. `false` leaves the judgement to the general path.
+    pub messages: bool,
 }
 
 /// Top-level members a plain request may have. Real requests have a
@@ -71,6 +75,7 @@ pub fn scan_request(body: &[u8]) -> Option<Request> {
     let mut names: Vec<&[u8]> = Vec::new();
     let mut model = None;
     let mut stream = Some(false);
+    let mut messages = false;
     top_level(body, |name, s| {
         if names.len() >= MAX_REQUEST_MEMBERS || names.contains(&name) {
             return None;
@@ -87,6 +92,7 @@ pub fn scan_request(body: &[u8]) -> Option<Request> {
                 };
                 s.value(1)?;
             }
+            b"messages" => messages = s.messages()?,
             _ => s.value(1)?,
         }
         Some(())
@@ -94,6 +100,7 @@ pub fn scan_request(body: &[u8]) -> Option<Request> {
     Some(Request {
         model: model?,
         stream,
+        messages,
     })
 }
 
@@ -214,6 +221,65 @@ impl Scanner<'_> {
             match self.next()? {
                 b',' => self.ws(),
                 b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A top-level `messages` value, validated like any value in the same
+    /// pass: `Some(true)` when it has the shape of [`Request::messages`].
+    fn messages(&mut self) -> Option<bool> {
+        if self.peek()? != b'[' {
+            self.value(1)?;
+            return Some(false);
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(false);
+        }
+        let mut shaped = true;
+        loop {
+            shaped &= self.message()?;
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b']' => return Some(shaped),
+                _ => return None,
+            }
+        }
+    }
+
+    /// One element of `messages` (depth 3 when an object): `Some(true)`
+    /// when it is an object whose last `role` (the one `serde_json` keeps)
+    /// is a string and no member name is escaped.
+    fn message(&mut self) -> Option<bool> {
+        if self.peek()? != b'{' {
+            self.value(2)?;
+            return Some(false);
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(false);
+        }
+        let (mut role_is_string, mut plain_names) = (false, true);
+        loop {
+            let (name, escaped) = self.string()?;
+            plain_names &= !escaped;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            if &self.b[name] == b"role" {
+                role_is_string = self.peek()? == b'"';
+            }
+            self.value(3)?;
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b'}' => return Some(role_is_string && plain_names),
                 _ => return None,
             }
         }
