@@ -5,13 +5,17 @@
 //! It may refuse what `serde_json` accepts (escaped member names, unusual
 //! `model`), since the caller then takes the exact path; it must never
 //! accept what `serde_json` refuses. The tests check this against
-//! `serde_json` on many generated bodies.
+//! `serde_json` on many generated bodies. The same scanner checks client
+//! requests (`request.rs`).
 
 use std::ops::Range;
 
 use serde_json::Value;
 
 use crate::providers::TokenUsage;
+
+mod request;
+pub use request::{scan_request, Request};
 
 /// `serde_json`'s nesting limit: the 128th nested array or object fails.
 const MAX_DEPTH: usize = 128;
@@ -48,60 +52,6 @@ pub fn scan(body: &[u8]) -> Option<Answer> {
         Some(())
     })?;
     Some(answer)
-}
-
-/// A client's request whose top level is plain: no escaped or repeated
-/// member names, `model` a string without escapes.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Request {
-    /// The text of `model`.
-    pub model: Range<usize>,
-    /// `stream`: `Some(false)` when absent or null, `None` when not a
-    /// boolean.
-    pub stream: Option<bool>,
-    /// `messages` is a non-empty array of objects with a string `role`
-    /// each and no escaped member names: the shape a chat request must
-    /// have. `false` leaves the judgement to the general path.
-    pub messages: bool,
-}
-
-/// Top-level members a plain request may have. Real requests have a
-/// handful; a body with more takes the general path (linear in its size),
-/// so the duplicate check below stays cheap.
-const MAX_REQUEST_MEMBERS: usize = 64;
-
-/// `None` when the body is invalid or not plain (see [`Request`]).
-pub fn scan_request(body: &[u8]) -> Option<Request> {
-    let mut names: Vec<&[u8]> = Vec::new();
-    let mut model = None;
-    let mut stream = Some(false);
-    let mut messages = false;
-    top_level(body, |name, s| {
-        if names.len() >= MAX_REQUEST_MEMBERS || names.contains(&name) {
-            return None;
-        }
-        names.push(name);
-        match name {
-            b"model" => model = Some(s.plain_string()??),
-            b"stream" => {
-                stream = match s.peek()? {
-                    b't' => Some(true),
-                    b'f' => Some(false),
-                    b'n' => Some(false),
-                    _ => None,
-                };
-                s.value(1)?;
-            }
-            b"messages" => messages = s.messages()?,
-            _ => s.value(1)?,
-        }
-        Some(())
-    })?;
-    Some(Request {
-        model: model?,
-        stream,
-        messages,
-    })
 }
 
 /// Walks the top-level object of `body`, handing each member's name to
@@ -221,65 +171,6 @@ impl Scanner<'_> {
             match self.next()? {
                 b',' => self.ws(),
                 b']' => return Some(()),
-                _ => return None,
-            }
-        }
-    }
-
-    /// A top-level `messages` value, validated like any value in the same
-    /// pass: `Some(true)` when it has the shape of [`Request::messages`].
-    fn messages(&mut self) -> Option<bool> {
-        if self.peek()? != b'[' {
-            self.value(1)?;
-            return Some(false);
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(false);
-        }
-        let mut shaped = true;
-        loop {
-            shaped &= self.message()?;
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
-                b']' => return Some(shaped),
-                _ => return None,
-            }
-        }
-    }
-
-    /// One element of `messages` (depth 3 when an object): `Some(true)`
-    /// when it is an object whose last `role` (the one `serde_json` keeps)
-    /// is a string and no member name is escaped.
-    fn message(&mut self) -> Option<bool> {
-        if self.peek()? != b'{' {
-            self.value(2)?;
-            return Some(false);
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(false);
-        }
-        let (mut role_is_string, mut plain_names) = (false, true);
-        loop {
-            let (name, escaped) = self.string()?;
-            plain_names &= !escaped;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            if &self.b[name] == b"role" {
-                role_is_string = self.peek()? == b'"';
-            }
-            self.value(3)?;
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
-                b'}' => return Some(role_is_string && plain_names),
                 _ => return None,
             }
         }
