@@ -42,6 +42,8 @@
 //! # Layout
 //!
 //! - `main.rs` — the binary: flags, logging, configuration, run.
+//! - [`logging`] — the process logger; malformed-request noise from the
+//!   HTTP layer demoted to debug.
 //! - [`cli`] — command-line flags.
 //! - [`config`] — settings layering, `.env`, provider discovery, validation.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
@@ -63,6 +65,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keypool;
+pub mod logging;
 pub mod providers;
 pub mod reqlog;
 pub mod resilience;

@@ -15,6 +15,12 @@ use std::sync::{Arc, OnceLock};
 /// values are masked completely: showing 7 of 10 characters would leak it.
 const MIN_LEN_FOR_PARTIAL_MASK: usize = 12;
 
+/// Shortest provider key treated as a secret inside relayed bodies. Servers
+/// without auth take any value ("any value" in the README), and masking a
+/// key like `o` or `none` in an upstream answer would garble its text
+/// (`M…del n…t f…und`) while hiding nothing: such keys are placeholders.
+pub const MIN_SECRET_CHARS: usize = 8;
+
 /// A secret string. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct Secret(Arc<Inner>);
@@ -58,26 +64,60 @@ impl Secret {
         KeyId::of(self.expose())
     }
 
+    /// Shorter than [`MIN_SECRET_CHARS`]: a stand-in for a server without
+    /// auth, not masked inside relayed bodies.
+    pub fn is_placeholder(&self) -> bool {
+        self.expose().chars().count() < MIN_SECRET_CHARS
+    }
+
     /// `text` with every occurrence of this secret replaced by its mask:
     /// for provider text that may echo the key it was sent (error bodies
-    /// and error events), before it is logged, clipped or relayed.
+    /// and error events), before it is logged, clipped or relayed. JSON
+    /// text may spell the key with escapes (`\/`, `\u002d`), which a client
+    /// decodes back to the key: those spellings are masked too. A
+    /// placeholder key ([`Secret::is_placeholder`]) is left alone.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let raw = self.expose();
-        if raw.is_empty() || !text.contains(raw) {
+        if self.is_placeholder() || !(text.contains(raw) || text.contains('\\')) {
             return Cow::Borrowed(text);
         }
-        Cow::Owned(text.replace(raw, &self.mask()))
+        let mut out = String::new();
+        let (mut copied, mut at) = (0, 0);
+        while at < text.len() {
+            if let Some(len) = spelled_at(&text[at..], raw) {
+                out.push_str(&text[copied..at]);
+                out.push_str(&self.mask());
+                at += len;
+                copied = at;
+            } else {
+                // Escapes are stepped over whole, so a match never starts
+                // inside one (`\\u0041` is a backslash and "u0041").
+                at += text[at..]
+                    .strip_prefix('\\')
+                    .and_then(escape)
+                    .map_or_else(|| next_char_len(&text[at..]), |(_, len)| len + 1);
+            }
+        }
+        if copied == 0 {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(&text[copied..]);
+        Cow::Owned(out)
     }
 
     /// [`Secret::scrub`] for a body that may not be UTF-8: returned as is
     /// unless it contains the secret.
     pub fn scrub_bytes(&self, body: Bytes) -> Bytes {
         let raw = self.expose().as_bytes();
-        if raw.is_empty() || !body.windows(raw.len()).any(|w| w == raw) {
+        if self.is_placeholder()
+            || !(body.contains(&b'\\') || body.windows(raw.len()).any(|w| w == raw))
+        {
             return body;
         }
-        let text = String::from_utf8_lossy(&body);
-        Bytes::from(self.scrub(&text).into_owned())
+        match self.scrub(&String::from_utf8_lossy(&body)) {
+            Cow::Owned(text) => Bytes::from(text),
+            Cow::Borrowed(_) => body,
+        }
     }
 
     /// Compares in time independent of where the values differ, so the proxy
@@ -120,6 +160,66 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.mask())
     }
+}
+
+/// The length of the text at the start of `text` that spells `raw`, each
+/// character literally or as a JSON escape (`\/`, `\u002D`, a surrogate
+/// pair).
+fn spelled_at(text: &str, raw: &str) -> Option<usize> {
+    let mut at = 0;
+    for want in raw.chars() {
+        let rest = &text[at..];
+        if rest.starts_with(want) {
+            at += want.len_utf8();
+            continue;
+        }
+        let (got, len) = escape(rest.strip_prefix('\\')?)?;
+        if got != want {
+            return None;
+        }
+        at += len + 1;
+    }
+    Some(at)
+}
+
+/// The character a JSON escape (the text after its `\`) stands for and
+/// the escape's length without the `\`.
+fn escape(text: &str) -> Option<(char, usize)> {
+    let simple = match text.as_bytes().first()? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let high = hex4(text.get(1..5)?)?;
+            if !(0xD800..0xDC00).contains(&high) {
+                return Some((char::from_u32(high)?, 5));
+            }
+            let low = hex4(text.get(5..11)?.strip_prefix("\\u")?)?;
+            if !(0xDC00..0xE000).contains(&low) {
+                return None;
+            }
+            let c = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+            return Some((char::from_u32(c)?, 11));
+        }
+        _ => return None,
+    };
+    Some((simple, 1))
+}
+
+fn hex4(digits: &str) -> Option<u32> {
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
+}
+
+fn next_char_len(text: &str) -> usize {
+    text.chars().next().map_or(1, char::len_utf8)
 }
 
 /// Masks any secret-like string: `sk-proj-abcdef123456` → `sk-…3456`.
@@ -178,6 +278,49 @@ mod tests {
         assert!(!String::from_utf8_lossy(&scrubbed).contains(key.expose()));
         let plain = Bytes::from_static(b"\xff\xfe no key");
         assert_eq!(key.scrub_bytes(plain.clone()), plain);
+    }
+
+    #[test]
+    fn scrub_masks_json_escaped_spellings_of_the_key() {
+        let key = Secret::new("mk/slash-0123456789");
+        let mask = key.mask();
+        for echoed in [
+            r#"{"error":"bad key mk\/slash-0123456789"}"#,
+            r#"{"error":"bad key mk\/slash\u002d0123456789"}"#,
+            r#"{"error":"bad key \u006D\u006b/slash-0123456789"}"#,
+        ] {
+            let scrubbed = key.scrub(echoed);
+            assert_eq!(
+                scrubbed,
+                format!(r#"{{"error":"bad key {mask}"}}"#),
+                "{echoed}"
+            );
+            let decoded: serde_json::Value = serde_json::from_str(&scrubbed).unwrap();
+            assert!(!decoded.to_string().contains(key.expose()));
+            let bytes = key.scrub_bytes(Bytes::from(echoed.to_string()));
+            assert!(!String::from_utf8_lossy(&bytes).contains("0123456789"));
+        }
+        // Non-BMP characters as surrogate pairs; escapes that only look
+        // like the key (an escaped backslash, then text) are left alone.
+        let emoji = Secret::new("key-\u{1F600}-0123456789");
+        let text = r#""key-\ud83d\ude00-0123456789""#;
+        assert_eq!(emoji.scrub(text), format!(r#""{}""#, emoji.mask()));
+        let look_alike = Secret::new("A-0123456789");
+        let text = r#"\\u0041-0123456789"#;
+        assert!(matches!(look_alike.scrub(text), Cow::Borrowed(_)));
+        assert!(matches!(key.scrub(r#"no \"key\" here"#), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn placeholder_keys_are_not_masked_in_relayed_text() {
+        let key = Secret::new("o");
+        assert!(key.is_placeholder());
+        let text = r#"{"error": {"message": "Model not found"}}"#;
+        assert!(matches!(key.scrub(text), Cow::Borrowed(_)));
+        let body = Bytes::from_static(b"Model not found");
+        assert_eq!(key.scrub_bytes(body.clone()), body);
+        assert!(!Secret::new("12345678").is_placeholder());
+        assert!(Secret::new("1234567").is_placeholder());
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn chat(addr: &str) -> u16 {
         addr,
         "POST",
         "/v1/chat/completions",
-        r#"{"model":"mock/m","messages":[]}"#,
+        r#"{"model":"mock/m","messages":[{"role":"user","content":"hi"}]}"#,
     )
     .0
 }

@@ -14,7 +14,7 @@ use super::filters::ModelFilter;
 use crate::error::InitError;
 use crate::providers::presets::preset;
 use crate::providers::Format;
-use crate::secret::Secret;
+use crate::secret::{Secret, MIN_SECRET_CHARS};
 
 /// Requests one key may serve at once for one model, unless configured.
 pub const DEFAULT_MAX_CONCURRENT_PER_KEY: u32 = 1;
@@ -115,6 +115,7 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
     for (name, mut vars) in key_vars {
         vars.sort();
         let mut keys: Vec<Secret> = Vec::new();
+        let mut placeholders: Vec<String> = Vec::new();
         for (_, var, value) in vars {
             let value = value.trim();
             if value.is_empty() {
@@ -126,7 +127,11 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
                     "`{var}` repeats a key already configured for `{name}`; using it once"
                 ));
             } else {
-                keys.push(Secret::new(value));
+                let key = Secret::new(value);
+                if key.is_placeholder() {
+                    placeholders.push(format!("`{var}`"));
+                }
+                keys.push(key);
             }
         }
         let upper = name.to_ascii_uppercase();
@@ -146,6 +151,14 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         };
         if keys.is_empty() {
             continue;
+        }
+        if !placeholders.is_empty() {
+            found.warnings.push(format!(
+                "provider `{name}`: {} shorter than {MIN_SECRET_CHARS} characters, taken as a \
+                 placeholder for a server without auth: sent as is, but not masked where the \
+                 server's answers echo it",
+                placeholders.join(", ")
+            ));
         }
         found.providers.push(ProviderConfig {
             format: preset.map_or(Format::OpenAi, |p| p.format),
@@ -292,6 +305,31 @@ mod tests {
         assert_eq!(d.providers[1].static_models, vec!["llama-3-8b"]);
         assert_eq!(d.providers[1].max_concurrent_per_key, None);
         assert!(d.warnings.iter().any(|w| w.contains("LONELY_API_KEY")));
+    }
+
+    #[test]
+    fn short_keys_are_placeholders_with_one_warning_per_provider() {
+        let env = EnvMap::from([
+            ("LOCAL_API_KEY_1", "o"),
+            ("LOCAL_API_KEY_2", "none"),
+            ("LOCAL_API_KEY_3", "a-real-looking-key"),
+            ("LOCAL_API_BASE", "http://localhost:8000/v1"),
+            ("GROQ_API_KEY", "gsk_long_enough_key_0001"),
+        ]);
+        let d = discover(&env).unwrap();
+        assert_eq!(d.providers[1].keys.len(), 3, "placeholders are still used");
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        let warning = &d.warnings[0];
+        assert!(
+            warning.contains("provider `local`")
+                && warning.contains("`LOCAL_API_KEY_1`, `LOCAL_API_KEY_2`")
+                && warning.contains("placeholder"),
+            "{warning}"
+        );
+        assert!(
+            !warning.contains("none") && !warning.contains("a-real"),
+            "{warning}"
+        );
     }
 
     #[test]

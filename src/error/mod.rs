@@ -7,3 +7,16 @@ mod init;
 
 pub use api::{retry_after_secs, ApiError, ErrorBody, ErrorEnvelope, LOOP_DETECTED};
 pub use init::InitError;
+
+/// A character as error messages name it: `` `?` ``, "a space", or the
+/// code point of an invisible one (which would not show when quoted).
+pub fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_string(),
+        '\t' => "a tab (U+0009)".to_string(),
+        '\n' => "a line break (U+000A)".to_string(),
+        '\r' => "a carriage return (U+000D)".to_string(),
+        c if c.is_whitespace() || c.is_control() => format!("U+{:04X}", u32::from(c)),
+        c => format!("`{c}`"),
+    }
+}

@@ -163,6 +163,13 @@ pub trait WireFormat: Send + Sync + 'static {
     fn normalize_model<'a>(&self, model: &'a str) -> &'a str {
         model
     }
+
+    /// Why `model` (normalized) cannot be sent in this format, if it cannot.
+    /// Only formats that put the model in the URL restrict it: in a JSON
+    /// body any string is safe (`meta-llama/Llama-3-8b`, `llama3:8b`).
+    fn check_model(&self, _model: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An OpenAI error envelope for a provider's refusal, keeping its message.

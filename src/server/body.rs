@@ -5,6 +5,7 @@ use actix_web::web;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+use super::shape::check_model_id;
 use crate::config::{Config, ProviderConfig};
 use crate::error::ApiError;
 
@@ -126,10 +127,12 @@ pub fn resolve_target<'a>(
     resolve_model(config, model)
 }
 
-/// [`resolve_target`] for the `model` string itself.
+/// [`resolve_target`] for the `model` string itself. Every route that
+/// names a model comes through here (and [`allowed_model`]), so the shape
+/// checks of [`check_model_id`] and the format's own apply to all of them.
 pub fn resolve_model<'a>(config: &'a Config, model: &str) -> Result<Target<'a>, ApiError> {
     let example = MODEL_EXAMPLE;
-    let model = model.trim();
+    check_model_id(model)?;
     let Some((provider, upstream_model)) = model
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.is_empty())
@@ -163,10 +166,13 @@ pub fn resolve_model<'a>(config: &'a Config, model: &str) -> Result<Target<'a>, 
     })
 }
 
-/// The model as `provider` names it, if its filters allow it; otherwise a
-/// 400 naming the variables to change.
+/// The model as `provider` names it, if its wire format can carry it and
+/// its filters allow it; otherwise a 400 saying what to change.
 pub fn allowed_model<'m>(provider: &ProviderConfig, model: &'m str) -> Result<&'m str, ApiError> {
-    let bare = provider.format.wire().normalize_model(model);
+    let wire = provider.format.wire();
+    let bare = wire.normalize_model(model);
+    wire.check_model(bare)
+        .map_err(|why| ApiError::invalid_param(why, "model"))?;
     if provider.models.allows(bare) {
         return Ok(bare);
     }

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 
 use super::body::{allowed_model, optional_str, read_json_object};
+use super::shape::check_model_id;
 use super::Shared;
 use crate::error::ApiError;
 use crate::keypool::PeekKey;
@@ -50,6 +51,7 @@ pub async fn count(
             ))
         }
     };
+    check_model_id(&model)?;
     // Token counts honour the model filters like completions do.
     if let Some((provider, bare)) = model.split_once('/') {
         if let Some(provider) = shared.config().provider(&provider.to_ascii_lowercase()) {

@@ -15,6 +15,7 @@ mod models;
 mod relay;
 pub mod reload;
 mod routes;
+mod shape;
 mod status;
 mod stream;
 

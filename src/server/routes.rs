@@ -12,6 +12,7 @@ use super::body::{
 use super::middleware::{is_authorized, require_proxy_key};
 use super::models::{list_models, retrieve_model};
 use super::relay::{forward, Forward, Operation};
+use super::shape::check_messages;
 use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -108,6 +109,9 @@ async fn proxy_call(
     let prepared = async {
         let target = resolve_target(&config, &body)?;
         let stream = !matches!(operation, Operation::Embeddings(_)) && stream_flag(&body)?;
+        if operation == Operation::Chat {
+            check_messages(&body)?;
+        }
         let wire = target.provider.format.wire();
         let operation = match operation {
             Operation::Embeddings(_) => Operation::Embeddings(
@@ -167,7 +171,8 @@ fn plain_openai<'a>(
         return None;
     }
     let path = match operation {
-        Operation::Chat | Operation::Completions if plain.stream? => return None,
+        Operation::Chat if plain.stream? || !plain.messages => return None,
+        Operation::Completions if plain.stream? => return None,
         Operation::Chat => openai::CHAT_PATH,
         Operation::Completions => openai::COMPLETIONS_PATH,
         // `encoding_format` goes upstream as sent.
@@ -219,6 +224,9 @@ async fn usage(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// The fields `POST /v1/usage/reset` accepts.
+const RESET_FILTERS: [&str; 3] = ["provider", "key_id", "model"];
+
 /// Manual recovery: `{"provider", "key_id", "model"}`, each optional; an
 /// empty body clears every key.
 async fn reset_usage(
@@ -230,6 +238,13 @@ async fn reset_usage(
     let body = read_optional_json_object(req.headers(), payload, limit)
         .await?
         .unwrap_or_default();
+    // A misspelt filter must not widen the reset to every key.
+    if let Some(unknown) = body.keys().find(|k| !RESET_FILTERS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(format!(
+            "unknown field `{unknown}` in the reset request: the filters are `provider`, \
+             `key_id` and `model` (send no body to reset every key)"
+        )));
+    }
     let reset = ResetCooldowns {
         provider: optional_str(&body, "provider")?,
         key_id: optional_str(&body, "key_id")?,

@@ -26,6 +26,8 @@ mod reload;
 mod request_logs;
 mod resilience;
 mod rotation;
+mod secrets;
 mod status;
 mod streaming;
 mod tokens;
+mod validation;

@@ -43,6 +43,34 @@ pub fn chat_path(model: &str, stream: bool) -> String {
     }
 }
 
+/// Whether `model` (without `models/`) can be one segment of a Gemini URL
+/// (`/models/{model}:generateContent`): letters, digits, `.`, `_` and `-`,
+/// never `..`. Anything else could change the path or the query that the
+/// pool's key is sent to, so it is refused instead of encoded: no Gemini
+/// model id needs more (`gemini-2.5-flash`, `gemini-embedding-001`).
+pub fn check_model_segment(model: &str) -> Result<(), String> {
+    const ALLOWED: &str = "Gemini model ids are letters, digits, `.`, `_` and `-`, e.g. \
+                           \"gemini/gemini-2.5-flash\"";
+    if model.is_empty() {
+        return Err(format!("the model id is empty: {ALLOWED}"));
+    }
+    if let Some(bad) = model
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        let bad = crate::error::describe_char(bad);
+        return Err(format!(
+            "model \"{model}\" contains {bad}, which cannot be sent to Gemini: {ALLOWED}"
+        ));
+    }
+    if model.contains("..") {
+        return Err(format!(
+            "model \"{model}\" contains `..`, which cannot be sent to Gemini: {ALLOWED}"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `totalTokens` of a `countTokens` answer.
 pub fn count_tokens_response(gemini: &Value) -> Option<u64> {
     gemini.get("totalTokens").and_then(Value::as_u64)

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{
-    chat_path, chat_request, chat_response, count_tokens_request, count_tokens_response,
-    embeddings_request, embeddings_response, model_ids, StreamState,
+    chat_path, chat_request, chat_response, check_model_segment, count_tokens_request,
+    count_tokens_response, embeddings_request, embeddings_response, model_ids, StreamState,
 };
 use crate::keypool::FailureKind;
 use crate::providers::openai::rewrite_response;
@@ -134,6 +134,10 @@ impl WireFormat for GeminiFormat {
 
     fn normalize_model<'a>(&self, model: &'a str) -> &'a str {
         model.strip_prefix("models/").unwrap_or(model)
+    }
+
+    fn check_model(&self, model: &str) -> Result<(), String> {
+        check_model_segment(model)
     }
 
     fn count_tokens_request(

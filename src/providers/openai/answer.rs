@@ -5,13 +5,17 @@
 //! It may refuse what `serde_json` accepts (escaped member names, unusual
 //! `model`), since the caller then takes the exact path; it must never
 //! accept what `serde_json` refuses. The tests check this against
-//! `serde_json` on many generated bodies.
+//! `serde_json` on many generated bodies. The same scanner checks client
+//! requests (`request.rs`).
 
 use std::ops::Range;
 
 use serde_json::Value;
 
 use crate::providers::TokenUsage;
+
+mod request;
+pub use request::{scan_request, Request};
 
 /// `serde_json`'s nesting limit: the 128th nested array or object fails.
 const MAX_DEPTH: usize = 128;
@@ -48,53 +52,6 @@ pub fn scan(body: &[u8]) -> Option<Answer> {
         Some(())
     })?;
     Some(answer)
-}
-
-/// A client's request whose top level is plain: no escaped or repeated
-/// member names, `model` a string without escapes.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Request {
-    /// The text of `model`.
-    pub model: Range<usize>,
-    /// `stream`: `Some(false)` when absent or null, `None` when not a
-    /// boolean.
-    pub stream: Option<bool>,
-}
-
-/// Top-level members a plain request may have. Real requests have a
-/// handful; a body with more takes the general path (linear in its size),
-/// so the duplicate check below stays cheap.
-const MAX_REQUEST_MEMBERS: usize = 64;
-
-/// `None` when the body is invalid or not plain (see [`Request`]).
-pub fn scan_request(body: &[u8]) -> Option<Request> {
-    let mut names: Vec<&[u8]> = Vec::new();
-    let mut model = None;
-    let mut stream = Some(false);
-    top_level(body, |name, s| {
-        if names.len() >= MAX_REQUEST_MEMBERS || names.contains(&name) {
-            return None;
-        }
-        names.push(name);
-        match name {
-            b"model" => model = Some(s.plain_string()??),
-            b"stream" => {
-                stream = match s.peek()? {
-                    b't' => Some(true),
-                    b'f' => Some(false),
-                    b'n' => Some(false),
-                    _ => None,
-                };
-                s.value(1)?;
-            }
-            _ => s.value(1)?,
-        }
-        Some(())
-    })?;
-    Some(Request {
-        model: model?,
-        stream,
-    })
 }
 
 /// Walks the top-level object of `body`, handing each member's name to

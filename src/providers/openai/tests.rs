@@ -245,6 +245,17 @@ fn plain_requests_go_through_with_only_the_model_replaced() {
     }
 }
 
+/// `messages` is a non-empty array of objects with a string `role` each.
+fn chat_shaped(body: &Map<String, Value>) -> bool {
+    body.get("messages")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            !m.is_empty()
+                && m.iter()
+                    .all(|m| m.get("role").is_some_and(Value::is_string))
+        })
+}
+
 #[test]
 fn requests_with_many_members_take_the_general_path() {
     let body = |n: usize| {
@@ -309,6 +320,9 @@ fn plain_requests_agree_with_a_full_parse_on_generated_bodies() {
             Some(_) => None,
         };
         assert_eq!(plain.stream, stream, "{text:?}");
+        if plain.messages {
+            assert!(chat_shaped(&full), "{text:?}");
+        }
         let out = with_model(&body, &plain, "bare").unwrap();
         prepare_request(&mut full, "bare", false);
         assert_eq!(

@@ -1,0 +1,191 @@
+//! Cheap shape checks on a client's request, made before any provider is
+//! called: a malformed request is a 400 that says what is wrong, never an
+//! upstream call that fails (and may cool a key down) for the client's
+//! mistake.
+//!
+//! This module owns the rules every wire format shares: the client's
+//! `model` string ([`check_model_id`]) and the chat `messages` array
+//! ([`check_messages`]). Rules that depend on where a format puts the model
+//! (Gemini's URL) belong to the format (`WireFormat::check_model`).
+
+use serde_json::{Map, Value};
+
+use crate::error::{describe_char, ApiError};
+
+/// Longest `model` accepted, in characters. Real ids are far shorter (the
+/// longest OpenRouter and Fireworks ids are under 100); the bound keeps a
+/// runaway value out of logs, metrics labels and error messages.
+pub const MAX_MODEL_CHARS: usize = 256;
+
+/// What a chat message must look like, for error messages.
+const MESSAGE_EXAMPLE: &str = r#"e.g. [{"role": "user", "content": "Hello"}]"#;
+
+/// Refuses a `model` that no provider names: longer than
+/// [`MAX_MODEL_CHARS`], or with whitespace or control characters (which
+/// could also split a URL or a log line). The message names the character.
+pub fn check_model_id(model: &str) -> Result<(), ApiError> {
+    let chars = model.chars().count();
+    if chars > MAX_MODEL_CHARS {
+        return Err(ApiError::invalid_param(
+            format!(
+                "`model` is {chars} characters long; the limit is {MAX_MODEL_CHARS}: send \
+                 \"<provider>/<model>\" as the provider names the model"
+            ),
+            "model",
+        ));
+    }
+    if let Some((at, bad)) = model
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::invalid_param(
+            format!(
+                "model \"{model}\" contains {} at character {}: model ids have no whitespace \
+                 or control characters",
+                describe_char(bad),
+                at + 1
+            ),
+            "model",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a chat request whose `messages` is not a non-empty array of
+/// objects, each with a string `role`. Only the shape is checked: what a
+/// role or a content may be is the provider's to judge.
+pub fn check_messages(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let messages = match body.get("messages") {
+        Some(Value::Array(messages)) => messages,
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_param(
+                format!("`messages` is required: send the conversation, {MESSAGE_EXAMPLE}"),
+                "messages",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                format!(
+                    "`messages` must be an array of messages, not {}: {MESSAGE_EXAMPLE}",
+                    kind(other)
+                ),
+                "messages",
+            ))
+        }
+    };
+    if messages.is_empty() {
+        return Err(ApiError::invalid_param(
+            format!("`messages` is empty: send at least one message, {MESSAGE_EXAMPLE}"),
+            "messages",
+        ));
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let Value::Object(message) = message else {
+            return Err(ApiError::invalid_param(
+                format!(
+                    "`messages[{i}]` must be an object with a `role`, not {}: {MESSAGE_EXAMPLE}",
+                    kind(message)
+                ),
+                "messages",
+            ));
+        };
+        match message.get("role") {
+            Some(Value::String(_)) => {}
+            None => {
+                return Err(ApiError::invalid_param(
+                    format!(
+                        "`messages[{i}]` has no `role`: give each message one (\"system\", \
+                         \"user\", \"assistant\" or \"tool\")"
+                    ),
+                    "messages",
+                ))
+            }
+            Some(other) => {
+                return Err(ApiError::invalid_param(
+                    format!(
+                        "`messages[{i}].role` must be a string such as \"user\", not {}",
+                        kind(other)
+                    ),
+                    "messages",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value's kind, for error messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn messages(body: Value) -> Result<(), String> {
+        check_messages(body.as_object().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn model_ids_without_whitespace_or_control_characters() {
+        for ok in [
+            "openai/gpt-4o",
+            "ollama/llama3:8b",
+            "fireworks/accounts/fireworks/models/x",
+            "openrouter/meta-llama/Llama-3-8b",
+        ] {
+            assert!(check_model_id(ok).is_ok(), "{ok}");
+        }
+        let err = check_model_id("gemini/a b").unwrap_err().to_string();
+        assert!(err.contains("a space at character 9"), "{err}");
+        let err = check_model_id("openai/gpt\u{7}").unwrap_err().to_string();
+        assert!(err.contains("U+0007"), "{err}");
+        let err = check_model_id(" openai/gpt-4o").unwrap_err().to_string();
+        assert!(err.contains("character 1"), "{err}");
+        assert!(check_model_id(&"m".repeat(MAX_MODEL_CHARS)).is_ok());
+        let err = check_model_id(&"m".repeat(MAX_MODEL_CHARS + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("257 characters") && !err.contains("mmmm"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn messages_must_be_a_non_empty_array_of_objects_with_a_role() {
+        assert!(messages(json!({"messages": [{"role": "user", "content": "hi"}]})).is_ok());
+        let cases = [
+            (json!({}), "`messages` is required"),
+            (json!({"messages": null}), "`messages` is required"),
+            (json!({"messages": "hi"}), "not a string"),
+            (json!({"messages": []}), "`messages` is empty"),
+            (
+                json!({"messages": ["hi"]}),
+                "`messages[0]` must be an object",
+            ),
+            (
+                json!({"messages": [{"role": "user"}, {"content": "x"}]}),
+                "`messages[1]` has no `role`",
+            ),
+            (
+                json!({"messages": [{"role": 1}]}),
+                "`messages[0].role` must be a string",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = messages(body.clone()).unwrap_err();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+    }
+}
