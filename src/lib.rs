@@ -43,7 +43,8 @@
 //!
 //! - `main.rs` — the binary: flags, logging, configuration, run.
 //! - [`cli`] — command-line flags.
-//! - [`config`] — settings layering, `.env`, provider discovery, validation.
+//! - [`config`] — settings layering, `.env`, provider discovery, validation,
+//!   misspelt key variables.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
 //! - [`error`] — `InitError` (startup) and `ApiError` (one request).
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
