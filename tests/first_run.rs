@@ -70,7 +70,11 @@ fn a_bad_port_variable_is_named_with_its_fix() {
 #[test]
 fn a_short_proxy_key_on_a_public_address_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run(dir.path(), &[("PROXY_API_KEY", "a")], &["--port", "0"]);
+    let (code, _, stderr) = run(
+        dir.path(),
+        &[("PROXY_API_KEY", "a")],
+        &["--check-config", "--port", "0"],
+    );
     assert_eq!(code, 1);
     let line = one_line(&stderr);
     assert!(
