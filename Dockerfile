@@ -5,7 +5,7 @@
 #   docker run -p 8000:8000 --env-file .env -v llm-key-proxy-data:/data llm-key-proxy
 #
 # Listening on 0.0.0.0 inside the container requires PROXY_API_KEY (in
-# .env); the proxy refuses to start without it.
+# .env, at least 16 characters); the proxy refuses to start without it.
 
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src

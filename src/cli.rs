@@ -1,40 +1,65 @@
 //! Command-line arguments. Every flag overrides the matching setting (see
 //! `config/default.toml`).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// One OpenAI-compatible endpoint in front of many LLM provider keys.
+///
+/// Flags beat their environment variables ([env: …], also read from .env),
+/// which beat the settings files.
 #[derive(Clone, Debug, Default, Parser)]
 #[command(name = "llm-key-proxy", version, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Address to listen on [default: 0.0.0.0; needs PROXY_API_KEY unless loopback]
-    #[arg(long, global = true)]
+    /// Address to listen on [env: PROXY_HOST] [default: 0.0.0.0; needs
+    /// PROXY_API_KEY unless loopback]
+    #[arg(long, value_name = "ADDR")]
     pub host: Option<String>,
 
-    /// Port to listen on [default: 8000]
-    #[arg(long, global = true)]
+    /// Port to listen on [env: PROXY_PORT] [default: 8000]
+    #[arg(long, value_name = "N")]
     pub port: Option<u16>,
 
     /// Extra TOML settings file layered over config/default.toml
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Directory of the state database [default: data]
-    #[arg(long, value_name = "DIR", global = true)]
+    /// Directory of the state database [env: PROXY_DATA_DIR] [default: data]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// Log every request (request, response, attempts, usage) under logs/,
-    /// secrets redacted
+    /// secrets redacted [env: ENABLE_REQUEST_LOGGING]
     #[arg(long)]
     pub enable_request_logging: bool,
 
     /// Validate the configuration, print it with secrets masked, and exit
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// Where `stats` finds the running proxy or, failing that, its data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Args)]
+pub struct StatsTarget {
+    /// Address of the running proxy to ask [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<String>,
+
+    /// Port of the running proxy to ask [env: PROXY_PORT] [default: 8000]
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// Extra TOML settings file, as given to the proxy
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory of the state database, read when no proxy answers
+    /// [env: PROXY_DATA_DIR] [default: data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
@@ -45,6 +70,8 @@ pub enum Command {
         /// Print the JSON of GET /v1/usage instead of a table
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: StatsTarget,
     },
     /// Create or update .env: a provider, its keys, and PROXY_API_KEY if absent
     ///
@@ -69,9 +96,25 @@ pub enum Command {
     },
 }
 
+// === impl Cli ===
+
+impl Cli {
+    /// For `stats`: the flags given after the subcommand override those
+    /// before it, and the proxy is asked on loopback unless `--host` says
+    /// otherwise (it connects rather than listens).
+    pub fn for_stats(mut self, target: StatsTarget) -> Cli {
+        self.host = target.host.or(self.host).or(Some("127.0.0.1".into()));
+        self.port = target.port.or(self.port);
+        self.config = target.config.or(self.config);
+        self.data_dir = target.data_dir.or(self.data_dir);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn parses_every_flag() {
@@ -102,11 +145,81 @@ mod tests {
     }
 
     #[test]
-    fn stats_takes_json_and_the_global_flags() {
-        let cli =
-            Cli::try_parse_from(["llm-key-proxy", "stats", "--json", "--port", "9000"]).unwrap();
-        assert_eq!(cli.command, Some(Command::Stats { json: true }));
+    fn stats_takes_json_and_where_the_proxy_is() {
+        let cli = Cli::try_parse_from([
+            "llm-key-proxy",
+            "--data-dir",
+            "before",
+            "stats",
+            "--json",
+            "--port",
+            "9000",
+        ])
+        .unwrap();
+        let Some(Command::Stats { json, target }) = cli.command.clone() else {
+            panic!("{cli:?}")
+        };
+        assert!(json);
+        let cli = cli.for_stats(target);
         assert_eq!(cli.port, Some(9000));
+        assert_eq!(cli.host.as_deref(), Some("127.0.0.1"), "asks on loopback");
+        assert_eq!(cli.data_dir, Some(PathBuf::from("before")));
+    }
+
+    fn help(path: &[&str]) -> String {
+        let mut command = Cli::command();
+        let mut sub = &mut command;
+        for name in path {
+            sub = sub.find_subcommand_mut(name).unwrap();
+        }
+        sub.render_long_help().to_string()
+    }
+
+    /// The help paragraph of `--flag`.
+    fn flag_help(help: &str, flag: &str) -> String {
+        let start = [" ", "\n"]
+            .iter()
+            .find_map(|end| help.find(&format!("  {flag}{end}")))
+            .unwrap_or_else(|| panic!("{flag}: {help}"));
+        let rest = &help[start..];
+        let end = rest[2..].find("\n  -").map_or(rest.len(), |i| i + 2);
+        rest[..end].to_string()
+    }
+
+    #[test]
+    fn help_names_the_environment_variable_of_each_flag() {
+        let main = help(&[]);
+        let stats = help(&["stats"]);
+        for (text, flag, var) in [
+            (&main, "--host", "PROXY_HOST"),
+            (&main, "--port", "PROXY_PORT"),
+            (&main, "--data-dir", "PROXY_DATA_DIR"),
+            (&main, "--enable-request-logging", "ENABLE_REQUEST_LOGGING"),
+            (&stats, "--port", "PROXY_PORT"),
+            (&stats, "--data-dir", "PROXY_DATA_DIR"),
+        ] {
+            let paragraph = flag_help(text, flag);
+            assert!(paragraph.contains(&format!("[env: {var}]")), "{paragraph}");
+            assert!(
+                crate::config::ENV_SETTINGS.iter().any(|(v, _)| *v == var),
+                "{var} is not a setting variable"
+            );
+        }
+    }
+
+    #[test]
+    fn stats_host_is_the_proxy_to_ask_and_setup_has_none() {
+        let host = flag_help(&help(&["stats"]), "--host");
+        assert!(
+            host.contains("proxy to ask") && !host.contains("listen"),
+            "{host}"
+        );
+        assert!(flag_help(&help(&[]), "--host").contains("listen on"));
+        let setup = help(&["setup"]);
+        for flag in ["--host", "--port", "--data-dir"] {
+            assert!(!setup.contains(flag), "setup ignores {flag}: {setup}");
+        }
+        assert!(Cli::try_parse_from(["llm-key-proxy", "setup", "--host", "x"]).is_err());
     }
 
     #[test]

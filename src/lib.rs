@@ -45,7 +45,8 @@
 //! - [`logging`] — the process logger; malformed-request noise from the
 //!   HTTP layer demoted to debug.
 //! - [`cli`] — command-line flags.
-//! - [`config`] — settings layering, `.env`, provider discovery, validation.
+//! - [`config`] — settings layering, `.env`, provider discovery, validation,
+//!   misspelt key variables.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
 //! - [`error`] — `InitError` (startup) and `ApiError` (one request).
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,

@@ -39,13 +39,16 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
             env_file,
         });
     }
-    if cli.command.is_some() && cli.host.is_none() {
-        // `stats` connects rather than listens: ask the proxy on loopback.
-        cli.host = Some("127.0.0.1".into());
-    }
+    let stats = match cli.command.take() {
+        Some(Command::Stats { json, target }) => {
+            cli = cli.for_stats(target);
+            Some(json)
+        }
+        _ => None,
+    };
     let env = EnvMap::load(Path::new(".env"))?;
     let config = Config::load(&cli, &env)?;
-    if let Some(Command::Stats { json }) = cli.command {
+    if let Some(json) = stats {
         let (report, source) = stats::fetch(&config)?;
         if json {
             let text = serde_json::to_string_pretty(&report)

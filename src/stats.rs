@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use awc::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
@@ -25,25 +26,37 @@ pub enum Source {
     DataDir(String),
 }
 
+/// Why the running proxy did not give a report.
+#[derive(Debug)]
+enum NoAnswer {
+    /// Nothing (usable) answered: connection refused, timeout, garbage.
+    Unreachable(String),
+    /// A proxy answered 401 or 403: it needs another key.
+    Refused(u16),
+}
+
 /// The report, from the running proxy if one answers, else from disk.
 pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
     let url = usage_url(config);
-    match ask_daemon(config, &url) {
+    let why = match ask_daemon(config, &url) {
         Ok(report) => return Ok((report, Source::Daemon(url))),
-        Err(why) => log::debug!("no proxy answered at {url}: {why}"),
-    }
+        Err(why) => why,
+    };
+    log::debug!("no report from {url}: {why:?}");
     let data_dir = &config.settings.server.data_dir;
-    let store = Store::open(data_dir).map_err(|e| match e {
-        InitError::DataDir { reason, .. } if reason.contains("already running") => {
-            InitError::DataDir {
+    let store = Store::open(data_dir).map_err(|e| match (e, why) {
+        // A proxy holds the data: say how to reach it, not how to fix the
+        // directory. (The store words a held lock "already running".)
+        (InitError::DataDir { reason, .. }, why) if reason.contains("already running") => match why
+        {
+            NoAnswer::Refused(status) => InitError::StatsUnauthorized { url, status },
+            NoAnswer::Unreachable(why) => InitError::ProxyElsewhere {
                 path: data_dir.clone(),
-                reason: format!(
-                "a running proxy holds it but did not answer at {url}; pass the --host/--port it \
-                 listens on"
-            ),
-            }
-        }
-        other => other,
+                url,
+                why,
+            },
+        },
+        (other, _) => other,
     })?;
     let providers = config.providers.iter().map(PoolProvider::from);
     let options = PoolOptions {
@@ -67,7 +80,7 @@ fn usage_url(config: &Config) -> String {
     format!("http://{host}:{}/v1/usage", server.port)
 }
 
-fn ask_daemon(config: &Config, url: &str) -> Result<UsageReport, String> {
+fn ask_daemon(config: &Config, url: &str) -> Result<UsageReport, NoAnswer> {
     let key = config.proxy_api_key.clone();
     let url = url.to_string();
     actix_rt::System::new().block_on(async move {
@@ -76,15 +89,20 @@ fn ask_daemon(config: &Config, url: &str) -> Result<UsageReport, String> {
         if let Some(key) = &key {
             request = request.bearer_auth(key.expose());
         }
-        let mut response = request.send().await.map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
+        let unreachable = |e: &dyn std::fmt::Display| NoAnswer::Unreachable(e.to_string());
+        let mut response = request.send().await.map_err(|e| unreachable(&e))?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(NoAnswer::Refused(status.as_u16()));
+        }
+        if !status.is_success() {
+            return Err(unreachable(&format!("HTTP {status}")));
         }
         response
             .json::<UsageReport>()
             .limit(64 << 20)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| unreachable(&e))
     })
 }
 

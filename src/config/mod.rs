@@ -6,10 +6,12 @@
 //! the `--config` file → environment variables → CLI flags. Provider keys come
 //! only from the environment (see [`providers`]).
 
+mod culprit;
 pub mod duration;
 pub mod env;
 pub mod filters;
 pub mod providers;
+pub mod typos;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,7 @@ const DEFAULTS_TOML: &str = include_str!("../../config/default.toml");
 const DEFAULT_FILE: &str = "config/default.toml";
 
 /// Environment variables that override settings: `(variable, setting path)`.
-const ENV_SETTINGS: &[(&str, &str)] = &[
+pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
     ("PROXY_HOST", "server.host"),
     ("PROXY_PORT", "server.port"),
     ("PROXY_DATA_DIR", "server.data_dir"),
@@ -61,6 +63,11 @@ const ENV_SETTINGS: &[(&str, &str)] = &[
     ("DAILY_RESET_TIME", "proxy.daily_reset_time"),
     ("DAILY_RESET_TIMEZONE", "proxy.daily_reset_timezone"),
 ];
+
+/// Shortest `PROXY_API_KEY` accepted on a non-loopback address: anything
+/// shorter can be guessed by anyone who reaches the port (`setup` generates
+/// 64 hex digits).
+pub const MIN_PROXY_KEY_LEN: usize = 16;
 
 /// Settings that can live in a file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -148,11 +155,20 @@ impl Config {
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty())
             .map(Secret::new);
+        let mut warnings = discovery.warnings;
+        warnings.extend(typos::misspelt_key_vars(env));
+        if discovery.providers.is_empty() {
+            warnings.push(
+                "no provider keys configured: the model list is empty and every request will \
+                 fail. Add e.g. OPENAI_API_KEY to .env (see .env.example, or run `setup`)"
+                    .to_string(),
+            );
+        }
         let config = Config {
             settings,
             proxy_api_key,
             providers: discovery.providers,
-            warnings: discovery.warnings,
+            warnings,
         };
         config.validate()?;
         Ok(config)
@@ -199,6 +215,19 @@ impl Config {
                  --host 127.0.0.1",
                 server.host
             )));
+        }
+        if let Some(key) = &self.proxy_api_key {
+            let len = key.expose().chars().count();
+            if len < MIN_PROXY_KEY_LEN && !is_loopback(&server.host) {
+                return Err(InitError::Config(format!(
+                    "PROXY_API_KEY is only {len} character{} long, too easy to guess on {}: use \
+                     at least {MIN_PROXY_KEY_LEN}, e.g. `openssl rand -hex 32` (`setup` \
+                     generates one when PROXY_API_KEY is empty), or listen locally with \
+                     --host 127.0.0.1",
+                    if len == 1 { "" } else { "s" },
+                    server.host
+                )));
+            }
         }
         Ok(())
     }
@@ -280,12 +309,20 @@ pub fn load_settings(default_file: &Path, cli: &Cli, env: &dyn Env) -> Result<Se
     builder
         .build()
         .and_then(|c| c.try_deserialize::<Settings>())
-        .map_err(config_error)
+        .map_err(
+            |e| match culprit::env_culprit(&e, &culprit::flags_set(cli), env) {
+                Some(error) => error,
+                None => config_error(e),
+            },
+        )
 }
 
 fn config_error(e: config::ConfigError) -> InitError {
     InitError::Config(format!("invalid configuration: {e}"))
 }
+
+#[cfg(test)]
+mod startup_tests;
 
 #[cfg(test)]
 mod tests {

@@ -54,7 +54,7 @@ fn serialize_masked<S: serde::Serializer>(keys: &[Secret], s: S) -> Result<S::Ok
 
 /// Splits `NVIDIA_NIM_API_KEY_2` into `("nvidia_nim", "2")`, and
 /// `OPENAI_API_KEY` into `("openai", "")`.
-fn parse_key_var(var: &str) -> Option<(String, String)> {
+pub(super) fn parse_key_var(var: &str) -> Option<(String, String)> {
     const MARKER: &str = "_API_KEY";
     let mut search_from = 0;
     while let Some(pos) = var[search_from..].find(MARKER) {
@@ -79,7 +79,7 @@ fn suffix_order(suffix: &str) -> (u8, u64, String) {
     }
 }
 
-fn valid_provider_name(name: &str) -> bool {
+pub(super) fn valid_provider_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
@@ -112,6 +112,9 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         }
     }
 
+    // Empty placeholders (`.env.example` has one per provider) are summed
+    // up in one line rather than one warning each at every start.
+    let mut empty: Vec<String> = Vec::new();
     for (name, mut vars) in key_vars {
         vars.sort();
         let mut keys: Vec<Secret> = Vec::new();
@@ -119,9 +122,7 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         for (_, var, value) in vars {
             let value = value.trim();
             if value.is_empty() {
-                found.warnings.push(format!(
-                    "`{var}` is empty and was skipped: set it in `.env` or remove it"
-                ));
+                empty.push(var);
             } else if keys.iter().any(|k| k.expose() == value) {
                 found.warnings.push(format!(
                     "`{var}` repeats a key already configured for `{name}`; using it once"
@@ -173,6 +174,9 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
             keys,
         });
     }
+    if let Some(warning) = empty_summary(&empty) {
+        found.warnings.push(warning);
+    }
     for name in bases.keys() {
         let upper = name.to_ascii_uppercase();
         found.warnings.push(format!(
@@ -181,6 +185,32 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         ));
     }
     Ok(found)
+}
+
+/// One line for every empty key variable: named when alone, counted with
+/// the first few named when many.
+fn empty_summary(empty: &[String]) -> Option<String> {
+    /// Names shown before "and N more".
+    const SHOWN: usize = 3;
+    match empty {
+        [] => None,
+        [var] => Some(format!(
+            "`{var}` is empty and was skipped: set it in `.env` or remove it"
+        )),
+        many => {
+            let mut names: Vec<String> =
+                many.iter().take(SHOWN).map(|v| format!("`{v}`")).collect();
+            if many.len() > SHOWN {
+                names.push(format!("and {} more", many.len() - SHOWN));
+            }
+            Some(format!(
+                "{} key variables are empty and were skipped ({}): set them in `.env` or \
+                 remove them",
+                many.len(),
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 fn validate_base(upper: &str, base: String) -> Result<String, InitError> {
@@ -285,6 +315,30 @@ mod tests {
             .any(|w| w.contains("GROQ_API_KEY_3") && w.contains("repeats")));
         assert_eq!(d.providers[0].api_base, "https://api.groq.com/openai/v1");
         assert_eq!(d.providers[0].max_concurrent_per_key, Some(1));
+    }
+
+    #[test]
+    fn empty_placeholders_are_summed_up_in_one_line() {
+        let example =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        let env: EnvMap = dotenvy::from_read_iter(example.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        let d = discover(&env).unwrap();
+        assert!(d.providers.is_empty());
+        let placeholders = example
+            .lines()
+            .filter(|l| l.ends_with("_API_KEY_1="))
+            .count();
+        assert!(placeholders >= 12, "{placeholders}");
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        let line = &d.warnings[0];
+        assert!(
+            line.starts_with(&format!("{placeholders} key variables are empty"))
+                && line.contains("`ANTHROPIC_API_KEY_1`")
+                && line.contains(&format!("and {} more", placeholders - 3)),
+            "{line}"
+        );
     }
 
     #[test]

@@ -14,6 +14,25 @@ pub enum InitError {
     )]
     DataDir { path: PathBuf, reason: String },
 
+    /// `stats`: no proxy answered where it asked, and one holds the data
+    /// directory — so it runs elsewhere (another port or address).
+    #[error(
+        "a running proxy holds {path} but none answered at {url} ({why}): pass the --port \
+         (and --host) it listens on, e.g. `llm-key-proxy stats --port 8001`"
+    )]
+    ProxyElsewhere {
+        path: PathBuf,
+        url: String,
+        why: String,
+    },
+
+    /// `stats`: the proxy answered but refused the key `stats` sent.
+    #[error(
+        "the proxy at {url} refused the key (HTTP {status}): run stats with the same .env as \
+         the proxy, or set PROXY_API_KEY to its key"
+    )]
+    StatsUnauthorized { url: String, status: u16 },
+
     #[error("cannot listen on {addr}: {reason}: free the port or pick another with --port")]
     Bind { addr: String, reason: String },
 

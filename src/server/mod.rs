@@ -160,12 +160,7 @@ pub async fn start_with_reloader(
 /// Logs what was configured; the "listening on" line comes last, as the
 /// signal that the proxy is ready.
 fn announce(config: &Config, addr: SocketAddr) {
-    if config.providers.is_empty() {
-        log::warn!(
-            "no provider keys configured: the model list is empty and every request will fail. \
-             Add e.g. OPENAI_API_KEY to .env (see .env.example)"
-        );
-    }
+    // "no provider keys configured" is one of `config.warnings`.
     for p in &config.providers {
         log::info!(
             "provider {}: {} key(s) -> {}",

@@ -27,3 +27,55 @@ pub async fn page() -> HttpResponse {
         .insert_header((CACHE_CONTROL, "no-cache"))
         .body(PAGE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PAGE;
+
+    /// The CSS block of the first `@media (max-width: Npx)` rule, and N.
+    fn narrow_rules() -> (u32, &'static str) {
+        let at = PAGE
+            .find("@media (max-width: ")
+            .expect("a narrow-screen rule");
+        let rest = &PAGE[at + "@media (max-width: ".len()..];
+        let width = rest[..rest.find("px").unwrap()].parse().unwrap();
+        let end = rest.find("\n}\n").unwrap();
+        (width, &rest[..end])
+    }
+
+    #[test]
+    fn a_phone_gets_rows_without_sideways_scrolling() {
+        let (width, rules) = narrow_rules();
+        assert!(width >= 390, "a 390 px phone must match: {width}");
+        // The wide layout's 900 px table is what got cut off.
+        assert!(PAGE.contains("min-width: 900px"));
+        for rule in [
+            "table { min-width: 0;",
+            "thead { display: none; }",
+            "table, tbody, tr, td { display: block; }",
+            "content: attr(data-label)",
+        ] {
+            assert!(rules.contains(rule), "missing {rule:?} in {rules}");
+        }
+        // Every number cell carries its column name for that layout.
+        assert!(PAGE.contains("cell.dataset.label = label;"));
+        for label in ["in flight", "today ok / fail / req", "lifetime req"] {
+            assert!(PAGE.contains(&format!("[\"{label}\"")), "{label}");
+        }
+    }
+
+    #[test]
+    fn a_locked_key_shows_why() {
+        let start = PAGE
+            .find("function reason(k, m)")
+            .expect("a reason for each state");
+        let body = &PAGE[start..start + PAGE[start..].find("\n  }\n").unwrap()];
+        // A lock is checked first and needs no failure counter (a lockout
+        // does not count as a consecutive failure).
+        let lock = body.find("k.locked_until").unwrap();
+        let counter = body.find("consecutive_failures").unwrap();
+        assert!(lock < counter, "{body}");
+        assert!(body.contains("\"key rejected\""), "{body}");
+        assert!(PAGE.contains("const [note, detail] = reason(k, m);"));
+    }
+}
