@@ -43,6 +43,7 @@ const ENV_SETTINGS: &[(&str, &str)] = &[
     ("REQUEST_LOG_KEEP", "server.log_keep"),
     ("METRICS_AUTH", "server.metrics_auth"),
     ("MAX_BODY_SIZE", "server.max_body_size"),
+    ("REQUEST_BODY_TIMEOUT", "server.request_body_timeout"),
     ("GLOBAL_TIMEOUT", "proxy.global_timeout"),
     ("UPSTREAM_TIMEOUT", "proxy.upstream_timeout"),
     ("STREAM_IDLE_TIMEOUT", "proxy.stream_idle_timeout"),
@@ -77,6 +78,10 @@ pub struct ServerSettings {
     pub port: u16,
     pub data_dir: PathBuf,
     pub max_body_size: usize,
+    /// Longest a client may take to send its whole body once its head has
+    /// arrived; past it the connection gets 408 and is closed.
+    #[serde(with = "duration")]
+    pub request_body_timeout: Duration,
     pub workers: usize,
     pub enable_request_logging: bool,
     pub log_dir: PathBuf,
@@ -166,6 +171,10 @@ impl Config {
             ("proxy.upstream_timeout", proxy.upstream_timeout),
             ("proxy.stream_idle_timeout", proxy.stream_idle_timeout),
             ("proxy.models_fetch_timeout", proxy.models_fetch_timeout),
+            (
+                "server.request_body_timeout",
+                self.settings.server.request_body_timeout,
+            ),
         ] {
             if value.is_zero() {
                 return Err(InitError::Config(format!(
