@@ -317,6 +317,7 @@ mod tests {
         assert_eq!(s.server.max_body_size, 32 * 1024 * 1024);
         assert_eq!(s.proxy.global_timeout, Duration::from_secs(30));
         assert_eq!(s.proxy.upstream_timeout, Duration::from_secs(120));
+        assert_eq!(s.server.request_body_timeout, Duration::from_secs(30));
         assert!(!s.server.enable_request_logging, "request logs are opt-in");
         assert_eq!(s.server.log_dir, PathBuf::from("logs"));
     }

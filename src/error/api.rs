@@ -246,4 +246,24 @@ mod tests {
             StatusCode::GATEWAY_TIMEOUT
         );
     }
+
+    #[test]
+    fn outages_repeated_failures_and_slow_bodies() {
+        let resting = ApiError::KeysResting {
+            message: "down".into(),
+            retry_after: Duration::from_millis(2500),
+        };
+        let response = resting.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "3");
+        let failed = ApiError::UpstreamFailed("HTTP 500: boom".into());
+        assert_eq!(failed.status_code(), StatusCode::BAD_GATEWAY);
+        let v: serde_json::Value = serde_json::from_str(&failed.to_json()).unwrap();
+        assert_eq!(v["error"]["type"], "upstream_error");
+        let slow = ApiError::BodyTimeout {
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(slow.status_code(), StatusCode::REQUEST_TIMEOUT);
+        assert!(slow.to_string().contains("REQUEST_BODY_TIMEOUT"));
+    }
 }
