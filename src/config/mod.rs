@@ -45,6 +45,7 @@ pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
     ("REQUEST_LOG_KEEP", "server.log_keep"),
     ("METRICS_AUTH", "server.metrics_auth"),
     ("MAX_BODY_SIZE", "server.max_body_size"),
+    ("REQUEST_BODY_TIMEOUT", "server.request_body_timeout"),
     ("GLOBAL_TIMEOUT", "proxy.global_timeout"),
     ("UPSTREAM_TIMEOUT", "proxy.upstream_timeout"),
     ("STREAM_IDLE_TIMEOUT", "proxy.stream_idle_timeout"),
@@ -84,6 +85,10 @@ pub struct ServerSettings {
     pub port: u16,
     pub data_dir: PathBuf,
     pub max_body_size: usize,
+    /// Longest a client may take to send its whole body once its head has
+    /// arrived; past it the connection gets 408 and is closed.
+    #[serde(with = "duration")]
+    pub request_body_timeout: Duration,
     pub workers: usize,
     pub enable_request_logging: bool,
     pub log_dir: PathBuf,
@@ -182,6 +187,10 @@ impl Config {
             ("proxy.upstream_timeout", proxy.upstream_timeout),
             ("proxy.stream_idle_timeout", proxy.stream_idle_timeout),
             ("proxy.models_fetch_timeout", proxy.models_fetch_timeout),
+            (
+                "server.request_body_timeout",
+                self.settings.server.request_body_timeout,
+            ),
         ] {
             if value.is_zero() {
                 return Err(InitError::Config(format!(
@@ -345,6 +354,7 @@ mod tests {
         assert_eq!(s.server.max_body_size, 32 * 1024 * 1024);
         assert_eq!(s.proxy.global_timeout, Duration::from_secs(30));
         assert_eq!(s.proxy.upstream_timeout, Duration::from_secs(120));
+        assert_eq!(s.server.request_body_timeout, Duration::from_secs(30));
         assert!(!s.server.enable_request_logging, "request logs are opt-in");
         assert_eq!(s.server.log_dir, PathBuf::from("logs"));
     }

@@ -28,6 +28,14 @@ pub enum ApiError {
     #[error("request body is larger than the limit of {limit} bytes: send a smaller request or raise `server.max_body_size`")]
     PayloadTooLarge { limit: usize },
 
+    /// The body did not all arrive within `server.request_body_timeout`.
+    #[error(
+        "the request body did not arrive within {}s of the request headers: send the whole \
+         body at once, or raise `server.request_body_timeout` (REQUEST_BODY_TIMEOUT)",
+        after.as_secs_f64()
+    )]
+    BodyTimeout { after: Duration },
+
     #[error("no route for {method} {path}: see GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings")]
     NotFound { method: String, path: String },
 
@@ -41,6 +49,23 @@ pub enum ApiError {
     /// Every key of the provider was tried and failed; names each (masked).
     #[error("{0}")]
     NoAvailableKeys(String),
+
+    /// Every key of the provider rests past the deadline after failures
+    /// that were not rate limits (5xx, connection errors: an outage): the
+    /// service, not the client, is the problem. `retry_after` is when the
+    /// first key is back.
+    #[error("{message}")]
+    KeysResting {
+        message: String,
+        retry_after: Duration,
+    },
+
+    /// The provider failed this request the same way on two keys (5xx, a
+    /// broken answer, a connection error): the request or the provider is
+    /// at fault, not the keys, so no further key is tried or cooled. The
+    /// message carries the provider's status and (masked) message.
+    #[error("{0}")]
+    UpstreamFailed(String),
 
     /// Every usable key is resting (rate limits) past the deadline; the
     /// client should come back after `retry_after`.
@@ -124,7 +149,11 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 ("invalid_request_error", Some("method_not_allowed"))
             }
-            ApiError::NoAvailableKeys(_) => ("service_unavailable", Some("no_available_keys")),
+            ApiError::BodyTimeout { .. } => ("invalid_request_error", Some("request_timeout")),
+            ApiError::NoAvailableKeys(_) | ApiError::KeysResting { .. } => {
+                ("service_unavailable", Some("no_available_keys"))
+            }
+            ApiError::UpstreamFailed(_) => ("upstream_error", Some("upstream_error")),
             ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded")),
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
             ApiError::BadUpstreamAnswer(_) => ("upstream_error", Some("bad_upstream_response")),
@@ -166,7 +195,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KeysResting { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::BadUpstreamAnswer(_) => StatusCode::BAD_GATEWAY,
@@ -177,9 +209,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited { retry_after, .. } = self {
-            let secs = retry_after_secs(*retry_after);
-            response.insert_header(("retry-after", secs.to_string()));
+        match self {
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::KeysResting { retry_after, .. } => {
+                let secs = retry_after_secs(*retry_after);
+                response.insert_header(("retry-after", secs.to_string()));
+            }
+            ApiError::BodyTimeout { .. } => {
+                response.force_close();
+            }
+            _ => {}
         }
         response
             .content_type("application/json")
@@ -226,5 +265,25 @@ mod tests {
             ApiError::Timeout("late".into()).status_code(),
             StatusCode::GATEWAY_TIMEOUT
         );
+    }
+
+    #[test]
+    fn outages_repeated_failures_and_slow_bodies() {
+        let resting = ApiError::KeysResting {
+            message: "down".into(),
+            retry_after: Duration::from_millis(2500),
+        };
+        let response = resting.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "3");
+        let failed = ApiError::UpstreamFailed("HTTP 500: boom".into());
+        assert_eq!(failed.status_code(), StatusCode::BAD_GATEWAY);
+        let v: serde_json::Value = serde_json::from_str(&failed.to_json()).unwrap();
+        assert_eq!(v["error"]["type"], "upstream_error");
+        let slow = ApiError::BodyTimeout {
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(slow.status_code(), StatusCode::REQUEST_TIMEOUT);
+        assert!(slow.to_string().contains("REQUEST_BODY_TIMEOUT"));
     }
 }

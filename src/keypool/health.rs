@@ -8,6 +8,15 @@ use super::state::{Counters, FailureKind, KeyState, Outcome};
 use crate::resilience::clock::after;
 use crate::resilience::policy;
 
+/// Where an attempt stands in its provider's lease sequence: the number of
+/// its lease, and the latest lease handed out when it ended. Failures of
+/// attempts that were in flight together count as one step of the ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseSpan {
+    pub taken: u64,
+    pub latest: u64,
+}
+
 // === impl KeyState: health ===
 
 impl KeyState {
@@ -29,11 +38,15 @@ impl KeyState {
     /// Applies an attempt's outcome to the key's health: resets failure
     /// counters on success, cools the key down for the model or locks it on
     /// failure. A cooldown is never shortened by a later, shorter one.
-    /// `next_reset` ends a quota cooldown without a hint.
+    /// `next_reset` ends a quota cooldown without a hint. A failure of an
+    /// attempt leased before the last recorded one (see [`LeaseSpan`])
+    /// cools or locks the key, but does not climb the ladder again: a burst
+    /// of concurrent 429s is one step, not thirty.
     pub fn apply(
         &mut self,
         model: &str,
         outcome: Outcome,
+        span: LeaseSpan,
         now: DateTime<Utc>,
         next_reset: DateTime<Utc>,
     ) {
@@ -52,7 +65,10 @@ impl KeyState {
             Outcome::ClientError | Outcome::Interrupted { .. } | Outcome::Abandoned => return,
         };
         if kind == FailureKind::KeyRejected {
-            self.lockouts += 1;
+            if span.taken > self.rejected_at_seq || self.lockouts == 0 {
+                self.lockouts += 1;
+            }
+            self.rejected_at_seq = span.latest;
             let until = after(now, policy::lockout(self.lockouts));
             self.locked_until = Some(self.locked_until.map_or(until, |old| old.max(until)));
             self.dirty = true;
@@ -60,7 +76,10 @@ impl KeyState {
             return;
         }
         let state = self.model_mut(model);
-        state.consecutive_failures += 1;
+        if span.taken > state.failed_at_seq || state.consecutive_failures == 0 {
+            state.consecutive_failures += 1;
+        }
+        state.failed_at_seq = span.latest;
         state.last_failure = Some(kind);
         let (until, hinted) = match (kind, hint) {
             (FailureKind::Quota, Some(hint)) => (after(now, hint), true),
@@ -149,6 +168,65 @@ mod tests {
         }
     }
 
+    impl KeyState {
+        /// Applies `outcome` as an attempt leased after every earlier one.
+        fn fresh(
+            &mut self,
+            model: &str,
+            outcome: Outcome,
+            now: DateTime<Utc>,
+            reset: DateTime<Utc>,
+        ) {
+            static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            let taken = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let span = LeaseSpan {
+                taken,
+                latest: taken,
+            };
+            self.apply(model, outcome, span, now, reset);
+        }
+    }
+
+    /// Attempts leased together (sequence 1..=30), ending one after another.
+    fn burst(k: &mut KeyState, model: &str, kind: FailureKind, now: DateTime<Utc>) {
+        for taken in 1..=30 {
+            let span = LeaseSpan { taken, latest: 30 };
+            k.apply(model, fail(kind, None), span, now, t(RESET));
+        }
+    }
+
+    #[test]
+    fn concurrent_failures_are_one_step_of_the_ladder() {
+        let mut k = key();
+        let now = t(NOW);
+        burst(&mut k, "m", FailureKind::RateLimited, now);
+        assert_eq!(k.models["m"].consecutive_failures, 1);
+        assert_eq!(k.unavailable_until("m", now), Some(after(now, secs(10))));
+        // An attempt leased after those failures climbs one step.
+        let later = after(now, secs(11));
+        let span = LeaseSpan {
+            taken: 31,
+            latest: 31,
+        };
+        k.apply(
+            "m",
+            fail(FailureKind::RateLimited, None),
+            span,
+            later,
+            t(RESET),
+        );
+        assert_eq!(k.models["m"].consecutive_failures, 2);
+        assert_eq!(
+            k.unavailable_until("m", later),
+            Some(after(later, secs(30)))
+        );
+        // Rejections the same way: one lockout step for the burst.
+        let mut k = key();
+        burst(&mut k, "m", FailureKind::KeyRejected, now);
+        assert_eq!(k.lockouts, 1);
+        assert_eq!(k.locked_until, Some(after(now, secs(300))));
+    }
+
     const NOW: &str = "2026-11-24T12:00:00Z";
     const RESET: &str = "2026-11-25T03:00:00Z";
 
@@ -162,12 +240,12 @@ mod tests {
         let now = t(NOW);
         let mut ends = Vec::new();
         for _ in 0..6 {
-            k.apply("m", fail(FailureKind::RateLimited, None), now, t(RESET));
+            k.fresh("m", fail(FailureKind::RateLimited, None), now, t(RESET));
             ends.push((k.models["m"].cooldown_until.unwrap() - now).num_seconds());
             k.models.get_mut("m").unwrap().cooldown_until = None; // let it expire
         }
         assert_eq!(ends, vec![10, 30, 60, 120, 300, 300]);
-        k.apply(
+        k.fresh(
             "m",
             Outcome::Success {
                 prompt_tokens: 1,
@@ -177,7 +255,7 @@ mod tests {
             t(RESET),
         );
         assert_eq!(k.models["m"].consecutive_failures, 0);
-        k.apply("m", fail(FailureKind::RateLimited, None), now, t(RESET));
+        k.fresh("m", fail(FailureKind::RateLimited, None), now, t(RESET));
         assert_eq!(
             (k.models["m"].cooldown_until.unwrap() - now).num_seconds(),
             10
@@ -188,7 +266,7 @@ mod tests {
     fn a_hint_longer_than_the_step_wins_and_is_marked() {
         let mut k = key();
         let now = t(NOW);
-        k.apply("m", fail(FailureKind::RateLimited, Some(30)), now, t(RESET));
+        k.fresh("m", fail(FailureKind::RateLimited, Some(30)), now, t(RESET));
         assert_eq!(k.unavailable_until("m", now), Some(after(now, secs(30))));
         assert!(k.models["m"].hinted);
         assert_eq!(
@@ -202,14 +280,14 @@ mod tests {
     fn a_later_shorter_cooldown_never_shortens_an_existing_one() {
         let mut k = key();
         let now = t(NOW);
-        k.apply(
+        k.fresh(
             "m",
             fail(FailureKind::RateLimited, Some(600)),
             now,
             t(RESET),
         );
         let later = after(now, secs(5));
-        k.apply(
+        k.fresh(
             "m",
             fail(FailureKind::RateLimited, Some(1)),
             later,
@@ -223,7 +301,7 @@ mod tests {
     fn rejections_lock_every_model_and_escalate() {
         let mut k = key();
         let now = t(NOW);
-        k.apply("m", fail(FailureKind::KeyRejected, None), now, t(RESET));
+        k.fresh("m", fail(FailureKind::KeyRejected, None), now, t(RESET));
         assert_eq!(k.locked_until, Some(after(now, secs(300))));
         assert_eq!(
             k.unavailable_until("any-model", now),
@@ -231,9 +309,9 @@ mod tests {
         );
         let later = after(now, secs(301));
         assert!(!k.is_locked(later));
-        k.apply("m", fail(FailureKind::KeyRejected, None), later, t(RESET));
+        k.fresh("m", fail(FailureKind::KeyRejected, None), later, t(RESET));
         assert_eq!(k.locked_until, Some(after(later, secs(600))));
-        k.apply(
+        k.fresh(
             "n",
             Outcome::Success {
                 prompt_tokens: 0,
@@ -249,10 +327,10 @@ mod tests {
     fn quota_cools_until_the_hint_or_the_daily_reset() {
         let mut k = key();
         let now = t(NOW);
-        k.apply("m", fail(FailureKind::Quota, None), now, t(RESET));
+        k.fresh("m", fail(FailureKind::Quota, None), now, t(RESET));
         assert_eq!(k.models["m"].cooldown_until, Some(t(RESET)));
         assert!(!k.models["m"].hinted);
-        k.apply("n", fail(FailureKind::Quota, Some(3600)), now, t(RESET));
+        k.fresh("n", fail(FailureKind::Quota, Some(3600)), now, t(RESET));
         assert_eq!(k.models["n"].cooldown_until, Some(after(now, secs(3600))));
         assert!(k.models["n"].hinted);
     }
@@ -261,7 +339,7 @@ mod tests {
     fn transient_failures_use_the_ladder_and_ignore_hints() {
         let mut k = key();
         let now = t(NOW);
-        k.apply("m", fail(FailureKind::Transient, Some(900)), now, t(RESET));
+        k.fresh("m", fail(FailureKind::Transient, Some(900)), now, t(RESET));
         assert_eq!(k.models["m"].cooldown_until, Some(after(now, secs(10))));
     }
 
@@ -269,19 +347,19 @@ mod tests {
     fn the_daily_reset_keeps_only_hinted_cooldowns() {
         let mut k = key();
         let now = t(NOW);
-        k.apply(
+        k.fresh(
             "ladder",
             fail(FailureKind::RateLimited, None),
             now,
             t(RESET),
         );
-        k.apply(
+        k.fresh(
             "hinted",
             fail(FailureKind::RateLimited, Some(7200)),
             now,
             t(RESET),
         );
-        k.apply("x", fail(FailureKind::KeyRejected, None), now, t(RESET));
+        k.fresh("x", fail(FailureKind::KeyRejected, None), now, t(RESET));
         k.model_mut("ladder").usage.daily.requests = 5;
         k.model_mut("ladder").usage.lifetime.requests = 9;
         k.daily_reset();
@@ -300,8 +378,8 @@ mod tests {
     fn manual_clear_by_model_or_whole_key() {
         let mut k = key();
         let now = t(NOW);
-        k.apply("a", fail(FailureKind::RateLimited, None), now, t(RESET));
-        k.apply("b", fail(FailureKind::RateLimited, None), now, t(RESET));
+        k.fresh("a", fail(FailureKind::RateLimited, None), now, t(RESET));
+        k.fresh("b", fail(FailureKind::RateLimited, None), now, t(RESET));
         assert!(k.clear(Some("a")));
         assert_eq!(k.unavailable_until("a", now), None);
         assert!(k.unavailable_until("b", now).is_some());

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::select::{self, Later, Rank, Standing};
+use super::select::{self, Later, Rank, RestCause, Standing};
 use super::state::KeyState;
 
 /// Entries (keys × models) the index may hold. Past it (or past
@@ -83,13 +83,15 @@ impl Index {
             return Some(Later::Busy { rest_ends: soonest });
         }
         let until = soonest?;
-        let is_locked = |i: usize| keys.get(i).is_some_and(|k| k.is_locked(now));
-        let only_locked = index
+        let cause = index
             .resting
             .iter()
             .filter(|(_, i)| open(i))
-            .all(|&(_, i)| is_locked(i));
-        Some(Later::Resting { until, only_locked })
+            .filter_map(|&(_, i)| keys.get(i))
+            .fold(RestCause::Locked, |cause, key| {
+                cause.and(RestCause::of(key, model, now))
+            });
+        Some(Later::Resting { until, cause })
     }
 
     /// Takes note that the key at `index` changed.

@@ -116,7 +116,7 @@ fn run(seed: u64) {
             8..=13 if !leases.is_empty() => {
                 let (index, model) = leases.swap_remove(rng.below(leases.len() as u64) as usize);
                 let next_reset = now + TimeDelta::hours(6);
-                pool.finish(index, model, outcome(&mut rng), now, next_reset);
+                pool.finish(index, model, outcome(&mut rng), 0, now, next_reset);
             }
             14..=16 => now += TimeDelta::seconds(rng.below(200) as i64),
             17 => {
@@ -176,10 +176,11 @@ fn many_keys_stay_in_rank_order_across_leases() {
             prompt_tokens: 1,
             completion_tokens: 1,
         },
+        0,
         now,
         now,
     );
-    pool.finish(1, "m", Outcome::Abandoned, now, now);
+    pool.finish(1, "m", Outcome::Abandoned, 0, now, now);
     assert_eq!(pool.pick("m", &[], now), Some(1));
     assert_eq!(pool.pick("m", &[1], now), Some(0));
 }
@@ -199,7 +200,7 @@ fn many_model_names_keep_the_index_small_and_right() {
             pool.pick(&model, &[], now),
             select::pick(pool.keys(), &model, Some(1), &[], now)
         );
-        pool.finish(index, &model, Outcome::Abandoned, now, now);
+        pool.finish(index, &model, Outcome::Abandoned, 0, now, now);
     }
     assert!(pool.indexed_models() <= 256);
 }

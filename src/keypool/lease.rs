@@ -23,6 +23,9 @@ pub struct Lease {
     model: String,
     index: usize,
     key: Secret,
+    /// The lease's number in its provider's sequence: failures of leases
+    /// in flight together are one step of the cooldown ladder.
+    seq: u64,
     done: bool,
 }
 
@@ -35,6 +38,7 @@ impl Lease {
         model: &str,
         index: usize,
         key: Secret,
+        seq: u64,
     ) -> Lease {
         Lease {
             pool,
@@ -42,6 +46,7 @@ impl Lease {
             model: model.to_string(),
             index,
             key,
+            seq,
             done: false,
         }
     }
@@ -99,6 +104,7 @@ impl Lease {
             provider: std::mem::take(&mut self.provider),
             model: std::mem::take(&mut self.model),
             index: self.index,
+            taken: self.seq,
             outcome,
             durable,
         });

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::report::UsageReport;
-use super::select::Later;
+use super::select::{Later, RestCause};
 use super::state::Outcome;
 use super::{KeyPool, Lease, Waiter};
 use crate::resilience::clock::{after, until};
@@ -40,21 +40,26 @@ pub enum AcquireError {
     #[error("the provider has no keys in the pool")]
     UnknownProvider,
     /// Every key was excluded: this request has tried them all.
-    /// `retry_after`: when the soonest key comes back, if every key of the
-    /// provider is resting for this model.
+    /// `rest`: when the soonest key comes back and why they rest, if every
+    /// key of the provider is resting for this model.
     #[error("every key has been tried")]
-    Exhausted { retry_after: Option<Duration> },
+    Exhausted { rest: Option<Rest> },
     /// Every untried key rests (cools down or is locked out) past the
-    /// request's wait budget.
+    /// request's wait budget. Told over every key of the provider, tried or
+    /// not: when the first is usable again, and why they rest.
     #[error("every key is resting")]
-    Resting {
-        retry_after: Duration,
-        only_locked: bool,
-    },
+    Resting(Rest),
     #[error("no key became free before the deadline")]
     DeadlinePassed,
     #[error("the key pool has stopped")]
     PoolGone,
+}
+
+/// When a provider's keys are usable again, and why they rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rest {
+    pub retry_after: Duration,
+    pub cause: RestCause,
 }
 
 /// How a leased attempt ended; sent by [`Lease`]. With `durable`, the pool
@@ -65,6 +70,8 @@ pub struct ReportOutcome {
     pub provider: String,
     pub model: String,
     pub index: usize,
+    /// The lease's number in the provider's sequence.
+    pub taken: u64,
     pub outcome: Outcome,
     pub durable: Option<oneshot::Sender<()>>,
 }
@@ -149,27 +156,37 @@ impl Handler<AcquireKey> for KeyPool {
                 .map(Acquired::Ready)
                 .ok_or(AcquireError::UnknownProvider);
         }
+        // Over every key, tried ones included: what the client is told.
+        let rest_of_all = |provider: &mut super::provider::ProviderPool| match provider.later(
+            &msg.model,
+            &[],
+            now,
+        ) {
+            Some(Later::Resting { until: at, cause }) => Some(Rest {
+                retry_after: until(now, at),
+                cause,
+            }),
+            Some(Later::Busy { .. }) | None => None,
+        };
         let wake_at = match provider.later(&msg.model, &msg.exclude, now) {
             None => {
-                let retry_after = match provider.later(&msg.model, &[], now) {
-                    Some(Later::Resting { until: at, .. }) => Some(until(now, at)),
-                    Some(Later::Busy { .. }) | None => None,
-                };
-                return Err(AcquireError::Exhausted { retry_after });
+                return Err(AcquireError::Exhausted {
+                    rest: rest_of_all(provider),
+                })
             }
             // A cooling key may be back before a busy one frees up.
             Some(Later::Busy { rest_ends }) => {
                 rest_ends.filter(|at| *at <= after(now, msg.wait_budget))
             }
-            Some(Later::Resting {
-                until: at,
-                only_locked,
-            }) => {
+            Some(Later::Resting { until: at, cause }) => {
                 if at > after(now, msg.wait_budget) {
-                    return Err(AcquireError::Resting {
+                    // A tried key may be resting for another reason, or
+                    // back sooner, than the untried ones.
+                    let rest = rest_of_all(provider).unwrap_or(Rest {
                         retry_after: until(now, at),
-                        only_locked,
+                        cause,
                     });
+                    return Err(AcquireError::Resting(rest));
                 }
                 Some(at)
             }
@@ -199,7 +216,14 @@ impl Handler<ReportOutcome> for KeyPool {
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
-        provider.finish(msg.index, &msg.model, msg.outcome, now, next_reset);
+        provider.finish(
+            msg.index,
+            &msg.model,
+            msg.outcome,
+            msg.taken,
+            now,
+            next_reset,
+        );
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);

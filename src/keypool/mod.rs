@@ -42,10 +42,11 @@ use crate::store::Store;
 pub use lease::{Lease, DURABILITY_WAIT};
 pub use messages::{
     acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
-    Shutdown,
+    Rest, Shutdown,
 };
 use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};
+pub use select::RestCause;
 use state::KeyState;
 pub use state::{FailureKind, Outcome};
 

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use actix::Addr;
 use chrono::{DateTime, Utc};
 
+use super::health::LeaseSpan;
 use super::index::Index;
 use super::select::Later;
 use super::state::{KeyState, Outcome};
@@ -93,8 +94,14 @@ impl ProviderPool {
             .later(&self.keys, model, self.limit, exclude, now)
     }
 
-    /// Marks key `index` busy with `model`; its secret, to send upstream.
-    pub(super) fn take(&mut self, index: usize, model: &str, now: DateTime<Utc>) -> Option<Secret> {
+    /// Marks key `index` busy with `model`; its secret, to send upstream,
+    /// and the lease's number in the sequence.
+    pub(super) fn take(
+        &mut self,
+        index: usize,
+        model: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(Secret, u64)> {
         self.seq += 1;
         let key = self.keys.get_mut(index)?;
         key.in_flight += 1;
@@ -105,7 +112,7 @@ impl ProviderPool {
         }
         let secret = key.secret.clone();
         self.index.refresh(&self.keys, index, self.limit, now);
-        Some(secret)
+        Some((secret, self.seq))
     }
 
     /// Marks key `index` busy with `model` and hands out its lease.
@@ -117,17 +124,18 @@ impl ProviderPool {
         pool: Addr<KeyPool>,
         now: DateTime<Utc>,
     ) -> Option<Lease> {
-        let secret = self.take(index, model, now)?;
-        Some(Lease::new(pool, provider, model, index, secret))
+        let (secret, seq) = self.take(index, model, now)?;
+        Some(Lease::new(pool, provider, model, index, secret, seq))
     }
 
-    /// Ends one attempt on key `index`: releases it, applies the outcome to
-    /// its health and counts it.
+    /// Ends one attempt on key `index`, leased as number `taken`: releases
+    /// it, applies the outcome to its health and counts it.
     pub(super) fn finish(
         &mut self,
         index: usize,
         model: &str,
         outcome: Outcome,
+        taken: u64,
         now: DateTime<Utc>,
         next_reset: DateTime<Utc>,
     ) {
@@ -135,7 +143,11 @@ impl ProviderPool {
             return;
         };
         key.in_flight = key.in_flight.saturating_sub(1);
-        key.apply(model, outcome, now, next_reset);
+        let span = LeaseSpan {
+            taken,
+            latest: self.seq,
+        };
+        key.apply(model, outcome, span, now, next_reset);
         let state = key.model_mut(model);
         state.in_flight = state.in_flight.saturating_sub(1);
         state.usage.daily.record(outcome);
@@ -186,7 +198,7 @@ impl ProviderPool {
             if let Err(lease) = waiter.tx.send(lease) {
                 // The request gave up just now; take the key back.
                 lease.disarm();
-                self.finish(index, model, Outcome::Abandoned, now, now);
+                self.finish(index, model, Outcome::Abandoned, self.seq, now, now);
             }
         }
         if !queue.is_empty() {

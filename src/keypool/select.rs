@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::KeyState;
+use super::state::{FailureKind, KeyState};
 
 /// Where a key stands for one model at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,9 +106,55 @@ pub enum Later {
     },
     Resting {
         until: DateTime<Utc>,
-        /// Every resting key is locked out (rejected), none just cooling.
-        only_locked: bool,
+        cause: RestCause,
     },
+}
+
+/// Why the resting keys rest, as the client is told: a rate limit (429) is
+/// the client's to wait out; an outage or rejected keys are the service's
+/// problem (503).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestCause {
+    /// Every key that is not locked out cools down after a rate limit or a
+    /// spent quota (keys locked out may rest besides).
+    RateLimited,
+    /// Some key cools down after provider failures (5xx, connection
+    /// errors, timeouts).
+    Failing,
+    /// Every resting key is locked out (rejected with 401/403).
+    Locked,
+}
+
+// === impl RestCause ===
+
+impl RestCause {
+    /// The cause for a set of resting keys: fold [`RestCause::of`] over
+    /// them, starting from [`RestCause::Locked`].
+    pub fn and(self, other: RestCause) -> RestCause {
+        use RestCause::*;
+        match (self, other) {
+            (Failing, _) | (_, Failing) => Failing,
+            (RateLimited, _) | (_, RateLimited) => RateLimited,
+            (Locked, Locked) => Locked,
+        }
+    }
+
+    /// Why `key`, which rests for `model` at `now`, rests. A cooldown of
+    /// unknown cause (saved before causes were kept) counts as a rate limit.
+    pub fn of(key: &KeyState, model: &str, now: DateTime<Utc>) -> RestCause {
+        let cooling = key
+            .models
+            .get(model)
+            .filter(|m| m.cooldown_until.is_some_and(|until| until > now));
+        match cooling.map(|m| m.last_failure) {
+            None => RestCause::Locked,
+            Some(Some(FailureKind::Transient)) => RestCause::Failing,
+            Some(
+                Some(FailureKind::RateLimited | FailureKind::Quota | FailureKind::KeyRejected)
+                | None,
+            ) => RestCause::RateLimited,
+        }
+    }
 }
 
 /// What waiting would bring, among the keys not in `exclude`.
@@ -119,7 +165,7 @@ pub fn later(
     now: DateTime<Utc>,
 ) -> Option<Later> {
     let mut soonest: Option<DateTime<Utc>> = None;
-    let mut only_locked = true;
+    let mut cause = RestCause::Locked;
     let mut busy = false;
     for (i, key) in keys.iter().enumerate() {
         if key.retired || exclude.contains(&i) {
@@ -128,7 +174,7 @@ pub fn later(
         match key.unavailable_until(model, now) {
             None => busy = true,
             Some(until) => {
-                only_locked &= key.is_locked(now);
+                cause = cause.and(RestCause::of(key, model, now));
                 soonest = Some(soonest.map_or(until, |s| s.min(until)));
             }
         }
@@ -136,7 +182,7 @@ pub fn later(
     if busy {
         return Some(Later::Busy { rest_ends: soonest });
     }
-    soonest.map(|until| Later::Resting { until, only_locked })
+    soonest.map(|until| Later::Resting { until, cause })
 }
 
 #[cfg(test)]
@@ -219,14 +265,14 @@ mod tests {
             later(&keys, "m", &[], now()),
             Some(Later::Resting {
                 until: soon,
-                only_locked: false
+                cause: RestCause::RateLimited
             })
         );
         assert_eq!(
             later(&keys, "m", &[0], now()),
             Some(Later::Resting {
                 until: soon,
-                only_locked: true
+                cause: RestCause::Locked
             })
         );
         busy(&mut keys[0], "x");

@@ -87,6 +87,10 @@ pub struct KeyState {
     pub locked_until: Option<DateTime<Utc>>,
     /// Consecutive rejections; each lockout is longer.
     pub lockouts: u32,
+    /// The provider's lease sequence when the last rejection was recorded:
+    /// a rejection of a lease taken at or before it ran alongside that one
+    /// and does not lengthen the lockout again. Not persisted.
+    pub rejected_at_seq: u64,
     /// Lockout state changed since the last write to the store.
     pub dirty: bool,
     /// Removed from the configuration by a reload: never leased again, hidden
@@ -108,6 +112,10 @@ pub struct ModelState {
     pub hinted: bool,
     pub consecutive_failures: u32,
     pub last_failure: Option<FailureKind>,
+    /// The provider's lease sequence when the last failure was recorded: a
+    /// failure of a lease taken at or before it was in flight at the same
+    /// time and is not another step of the ladder. Not persisted.
+    pub failed_at_seq: u64,
     /// Changed since the last write to the store.
     pub dirty: bool,
 }
@@ -169,6 +177,7 @@ impl KeyState {
             last_used: 0,
             locked_until: None,
             lockouts: 0,
+            rejected_at_seq: 0,
             dirty: false,
             retired: false,
             models: HashMap::new(),

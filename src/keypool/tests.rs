@@ -165,10 +165,10 @@ async fn resting_past_the_budget_is_refused_at_once_with_the_wait() {
     let mut short = request("m");
     short.wait_budget = Duration::from_secs(5);
     match pool.send(short).await.unwrap() {
-        Err(AcquireError::Resting {
+        Err(AcquireError::Resting(Rest {
             retry_after,
-            only_locked: false,
-        }) => assert_eq!(retry_after, Duration::from_secs(600)),
+            cause: RestCause::RateLimited,
+        })) => assert_eq!(retry_after, Duration::from_secs(600)),
         other => panic!("expected Resting, got {other:?}"),
     }
     // Other models are unaffected.
@@ -290,4 +290,32 @@ async fn a_quota_without_a_hint_rests_until_the_next_reset_of_its_day() {
         until(&report, second_index),
         Some(t("2026-11-26T03:00:00Z"))
     );
+}
+
+#[actix_rt::test]
+async fn a_burst_of_concurrent_failures_on_one_key_is_one_ladder_step() {
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let unlimited = vec![PoolProvider {
+        name: "p".into(),
+        keys: vec![Secret::new(KEY_A)],
+        max_concurrent_per_key: None,
+    }];
+    let pool = KeyPool::new(unlimited, None, options(&clock, DailySchedule::default())).start();
+    let mut burst = Vec::new();
+    for _ in 0..30 {
+        burst.push(lease(&pool, "m").await);
+    }
+    for l in burst {
+        l.finish_durably(rate_limited()).await;
+    }
+    let model = |report: &report::UsageReport| report.providers["p"].keys[0].models["m"].clone();
+    let m = model(&pool.send(GetUsage).await.unwrap());
+    assert_eq!(m.consecutive_failures, 1);
+    assert_eq!(m.cooldown_until, Some(t("2026-11-24T12:00:10Z")));
+    // A request leased after the burst failed climbs one step.
+    clock.advance(Duration::from_secs(11));
+    lease(&pool, "m").await.finish_durably(rate_limited()).await;
+    let m = model(&pool.send(GetUsage).await.unwrap());
+    assert_eq!(m.consecutive_failures, 2);
+    assert_eq!(m.cooldown_until, Some(t("2026-11-24T12:00:41Z")));
 }

@@ -45,10 +45,13 @@ pub async fn attempt(
     deadline: Instant,
 ) -> Attempt {
     let settings = &request.config.settings.proxy;
+    // A stream is bounded by the deadline until its first event; any other
+    // attempt by `upstream_timeout`, and never past the deadline either.
+    let left = deadline.saturating_duration_since(Instant::now());
     let head_timeout = if request.stream {
-        deadline.saturating_duration_since(Instant::now())
+        left
     } else {
-        settings.upstream_timeout
+        settings.upstream_timeout.min(left)
     };
     let attempt_deadline = Instant::now() + head_timeout;
     // Dropping `_cancel` (this future is dropped when the client goes away)
@@ -151,7 +154,36 @@ pub async fn attempt(
                 }),
         );
     }
-    judged(lease, verdict, format!("HTTP {}", upstream.status.as_u16()))
+    let why = failure_text(upstream.status, &body, lease.key());
+    judged(lease, verdict, why)
+}
+
+/// Longest provider message quoted in a failure's description.
+const MAX_QUOTED_MESSAGE: usize = 200;
+
+/// "HTTP 500: <the provider's message>", the key masked wherever the
+/// provider echoed it. The message is the envelope's `error.message` (or
+/// `message`, or a string `error`), else the start of the body.
+fn failure_text(status: StatusCode, body: &[u8], key: &crate::secret::Secret) -> String {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let from_json = parsed.as_ref().and_then(|v| {
+        [&v["error"]["message"], &v["message"], &v["error"]]
+            .into_iter()
+            .find_map(serde_json::Value::as_str)
+            .map(str::to_owned)
+    });
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = key.scrub(&text);
+    let mut quoted: String = text.chars().take(MAX_QUOTED_MESSAGE).collect();
+    if quoted.len() < text.len() {
+        quoted.push('…');
+    }
+    if quoted.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("HTTP {}: {quoted}", status.as_u16())
+    }
 }
 
 /// A stream whose first event never came, or was an error.

@@ -49,8 +49,7 @@ pub async fn read_body(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(INITIAL_BODY_CAPACITY));
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::invalid(format!("cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(super::body_deadline::read_error)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }

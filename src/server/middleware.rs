@@ -41,16 +41,21 @@ pub struct RequestSummary {
 /// Gives every response an `x-request-id` (the client's, if it sent a sane
 /// one) and logs one line per request.
 pub async fn request_context(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let id = client_request_id(req.headers()).unwrap_or_else(new_request_id);
     let id_header = HeaderValue::from_str(&id).ok();
     let shared = req.app_data::<web::Data<Shared>>().cloned();
+    if let Some(shared) = &shared {
+        let timeout = shared.with_config(|c| c.settings.server.request_body_timeout);
+        super::body_deadline::bound(&mut req, timeout);
+    }
     req.extensions_mut().insert(RequestId(id));
     let in_flight = shared.as_ref().map(|s| s.metrics.enter());
     let mut res = next.call(req).await?.map_into_boxed_body();
+    super::body_deadline::close_after_timeout(&mut res);
     if matches!(res.response().body().size(), BodySize::Stream) {
         // A stream is in flight until its last event, not its head.
         res = res.map_body(|_, body| {

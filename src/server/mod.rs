@@ -7,6 +7,7 @@
 
 mod attempt;
 mod body;
+mod body_deadline;
 mod count;
 mod messages;
 pub mod metrics;

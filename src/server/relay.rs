@@ -1,10 +1,15 @@
 //! The rotation loop: lease a key, call the provider, and on failure retry
 //! the same key (transient faults, with backoff) or move to the next one.
 //!
-//! Deadlines: the global deadline bounds waiting for keys, retries, backoff
-//! and the time to a stream's first event; no attempt or sleep starts that
-//! would end after it. A non-streaming attempt in flight is bounded by
-//! `proxy.upstream_timeout`.
+//! Deadlines: the global deadline bounds the whole request — waiting for
+//! keys, every attempt, retries, backoff and the time to a stream's first
+//! event; no attempt or sleep runs past it. A non-streaming attempt in flight
+//! is bounded by the smaller of `proxy.upstream_timeout` and the time left.
+//!
+//! Failures that follow the request, not the key: a transient failure (5xx,
+//! a broken answer, a connection error) on a second key means the request or
+//! the provider is at fault. Rotation stops there with a 502 naming the
+//! provider's status and message, and that key is not cooled.
 
 use std::time::Duration;
 
@@ -18,7 +23,7 @@ use super::middleware::RequestSummary;
 use super::Shared;
 use crate::config::Config;
 use crate::error::{retry_after_secs, ApiError};
-use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome};
+use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome, Rest, RestCause};
 use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
@@ -56,8 +61,8 @@ pub struct Forward<'a> {
 #[derive(Default)]
 struct Failures {
     lines: Vec<String>,
-    /// Every failure was a rate limit or a spent quota.
-    only_rate_limits: bool,
+    /// Keys that failed transiently; at the second, rotation stops.
+    transient_keys: u32,
 }
 
 /// Forwards `request`, rotating through the provider's keys.
@@ -80,10 +85,7 @@ pub async fn forward(
         ..RequestSummary::default()
     };
     let mut tried: Vec<usize> = Vec::new();
-    let mut failures = Failures {
-        only_rate_limits: true,
-        ..Failures::default()
-    };
+    let mut failures = Failures::default();
     let result = 'keys: loop {
         if Instant::now() >= deadline {
             break Err(deadline_passed(
@@ -104,9 +106,9 @@ pub async fn forward(
             // Every key has been tried, and one will be back (its cooldown
             // ends, or another request releases it) before the deadline:
             // wait for it like any request that finds no key free.
-            Err(AcquireError::Exhausted { retry_after })
+            Err(AcquireError::Exhausted { rest })
                 if !tried.is_empty()
-                    && retry_after.is_none_or(|wait| Instant::now() + wait < deadline) =>
+                    && rest.is_none_or(|r| Instant::now() + r.retry_after < deadline) =>
             {
                 tried.clear();
                 continue;
@@ -152,6 +154,23 @@ pub async fn forward(
                     (kind, hint, why)
                 }
             };
+            if kind == FailureKind::Transient
+                && failures.transient_keys > 0
+                && Instant::now() < deadline
+            {
+                // The same failure on a second key: the request's or the
+                // provider's problem. Counted in the key's usage, but the
+                // key is released without a cooldown.
+                log::warn!(
+                    "{provider} key {} failed for {model}: {why}, as another key did; not \
+                     trying further keys",
+                    masked()
+                );
+                failures.record(&masked(), kind, &why);
+                lease.count_retried(kind);
+                lease.finish(Outcome::Abandoned);
+                break 'keys Err(upstream_failed(provider, model, &failures));
+            }
             let pause = backoff::delay(proxy.retry_backoff_base, retries);
             if kind.retry_same_key()
                 && retries < proxy.max_retries_per_key
@@ -197,7 +216,7 @@ impl Failures {
     fn record(&mut self, masked: &str, kind: FailureKind, why: &str) {
         self.lines
             .push(format!("{masked} ({}: {why})", kind.as_str()));
-        self.only_rate_limits &= matches!(kind, FailureKind::RateLimited | FailureKind::Quota);
+        self.transient_keys += u32::from(kind == FailureKind::Transient);
     }
 
     fn describe(&self) -> String {
@@ -214,47 +233,64 @@ fn no_key(
     failures: &Failures,
 ) -> ApiError {
     match error {
-        AcquireError::Exhausted { retry_after } => match retry_after {
-            Some(retry_after) if failures.only_rate_limits => ApiError::RateLimited {
-                message: format!(
-                    "every key of `{provider}` is rate-limited for `{model}` ({}); retry in {}s",
-                    failures.describe(),
-                    retry_after_secs(retry_after)
-                ),
-                retry_after,
-            },
-            _ => ApiError::NoAvailableKeys(format!(
-                "no key of `{provider}` could serve `{model}`: {}. Check the keys in .env, or retry \
-                 later",
-                if failures.lines.is_empty() {
-                    "the pool has no keys".to_string()
-                } else {
-                    format!("every key failed: {}", failures.describe())
-                }
-            )),
-        },
-        AcquireError::Resting {
-            retry_after,
-            only_locked: true,
-        } => ApiError::NoAvailableKeys(format!(
-            "every key of `{provider}` was rejected by the provider (401/403) and is locked out \
-             for {}s: check the keys in .env{}",
-            retry_after_secs(retry_after),
-            tried_so_far(failures)
+        AcquireError::Exhausted { rest: Some(rest) } | AcquireError::Resting(rest) => {
+            resting(rest, provider, model, failures)
+        }
+        AcquireError::Exhausted { rest: None } => ApiError::NoAvailableKeys(format!(
+            "no key of `{provider}` could serve `{model}`: {}. Check the keys in .env, or retry \
+             later",
+            if failures.lines.is_empty() {
+                "the pool has no keys".to_string()
+            } else {
+                format!("every key failed: {}", failures.describe())
+            }
         )),
-        AcquireError::Resting { retry_after, .. } => ApiError::RateLimited {
+        AcquireError::DeadlinePassed => deadline_passed(provider, model, timeout, failures),
+        AcquireError::UnknownProvider => {
+            ApiError::NoAvailableKeys(format!("`{provider}` has no keys"))
+        }
+        AcquireError::PoolGone => ApiError::Unavailable("the key pool stopped"),
+    }
+}
+
+/// Every key rests past the deadline: 429 only when they rest for rate
+/// limits or quota (the client's to wait out); an outage or rejected keys
+/// are a 503.
+fn resting(rest: Rest, provider: &str, model: &str, failures: &Failures) -> ApiError {
+    let Rest { retry_after, cause } = rest;
+    let secs = retry_after_secs(retry_after);
+    let tried = tried_so_far(failures);
+    match cause {
+        RestCause::RateLimited => ApiError::RateLimited {
             message: format!(
-                "every key of `{provider}` is cooling down for `{model}`; the first is usable again \
-                 in {}s{}",
-                retry_after_secs(retry_after),
-                tried_so_far(failures)
+                "every key of `{provider}` is rate-limited or out of quota for `{model}`; the \
+                 first is usable again in {secs}s{tried}"
             ),
             retry_after,
         },
-        AcquireError::DeadlinePassed => deadline_passed(provider, model, timeout, failures),
-        AcquireError::UnknownProvider => ApiError::NoAvailableKeys(format!("`{provider}` has no keys")),
-        AcquireError::PoolGone => ApiError::Unavailable("the key pool stopped"),
+        RestCause::Failing => ApiError::KeysResting {
+            message: format!(
+                "every key of `{provider}` rests for `{model}` after provider failures (5xx, \
+                 timeouts, connection errors): every key failed, the provider looks down; the \
+                 first key is usable again in {secs}s{tried}"
+            ),
+            retry_after,
+        },
+        RestCause::Locked => ApiError::NoAvailableKeys(format!(
+            "every key of `{provider}` was rejected by the provider (401/403) and is locked out \
+             for {secs}s: check the keys in .env{tried}"
+        )),
     }
+}
+
+/// The same transient failure on two keys.
+fn upstream_failed(provider: &str, model: &str, failures: &Failures) -> ApiError {
+    ApiError::UpstreamFailed(format!(
+        "`{provider}` failed this request for `{model}` on two keys ({}): the request or the \
+         provider is at fault, not the keys, so no further key was tried. Check the request, or \
+         retry later",
+        failures.describe()
+    ))
 }
 
 fn tried_so_far(failures: &Failures) -> String {
