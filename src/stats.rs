@@ -34,15 +34,13 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
     }
     let data_dir = &config.settings.server.data_dir;
     let store = Store::open(data_dir).map_err(|e| match e {
-        InitError::DataDir { reason, .. } if reason.contains("already running") => {
-            InitError::DataDir {
-                path: data_dir.clone(),
-                reason: format!(
+        InitError::DataDirInUse { .. } => InitError::DataDir {
+            path: data_dir.clone(),
+            reason: format!(
                 "a running proxy holds it but did not answer at {url}; pass the --host/--port it \
                  listens on"
             ),
-            }
-        }
+        },
         other => other,
     })?;
     let providers = config.providers.iter().map(PoolProvider::from);

@@ -16,12 +16,14 @@
 //! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
 //! timer at the [`DailySchedule`], and at startup if one was missed.
 
+mod faults;
 mod health;
 mod index;
 mod lease;
 mod messages;
 mod persist;
 mod provider;
+mod records;
 mod reload;
 pub mod report;
 pub mod select;
@@ -49,8 +51,8 @@ pub use reload::{ReloadSummary, UpdateProviders};
 use state::KeyState;
 pub use state::{FailureKind, Outcome};
 
-/// How often changed usage is written to the store. With sled's own 500 ms
-/// sync, usage reaches the disk within a second.
+/// How often changed usage is written to the store and synced: usage
+/// reaches the disk within a second.
 pub const WRITE_BEHIND_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Requests that may queue in the pool's mailbox before senders wait. Large
@@ -92,6 +94,8 @@ pub struct KeyPool {
     last_reset: Option<DateTime<Utc>>,
     /// The scheduled start and end of the current day, once asked for.
     day: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Failed writes, and the store while it is out of use.
+    faults: faults::StoreFaults,
 }
 
 /// A request waiting for a key.
@@ -158,6 +162,7 @@ impl KeyPool {
             schedule: options.schedule,
             last_reset: None,
             day: None,
+            faults: faults::StoreFaults::default(),
         };
         pool.load();
         pool
@@ -269,9 +274,14 @@ impl Actor for KeyPool {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        ctx.run_interval(WRITE_BEHIND_INTERVAL, |pool, _| {
-            pool.write_dirty();
+        ctx.run_interval(WRITE_BEHIND_INTERVAL, |pool, ctx| {
+            // Synced at once (not only by sled's own timer), so each sync
+            // records its generation and a later loss can be detected.
+            if pool.write_dirty() {
+                pool.persist_now(None, ctx);
+            }
             pool.purge_abandoned_waiters();
+            pool.retry_store(ctx);
         });
         self.schedule_daily_reset(ctx);
     }
