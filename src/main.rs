@@ -12,7 +12,14 @@ use llm_key_proxy::{server, setup, stats};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // sled logs every failed write again, one line per tree, where the
+    // proxy already reports it (throttled); RUST_LOG=sled=… brings it back.
+    if !std::env::var("RUST_LOG").is_ok_and(|f| f.contains("sled")) {
+        logger.filter_module("sled", log::LevelFilter::Off);
+    }
+    logger.init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

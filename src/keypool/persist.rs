@@ -184,7 +184,8 @@ impl KeyPool {
     pub(super) fn reopened(&mut self, store: Store) {
         let missed = self.faults.log.recovered();
         log::info!(
-            "the state database takes writes again ({missed} failures since the last report):              saving the current state"
+            "the state database is writable again ({missed} failures since the last report): \
+             saving the current state"
         );
         self.faults.lost = None;
         self.faults.next_reopen = None;

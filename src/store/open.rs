@@ -183,14 +183,15 @@ fn aside_path(path: &Path) -> PathBuf {
 }
 
 /// Copies the database directory to `<data dir>/state.sled.check`; `None`
-/// (logged) when that fails, e.g. for lack of space.
+/// when that fails, e.g. for lack of space (said only if a loss is found:
+/// a full disk at startup gets one line, from the open that follows).
 fn safety_copy(data_dir: &Path, path: &Path) -> Option<PathBuf> {
     let copy = data_dir.join(COPY_DIR);
     discard(Some(copy.clone()));
     match copy_dir(path, &copy) {
         Ok(()) => Some(copy),
         Err(e) => {
-            log::warn!(
+            log::debug!(
                 "cannot copy {} before checking it ({e}); opening it without a copy",
                 path.display()
             );
@@ -260,6 +261,19 @@ mod tests {
             .filter(|n| n.contains("corrupt"))
             .collect();
         assert_eq!(kept.len(), 1, "the old one is kept");
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_corruption() {
+        use std::io::{Error, ErrorKind};
+        assert!(is_disk_full(&Error::from_raw_os_error(28)));
+        assert!(is_disk_full(&Error::from(ErrorKind::StorageFull)));
+        assert!(is_disk_full(&Error::from(ErrorKind::QuotaExceeded)));
+        // sled wraps the OS error when a write fails.
+        let wrapped = Error::new(ErrorKind::StorageFull, Error::from_raw_os_error(28));
+        assert!(is_disk_full(&wrapped));
+        assert!(!is_disk_full(&Error::from(ErrorKind::InvalidData)));
+        assert!(!is_disk_full(&Error::from_raw_os_error(13)));
     }
 
     #[test]
