@@ -51,9 +51,14 @@ pub use reload::{ReloadSummary, UpdateProviders};
 use state::KeyState;
 pub use state::{FailureKind, Outcome};
 
-/// How often changed usage is written to the store and synced: usage
-/// reaches the disk within a second.
+/// How often changed usage is written to the store. With sled's own 500 ms
+/// sync, usage reaches the disk within a second.
 pub const WRITE_BEHIND_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often usage written behind is also synced by the pool itself, which
+/// records a generation (see `store::generation`) so that a later loss of
+/// it can be detected.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Requests that may queue in the pool's mailbox before senders wait. Large
 /// enough that a burst of requests never parks on the mailbox.
@@ -96,6 +101,8 @@ pub struct KeyPool {
     day: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Failed writes, and the store while it is out of use.
     faults: faults::StoreFaults,
+    /// Records were written behind since the pool's last sync.
+    unsynced: bool,
 }
 
 /// A request waiting for a key.
@@ -163,6 +170,7 @@ impl KeyPool {
             last_reset: None,
             day: None,
             faults: faults::StoreFaults::default(),
+            unsynced: false,
         };
         pool.load();
         pool
@@ -275,13 +283,14 @@ impl Actor for KeyPool {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         ctx.run_interval(WRITE_BEHIND_INTERVAL, |pool, ctx| {
-            // Synced at once (not only by sled's own timer), so each sync
-            // records its generation and a later loss can be detected.
-            if pool.write_dirty() {
-                pool.persist_now(None, ctx);
-            }
+            pool.unsynced |= pool.write_dirty();
             pool.purge_abandoned_waiters();
             pool.retry_store(ctx);
+        });
+        ctx.run_interval(SYNC_INTERVAL, |pool, ctx| {
+            if std::mem::take(&mut pool.unsynced) {
+                pool.persist_now(None, ctx);
+            }
         });
         self.schedule_daily_reset(ctx);
     }
