@@ -148,6 +148,25 @@ fn an_intact_database_raises_no_alarm_and_keeps_no_copy() {
     assert_eq!(entries, vec!["state.sled".to_string()], "{entries:?}");
 }
 
+#[test]
+fn a_database_held_by_another_proxy_is_one_plain_line() {
+    let mock = start_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Running::start(command(dir.path(), &mock));
+    let out = command(dir.path(), &mock).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("another llm-key-proxy is running")
+            && lines[0].contains("data/state.sled")
+            && lines[0].contains("--data-dir")
+            && !lines[0].contains("WouldBlock"),
+        "{stderr}"
+    );
+}
+
 /// A tmpfs of `size` mounted at `at`, unmounted when dropped.
 struct Tmpfs(PathBuf);
 

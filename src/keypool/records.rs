@@ -48,7 +48,41 @@ impl KeyState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keypool::{KeyPool, PoolOptions, PoolProvider};
     use crate::secret::Secret;
+    use crate::store::{ModelKey, ModelRecord, Store};
+
+    #[test]
+    fn a_database_over_the_bound_is_trimmed_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = Secret::new("sk-evict-test-0002");
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..MAX_RECORDS_PER_KEY + 5 {
+            let id = ModelKey {
+                provider: "p".into(),
+                key_id: secret.id(),
+                model: format!("m{i}"),
+            };
+            store.save_model(&id, &ModelRecord::default()).unwrap();
+        }
+        let provider = PoolProvider {
+            name: "p".into(),
+            keys: vec![secret],
+            max_concurrent_per_key: None,
+        };
+        let mut pool = KeyPool::new([provider], Some(store.clone()), PoolOptions::default());
+        let report = pool.report();
+        assert_eq!(
+            report.providers["p"].keys[0].models.len(),
+            MAX_RECORDS_PER_KEY
+        );
+        pool.write_dirty();
+        assert_eq!(
+            store.load_models().len(),
+            MAX_RECORDS_PER_KEY,
+            "trimmed on disk"
+        );
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
