@@ -25,6 +25,9 @@ pub(super) struct StoreFaults {
     pub dropped: Option<Store>,
     pub reopening: bool,
     pub next_reopen: Option<Instant>,
+    /// Counts the stores opened again: a late error from a sync of an
+    /// earlier one must not take the new one out of use.
+    pub epoch: u64,
     pub log: ErrorLog,
 }
 
@@ -74,6 +77,64 @@ impl ErrorLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keypool::{
+        acquire, AcquireKey, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions, PoolProvider,
+        Shutdown,
+    };
+    use crate::secret::Secret;
+    use actix::Actor;
+
+    #[actix_rt::test]
+    async fn a_full_disk_keeps_serving_and_everything_is_saved_once_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let location = store.location();
+        let provider = PoolProvider {
+            name: "p".into(),
+            keys: vec![Secret::new("sk-faults-test-key-0001")],
+            max_concurrent_per_key: None,
+        };
+        let pool = KeyPool::new([provider], Some(store), PoolOptions::default()).start();
+        let rest = |model: &str| {
+            let wanted = AcquireKey {
+                provider: "p".into(),
+                model: model.into(),
+                exclude: vec![],
+                wait_budget: Duration::ZERO,
+            };
+            let pool = pool.clone();
+            async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                let lease = acquire(&pool, wanted, deadline).await.unwrap();
+                let hint = Some(Duration::from_secs(900));
+                let kind = FailureKind::RateLimited;
+                lease.finish_durably(Outcome::Failure { kind, hint }).await;
+            }
+        };
+
+        location.inject_disk_full(true);
+        for model in ["a", "b", "c"] {
+            rest(model).await; // leases are still handed out
+        }
+        let report = pool.send(GetUsage).await.unwrap();
+        let models = &report.providers["p"].keys[0].models;
+        assert!(models["c"].cooldown_until.is_some(), "kept in memory");
+
+        location.inject_disk_full(false);
+        tokio::time::sleep(REOPEN_EVERY + Duration::from_millis(600)).await;
+        rest("d").await;
+        pool.send(Shutdown).await.unwrap();
+
+        let store = Store::open(dir.path()).unwrap();
+        let mut saved: Vec<String> = store
+            .load_models()
+            .into_iter()
+            .filter(|(_, record)| record.cooldown_until.is_some())
+            .map(|(id, _)| id.model)
+            .collect();
+        saved.sort();
+        assert_eq!(saved, vec!["a", "b", "c", "d"]);
+    }
 
     #[test]
     fn one_line_per_ten_seconds_with_a_count() {

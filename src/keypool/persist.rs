@@ -125,9 +125,13 @@ impl KeyPool {
             return;
         };
         let flush = store.flush_async();
-        ctx.spawn(flush.into_actor(self).map(|result, pool, _| {
-            if let Err(e) = result {
-                pool.store_failed(&format!("cannot sync the state database: {e}"));
+        let epoch = self.faults.epoch;
+        ctx.spawn(flush.into_actor(self).map(move |result, pool, _| {
+            match result {
+                Err(e) if pool.faults.epoch == epoch => {
+                    pool.store_failed(&format!("cannot sync the state database: {e}"));
+                }
+                _ => {}
             }
             if let Some(done) = done {
                 let _ = done.send(());
@@ -189,6 +193,7 @@ impl KeyPool {
         );
         self.faults.lost = None;
         self.faults.next_reopen = None;
+        self.faults.epoch += 1;
         self.store = Some(store);
         for provider in self.providers.values_mut() {
             for key in provider.keys_for_bookkeeping() {

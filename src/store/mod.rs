@@ -27,6 +27,7 @@ mod records;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -55,6 +56,9 @@ pub struct Store {
     keys: sled::Tree,
     meta: sled::Tree,
     location: StoreLocation,
+    /// This handle refuses writes, like sled after a failed one (test
+    /// seam, see [`StoreLocation::inject_disk_full`]).
+    poisoned: Arc<AtomicBool>,
 }
 
 /// Where a store lives, to open it again after a write failed.
@@ -62,7 +66,12 @@ pub struct Store {
 pub struct StoreLocation {
     path: PathBuf,
     generation: Arc<Generation>,
+    /// Test seam: writes fail as on a full disk while set.
+    disk_full: Arc<AtomicBool>,
 }
+
+/// The error an injected full disk gives.
+const INJECTED_DISK_FULL: &str = "No space left on device (os error 28; injected by a test)";
 
 /// Identifies one key's record for one model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -83,6 +92,7 @@ impl Store {
         let location = StoreLocation {
             generation: Arc::new(Generation::new(&path, opened.generation)),
             path,
+            disk_full: Arc::default(),
         };
         let store = Store::with_trees(opened.db, location).map_err(|e| InitError::DataDir {
             path: data_dir.to_path_buf(),
@@ -99,6 +109,9 @@ impl Store {
 
     /// Opens the database at `location` again (see the module docs).
     pub fn reopen(location: &StoreLocation) -> Result<Store, String> {
+        if location.disk_full.load(Ordering::Relaxed) {
+            return Err(INJECTED_DISK_FULL.to_string());
+        }
         let db = open::reopen(&location.path)?;
         let store = Store::with_trees(db, location.clone()).map_err(|e| e.to_string())?;
         let held = store.meta.get(generation::META_KEY).ok().flatten();
@@ -115,7 +128,19 @@ impl Store {
             meta: db.open_tree("meta")?,
             db,
             location,
+            poisoned: Arc::default(),
         })
+    }
+
+    /// Fails while a full disk is injected, and ever after on this handle.
+    fn check(&self) -> Result<(), String> {
+        if self.location.disk_full.load(Ordering::Relaxed) {
+            self.poisoned.store(true, Ordering::Relaxed);
+        }
+        match self.poisoned.load(Ordering::Relaxed) {
+            true => Err(INJECTED_DISK_FULL.to_string()),
+            false => Ok(()),
+        }
     }
 
     /// Where this store lives.
@@ -144,12 +169,14 @@ impl Store {
     }
 
     pub fn save_model(&self, key: &ModelKey, record: &ModelRecord) -> Result<(), String> {
+        self.check()?;
         let id = format!("{}\0{}\0{}", key.provider, key.key_id, key.model);
         save(&self.models, id, record)
     }
 
     /// Deletes a record evicted from memory (see `keypool::records`).
     pub fn remove_model(&self, key: &ModelKey) -> Result<(), String> {
+        self.check()?;
         let id = format!("{}\0{}\0{}", key.provider, key.key_id, key.model);
         self.models
             .remove(id.into_bytes())
@@ -163,6 +190,7 @@ impl Store {
         key_id: &KeyId,
         record: &KeyRecord,
     ) -> Result<(), String> {
+        self.check()?;
         save(&self.keys, format!("{provider}\0{key_id}"), record)
     }
 
@@ -174,6 +202,7 @@ impl Store {
     }
 
     pub fn set_last_reset(&self, at: DateTime<Utc>) -> Result<(), String> {
+        self.check()?;
         self.meta
             .insert(LAST_RESET, at.to_rfc3339().into_bytes())
             .map(|_| ())
@@ -204,11 +233,21 @@ impl Store {
 
     /// Writes the number of the flush about to start (see [`generation`]).
     fn next_generation(&self) -> Result<u64, String> {
+        self.check()?;
         let generation = self.location.generation.bump();
         self.meta
             .insert(generation::META_KEY, &generation.to_be_bytes())
             .map_err(|e| e.to_string())?;
         Ok(generation)
+    }
+}
+
+impl StoreLocation {
+    /// Test seam: while `on`, every write fails as on a full disk, and a
+    /// store that saw it refuses writes until opened again (like sled).
+    #[cfg(test)]
+    pub(crate) fn inject_disk_full(&self, on: bool) {
+        self.disk_full.store(on, Ordering::Relaxed);
     }
 }
 
