@@ -11,7 +11,9 @@
 //! Durability: a failure's cooldown or lockout is written at once and
 //! flushed on sled's threads; the lease holder waits for that before it
 //! answers the client ([`Lease::finish_durably`]). Usage is written behind
-//! every [`WRITE_BEHIND_INTERVAL`]; sled syncs every 500 ms.
+//! every [`WRITE_BEHIND_INTERVAL`] and synced within a second. A store that
+//! stops taking writes (a full disk) is handled in `faults`; what clients
+//! can make the pool remember is bounded in `records`.
 //!
 //! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
 //! timer at the [`DailySchedule`], and at startup if one was missed.
