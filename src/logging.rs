@@ -1,5 +1,6 @@
 //! The process logger: `env_logger` (`RUST_LOG`, `info` by default), with
-//! the HTTP layer's reports of malformed requests demoted to debug.
+//! the HTTP layer's reports of malformed requests demoted to debug, and
+//! sled's own write errors off (the store reports them, throttled).
 //!
 //! actix-http answers a request it cannot parse (a garbage head, headers
 //! too large, a bad `Content-Length`) or a client too slow to send its head
@@ -28,8 +29,14 @@ struct Logger {
 
 /// Installs the process logger. Call once, first thing in `main`.
 pub fn init() {
-    let inner =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // sled logs every failed write again, one line per tree, where the
+    // proxy already reports it (throttled); RUST_LOG=sled=… brings it back.
+    if !std::env::var("RUST_LOG").is_ok_and(|f| f.contains("sled")) {
+        builder.filter_module("sled", log::LevelFilter::Off);
+    }
+    let inner = builder.build();
     let max = inner.filter();
     if log::set_boxed_logger(Box::new(Logger { inner })).is_ok() {
         log::set_max_level(max);

@@ -46,9 +46,8 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
     let data_dir = &config.settings.server.data_dir;
     let store = Store::open(data_dir).map_err(|e| match (e, why) {
         // A proxy holds the data: say how to reach it, not how to fix the
-        // directory. (The store words a held lock "already running".)
-        (InitError::DataDir { reason, .. }, why) if reason.contains("already running") => match why
-        {
+        // directory.
+        (InitError::DataDirInUse { .. }, why) => match why {
             NoAnswer::Refused(status) => InitError::StatsUnauthorized { url, status },
             NoAnswer::Unreachable(why) => InitError::ProxyElsewhere {
                 path: data_dir.clone(),

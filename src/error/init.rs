@@ -33,6 +33,21 @@ pub enum InitError {
     )]
     StatsUnauthorized { url: String, status: u16 },
 
+    /// The database's lock is held: moving or opening it would take a
+    /// running proxy's state.
+    #[error(
+        "another llm-key-proxy is running with the state database {path}: stop it, or give \
+         this one another --data-dir"
+    )]
+    DataDirInUse { path: PathBuf },
+
+    /// No room to open the database. Not corruption: it is left untouched.
+    #[error(
+        "the disk holding {path} is full ({reason}): free some space there and start again, \
+         or pass another --data-dir (the state database was left as it was)"
+    )]
+    DiskFull { path: PathBuf, reason: String },
+
     #[error("cannot listen on {addr}: {reason}: free the port or pick another with --port")]
     Bind { addr: String, reason: String },
 

@@ -235,8 +235,9 @@ impl Handler<CountAttempt> for KeyPool {
     type Result = ();
 
     fn handle(&mut self, msg: CountAttempt, _: &mut Self::Context) {
+        let now = self.now();
         if let Some(provider) = self.providers.get_mut(&msg.provider) {
-            provider.count(msg.index, &msg.model, msg.outcome);
+            provider.count(msg.index, &msg.model, msg.outcome, now);
         }
     }
 }
@@ -279,6 +280,7 @@ impl Handler<Shutdown> for KeyPool {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        self.reopen_now();
         self.write_dirty();
         if let Some(store) = self.store.take() {
             if let Err(e) = store.flush() {

@@ -11,17 +11,21 @@
 //! Durability: a failure's cooldown or lockout is written at once and
 //! flushed on sled's threads; the lease holder waits for that before it
 //! answers the client ([`Lease::finish_durably`]). Usage is written behind
-//! every [`WRITE_BEHIND_INTERVAL`]; sled syncs every 500 ms.
+//! every [`WRITE_BEHIND_INTERVAL`] and synced within a second. A store that
+//! stops taking writes (a full disk) is handled in `faults`; what clients
+//! can make the pool remember is bounded in `records`.
 //!
 //! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
 //! timer at the [`DailySchedule`], and at startup if one was missed.
 
+mod faults;
 mod health;
 mod index;
 mod lease;
 mod messages;
 mod persist;
 mod provider;
+mod records;
 mod reload;
 pub mod report;
 pub mod select;
@@ -53,6 +57,11 @@ pub use state::{FailureKind, Outcome};
 /// How often changed usage is written to the store. With sled's own 500 ms
 /// sync, usage reaches the disk within a second.
 pub const WRITE_BEHIND_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often usage written behind is also synced by the pool itself, which
+/// records a generation (see `store::generation`) so that a later loss of
+/// it can be detected.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Requests that may queue in the pool's mailbox before senders wait. Large
 /// enough that a burst of requests never parks on the mailbox.
@@ -93,6 +102,10 @@ pub struct KeyPool {
     last_reset: Option<DateTime<Utc>>,
     /// The scheduled start and end of the current day, once asked for.
     day: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Failed writes, and the store while it is out of use.
+    faults: faults::StoreFaults,
+    /// Records were written behind since the pool's last sync.
+    unsynced: bool,
 }
 
 /// A request waiting for a key.
@@ -159,6 +172,8 @@ impl KeyPool {
             schedule: options.schedule,
             last_reset: None,
             day: None,
+            faults: faults::StoreFaults::default(),
+            unsynced: false,
         };
         pool.load();
         pool
@@ -270,9 +285,15 @@ impl Actor for KeyPool {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
-        ctx.run_interval(WRITE_BEHIND_INTERVAL, |pool, _| {
-            pool.write_dirty();
+        ctx.run_interval(WRITE_BEHIND_INTERVAL, |pool, ctx| {
+            pool.unsynced |= pool.write_dirty();
             pool.purge_abandoned_waiters();
+            pool.retry_store(ctx);
+        });
+        ctx.run_interval(SYNC_INTERVAL, |pool, ctx| {
+            if std::mem::take(&mut pool.unsynced) {
+                pool.persist_now(None, ctx);
+            }
         });
         self.schedule_daily_reset(ctx);
     }

@@ -1,10 +1,13 @@
 //! The pool's side of persistence: loading state at startup and writing
 //! changed records.
 
+use std::time::Instant;
+
 use tokio::sync::oneshot;
 
+use super::faults::REOPEN_EVERY;
 use super::KeyPool;
-use crate::store::{KeyRecord, ModelKey, ModelRecord};
+use crate::store::{KeyRecord, ModelKey, ModelRecord, Store};
 
 // === impl KeyPool: persistence ===
 
@@ -12,30 +15,62 @@ impl KeyPool {
     /// Loads saved usage, cooldowns, lockouts and the last reset.
     pub(super) fn load(&mut self) {
         let saved = self.saved_state();
+        let now = self.now();
         for (name, provider) in &mut self.providers {
             for key in provider.keys_mut() {
                 saved.restore(name, key);
             }
+            provider.bound_all_records(now);
         }
         self.last_reset = self.store.as_ref().and_then(|s| s.last_reset());
     }
 
-    /// Writes every changed record to the store (not yet synced).
-    pub(super) fn write_dirty(&mut self) {
-        let Some(store) = &self.store else { return };
-        for (name, provider) in &mut self.providers {
+    /// Writes every changed record (and deletes evicted ones) to the store,
+    /// not yet synced. Returns whether anything was written. On a failure
+    /// the rest stays marked changed, for the next write.
+    pub(super) fn write_dirty(&mut self) -> bool {
+        let Some(store) = &self.store else {
+            // Without a store (none, or out of use after a failure), an
+            // eviction is not undone: a record that comes back from disk is
+            // bounded again at the next start.
+            for provider in self.providers.values_mut() {
+                provider.evicted.clear();
+            }
+            return false;
+        };
+        let mut wrote = false;
+        let mut failed = None;
+        'providers: for (name, provider) in &mut self.providers {
+            for (key_id, model) in provider.evicted.drain(..) {
+                let id = ModelKey {
+                    provider: name.clone(),
+                    key_id,
+                    model,
+                };
+                wrote = true;
+                if let Err(e) = store.remove_model(&id) {
+                    failed = Some(format!("cannot delete an evicted record: {e}"));
+                    break 'providers;
+                }
+            }
             for key in provider.keys_for_bookkeeping() {
                 if key.dirty {
                     let record = KeyRecord {
                         locked_until: key.locked_until,
                         lockouts: key.lockouts,
                     };
+                    wrote = true;
                     match store.save_key(name, &key.id, &record) {
                         Ok(()) => key.dirty = false,
-                        Err(e) => log::error!("cannot save the state of key {}: {e}", key.masked),
+                        Err(e) => {
+                            failed =
+                                Some(format!("cannot save the state of key {}: {e}", key.masked));
+                            break 'providers;
+                        }
                     }
                 }
-                for (model, state) in key.models.iter_mut().filter(|(_, s)| s.dirty) {
+                let changed = key.models.iter_mut().filter(|(_, s)| s.dirty && s.recorded);
+                for (model, state) in changed {
                     let id = ModelKey {
                         provider: name.clone(),
                         key_id: key.id.clone(),
@@ -48,19 +83,28 @@ impl KeyPool {
                         consecutive_failures: state.consecutive_failures,
                         last_failure: state.last_failure,
                     };
+                    wrote = true;
                     match store.save_model(&id, &record) {
                         Ok(()) => state.dirty = false,
-                        Err(e) => log::error!("cannot save the state of key {}: {e}", key.masked),
+                        Err(e) => {
+                            failed =
+                                Some(format!("cannot save the state of key {}: {e}", key.masked));
+                            break 'providers;
+                        }
                     }
                 }
             }
         }
+        if let Some(error) = failed {
+            self.store_failed(&error);
+        }
+        wrote
     }
 
-    pub(super) fn save_last_reset(&self) {
+    pub(super) fn save_last_reset(&mut self) {
         if let (Some(store), Some(at)) = (&self.store, self.last_reset) {
             if let Err(e) = store.set_last_reset(at) {
-                log::error!("cannot save the time of the daily reset: {e}");
+                self.store_failed(&format!("cannot save the time of the daily reset: {e}"));
             }
         }
     }
@@ -81,13 +125,96 @@ impl KeyPool {
             return;
         };
         let flush = store.flush_async();
-        ctx.spawn(flush.into_actor(self).map(|result, _, _| {
-            if let Err(e) = result {
-                log::error!("cannot sync the state database: {e}");
+        let epoch = self.faults.epoch;
+        ctx.spawn(flush.into_actor(self).map(move |result, pool, _| {
+            match result {
+                Err(e) if pool.faults.epoch == epoch => {
+                    pool.store_failed(&format!("cannot sync the state database: {e}"));
+                }
+                _ => {}
             }
             if let Some(done) = done {
                 let _ = done.send(());
             }
         }));
+    }
+
+    /// A write failed: logs it (throttled) and takes the store out of use
+    /// until [`KeyPool::retry_store`] opens it again.
+    pub(super) fn store_failed(&mut self, error: &str) {
+        if let Some(line) = self.faults.log.record(error, Instant::now()) {
+            log::error!("{line}");
+        }
+        if let Some(store) = self.store.take() {
+            self.faults.lost = Some(store.location());
+            self.faults.dropped = Some(store);
+        }
+    }
+
+    /// Opens a store that failed again, at most every [`REOPEN_EVERY`],
+    /// off the pool's thread.
+    pub(super) fn retry_store(&mut self, ctx: &mut actix::Context<Self>) {
+        use actix::{ActorFutureExt, AsyncContext, WrapFuture};
+        let now = Instant::now();
+        let Some(location) = self.faults.lost.clone() else {
+            return;
+        };
+        if self.faults.reopening || self.faults.next_reopen.is_some_and(|at| now < at) {
+            return;
+        }
+        self.faults.reopening = true;
+        self.faults.next_reopen = Some(now + REOPEN_EVERY);
+        let old = self.faults.dropped.take();
+        let reopen = actix_rt::task::spawn_blocking(move || {
+            // sled lets go of the file lock only once the old handle is gone.
+            drop(old);
+            Store::reopen(&location)
+        });
+        ctx.spawn(reopen.into_actor(self).map(|result, pool, ctx| {
+            pool.faults.reopening = false;
+            match result {
+                Ok(Ok(store)) => {
+                    pool.reopened(store);
+                    pool.persist_now(None, ctx);
+                }
+                Ok(Err(e)) => pool.store_failed(&e),
+                Err(e) => pool.store_failed(&e.to_string()),
+            }
+        }));
+    }
+
+    /// The store takes writes again: everything in memory is saved anew,
+    /// since what failed to be written is unknown.
+    pub(super) fn reopened(&mut self, store: Store) {
+        let missed = self.faults.log.recovered();
+        log::info!(
+            "the state database is writable again ({missed} failures since the last report): \
+             saving the current state"
+        );
+        self.faults.lost = None;
+        self.faults.next_reopen = None;
+        self.faults.epoch += 1;
+        self.store = Some(store);
+        for provider in self.providers.values_mut() {
+            for key in provider.keys_for_bookkeeping() {
+                key.dirty = true;
+                for state in key.models.values_mut() {
+                    state.dirty = true;
+                }
+            }
+        }
+        self.save_last_reset();
+    }
+
+    /// At shutdown, a store out of use gets one last chance.
+    pub(super) fn reopen_now(&mut self) {
+        let Some(location) = self.faults.lost.clone() else {
+            return;
+        };
+        drop(self.faults.dropped.take());
+        match Store::reopen(&location) {
+            Ok(store) => self.reopened(store),
+            Err(e) => log::error!("cannot save the state at shutdown: {e}"),
+        }
     }
 }

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 
 use super::health::LeaseSpan;
 use super::index::Index;
+use super::records::MAX_RECORDS_PER_KEY;
 use super::select::Later;
 use super::state::{KeyState, Outcome};
 use super::{KeyPool, Lease, Waiter};
-use crate::secret::Secret;
+use crate::secret::{KeyId, Secret};
 
 /// The keys of one provider and the requests waiting for them.
 pub(super) struct ProviderPool {
@@ -27,6 +28,9 @@ pub(super) struct ProviderPool {
     pub(super) waiters: HashMap<String, VecDeque<Waiter>>,
     /// Source of `KeyState::last_used` values.
     seq: u64,
+    /// Records evicted from memory (past [`MAX_RECORDS_PER_KEY`]), to
+    /// delete from the store on its next write.
+    pub(super) evicted: Vec<(KeyId, String)>,
 }
 
 // === impl ProviderPool ===
@@ -39,6 +43,7 @@ impl ProviderPool {
             index: Index::default(),
             waiters: HashMap::new(),
             seq: 0,
+            evicted: Vec::new(),
         }
     }
 
@@ -106,10 +111,12 @@ impl ProviderPool {
         let key = self.keys.get_mut(index)?;
         key.in_flight += 1;
         key.last_used = self.seq;
-        match key.models.get_mut(model) {
-            Some(state) => state.in_flight += 1,
-            None => key.model_mut(model).in_flight += 1,
-        }
+        let state = match key.models.get_mut(model) {
+            Some(state) => state,
+            None => key.model_mut(model),
+        };
+        state.in_flight += 1;
+        state.touched = self.seq;
         let secret = key.secret.clone();
         self.index.refresh(&self.keys, index, self.limit, now);
         Some((secret, self.seq))
@@ -129,7 +136,10 @@ impl ProviderPool {
     }
 
     /// Ends one attempt on key `index`, leased as number `taken`: releases
-    /// it, applies the outcome to its health and counts it.
+    /// it, applies the outcome to its health and counts it. An outcome that
+    /// earns no record (see [`Outcome::earns_record`]) on a model the key
+    /// has no record of only releases the key: the lease's in-flight state
+    /// goes with it.
     pub(super) fn finish(
         &mut self,
         index: usize,
@@ -143,6 +153,17 @@ impl ProviderPool {
             return;
         };
         key.in_flight = key.in_flight.saturating_sub(1);
+        let recorded = key.models.get(model).is_some_and(|m| m.recorded);
+        if !recorded && !outcome.earns_record() {
+            if let Some(state) = key.models.get_mut(model) {
+                state.in_flight = state.in_flight.saturating_sub(1);
+                if state.in_flight == 0 {
+                    key.models.remove(model);
+                }
+            }
+            self.index.refresh(&self.keys, index, self.limit, now);
+            return;
+        }
         let span = LeaseSpan {
             taken,
             latest: self.seq,
@@ -150,21 +171,65 @@ impl ProviderPool {
         key.apply(model, outcome, span, now, next_reset);
         let state = key.model_mut(model);
         state.in_flight = state.in_flight.saturating_sub(1);
+        state.recorded = true;
         state.usage.daily.record(outcome);
         state.usage.lifetime.record(outcome);
         state.dirty |= outcome != Outcome::Abandoned;
+        if !recorded {
+            self.bound_records(index, model, now);
+        }
         self.index.refresh(&self.keys, index, self.limit, now);
     }
 
     /// Counts an attempt in key `index`'s usage, nothing else: it stays
     /// leased, its health unchanged. Failures are not part of a key's
     /// rank, so the index needs no refresh.
-    pub(super) fn count(&mut self, index: usize, model: &str, outcome: Outcome) {
-        if let Some(key) = self.keys.get_mut(index) {
-            let state = key.model_mut(model);
-            state.usage.daily.record(outcome);
-            state.usage.lifetime.record(outcome);
-            state.dirty = true;
+    pub(super) fn count(
+        &mut self,
+        index: usize,
+        model: &str,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) {
+        let Some(key) = self.keys.get_mut(index) else {
+            return;
+        };
+        let recorded = key.models.get(model).is_some_and(|m| m.recorded);
+        if !recorded && !outcome.earns_record() {
+            return;
+        }
+        let state = key.model_mut(model);
+        state.recorded = true;
+        state.usage.daily.record(outcome);
+        state.usage.lifetime.record(outcome);
+        state.dirty = true;
+        if !recorded {
+            self.bound_records(index, model, now);
+        }
+    }
+
+    /// Evicts key `index`'s records past [`MAX_RECORDS_PER_KEY`] (never
+    /// `keep`), noting them for deletion from the store.
+    fn bound_records(&mut self, index: usize, keep: &str, now: DateTime<Utc>) {
+        let Some(key) = self.keys.get_mut(index) else {
+            return;
+        };
+        if key.models.len() <= MAX_RECORDS_PER_KEY {
+            return;
+        }
+        for model in key.evict_beyond(MAX_RECORDS_PER_KEY, keep, now) {
+            self.evicted.push((key.id.clone(), model));
+        }
+    }
+
+    /// Applies the bound to every key (after loading saved state, which
+    /// an older release may have let grow).
+    pub(super) fn bound_all_records(&mut self, now: DateTime<Utc>) {
+        self.index.clear();
+        for key in &mut self.keys {
+            for model in key.evict_beyond(MAX_RECORDS_PER_KEY, "", now) {
+                self.evicted.push((key.id.clone(), model));
+            }
         }
     }
 

@@ -1,13 +1,14 @@
 //! A reload of the configuration, as the pool sees it: keys added, kept
 //! (with their cooldowns and usage) or retired.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix::prelude::*;
 use serde::Serialize;
 
 use super::state::KeyState;
 use super::{KeyPool, PoolProvider, ProviderPool};
+use crate::secret::KeyId;
 use crate::store::{KeyRecord, ModelRecord};
 
 /// Replaces the pool's providers and keys. Keys still configured keep
@@ -69,6 +70,10 @@ impl Handler<UpdateProviders> for KeyPool {
                 }
             }
         }
+        let now = self.now();
+        for provider in self.providers.values_mut() {
+            provider.bound_all_records(now);
+        }
         self.serve_all_waiters(ctx);
         MessageResult(summary)
     }
@@ -86,42 +91,48 @@ fn retire_all(provider: &mut ProviderPool) -> usize {
 }
 
 /// State saved in the store, for keys that join the pool (at startup or
-/// by a reload).
+/// by a reload), by provider and key id.
 #[derive(Default)]
 pub(super) struct Saved {
-    models: Vec<(crate::store::ModelKey, ModelRecord)>,
-    keys: Vec<((String, crate::secret::KeyId), KeyRecord)>,
+    models: HashMap<(String, KeyId), Vec<(String, ModelRecord)>>,
+    keys: HashMap<(String, KeyId), KeyRecord>,
 }
 
 impl KeyPool {
     pub(super) fn saved_state(&self) -> Saved {
-        match &self.store {
-            Some(store) => Saved {
-                models: store.load_models(),
-                keys: store.load_keys(),
-            },
-            None => Saved::default(),
+        let Some(store) = &self.store else {
+            return Saved::default();
+        };
+        let mut saved = Saved {
+            keys: store.load_keys().into_iter().collect(),
+            ..Saved::default()
+        };
+        for (id, record) in store.load_models() {
+            saved
+                .models
+                .entry((id.provider, id.key_id))
+                .or_default()
+                .push((id.model, record));
         }
+        saved
     }
 }
 
 impl Saved {
     pub(super) fn restore(&self, provider: &str, key: &mut KeyState) {
-        for (id, record) in &self.models {
-            if id.provider == provider && id.key_id == key.id {
-                let state = key.model_mut(&id.model);
-                state.usage = record.usage;
-                state.cooldown_until = record.cooldown_until;
-                state.hinted = record.hinted;
-                state.consecutive_failures = record.consecutive_failures;
-                state.last_failure = record.last_failure;
-            }
+        let id = (provider.to_string(), key.id.clone());
+        for (model, record) in self.models.get(&id).into_iter().flatten() {
+            let state = key.model_mut(model);
+            state.recorded = true;
+            state.usage = record.usage;
+            state.cooldown_until = record.cooldown_until;
+            state.hinted = record.hinted;
+            state.consecutive_failures = record.consecutive_failures;
+            state.last_failure = record.last_failure;
         }
-        for ((p, id), record) in &self.keys {
-            if p == provider && *id == key.id {
-                key.locked_until = record.locked_until;
-                key.lockouts = record.lockouts;
-            }
+        if let Some(record) = self.keys.get(&id) {
+            key.locked_until = record.locked_until;
+            key.lockouts = record.lockouts;
         }
     }
 }

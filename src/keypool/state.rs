@@ -100,10 +100,19 @@ pub struct KeyState {
     pub models: HashMap<String, ModelState>,
 }
 
-/// One key's state for one model.
+/// One key's state for one model. It exists while a lease for the model is
+/// in flight, and stays (in memory and on disk) only once it is a record:
+/// see [`Outcome::earns_record`].
 #[derive(Debug, Default)]
 pub struct ModelState {
     pub in_flight: u32,
+    /// The provider answered for this model with this key (a success, a
+    /// key-level failure, a stream cut short), or the state was loaded
+    /// from the store. Only records are kept, reported and saved.
+    pub recorded: bool,
+    /// The pool's lease sequence number when this model was last leased;
+    /// the least recently used records are evicted first.
+    pub touched: u64,
     pub usage: Usage,
     /// Resting after failures: not used for this model until then.
     pub cooldown_until: Option<DateTime<Utc>>,
@@ -148,6 +157,22 @@ impl Counters {
                 self.failures += 1;
             }
             Outcome::Abandoned => {}
+        }
+    }
+}
+
+// === impl Outcome ===
+
+impl Outcome {
+    /// Whether this outcome makes a (key, model) state worth keeping: the
+    /// provider served the model with the key, or blamed the key. A client
+    /// error (a model that does not exist, a malformed request) or an
+    /// abandoned attempt does not, so clients naming arbitrary models
+    /// cannot make the pool keep state for each of them.
+    pub fn earns_record(self) -> bool {
+        match self {
+            Outcome::Success { .. } | Outcome::Failure { .. } | Outcome::Interrupted { .. } => true,
+            Outcome::ClientError | Outcome::Abandoned => false,
         }
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Labels stay low-cardinality: no key ids, and model names — which clients
 //! choose — are capped at [`MAX_MODEL_SERIES`] distinct values, the rest
-//! counted as `other`.
+//! counted as `other`. A model takes a label of its own only with an answer
+//! that is not a client error (like the pool's records, see
+//! `Outcome::earns_record`): requests for models that do not exist are
+//! counted as `other` and cannot use up the labels.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -96,7 +99,7 @@ impl Metrics {
             return;
         };
         let series = &mut *series;
-        let model = series.model_label(provider, model);
+        let model = series.model_label(provider, model, status);
         if let Some(statuses) = slot(&mut series.requests, provider).and_then(|m| slot(m, model)) {
             *statuses.entry(status).or_default() += 1;
         }
@@ -236,8 +239,9 @@ impl Metrics {
 // === impl Series ===
 
 impl Series {
-    /// `model`, or `other` once [`MAX_MODEL_SERIES`] pairs are labelled.
-    fn model_label<'a>(&mut self, provider: &str, model: &'a str) -> &'a str {
+    /// `model`, or `other` once [`MAX_MODEL_SERIES`] pairs are labelled, or
+    /// when a new model's answer was a client error (`status` 4xx but 429).
+    fn model_label<'a>(&mut self, provider: &str, model: &'a str, status: u16) -> &'a str {
         if self
             .models_seen
             .get(provider)
@@ -245,7 +249,8 @@ impl Series {
         {
             return model;
         }
-        if self.models_seen_count >= MAX_MODEL_SERIES {
+        let client_error = (400..500).contains(&status) && status != 429 && !model.is_empty();
+        if self.models_seen_count >= MAX_MODEL_SERIES || client_error {
             return "other";
         }
         if let Some(models) = slot(&mut self.models_seen, provider) {
@@ -329,6 +334,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn client_errors_do_not_take_model_labels() {
+        let m = Metrics::default();
+        let chat = "/v1/chat/completions";
+        for i in 0..MAX_MODEL_SERIES + 10 {
+            m.request(chat, "p", &format!("nope{i}"), 404, Duration::ZERO);
+        }
+        m.request(chat, "p", "real", 429, Duration::ZERO);
+        m.request(chat, "p", "real", 404, Duration::ZERO);
+        let text = m.render(&UsageReport::default(), Utc::now());
+        assert!(!text.contains("nope"), "{text}");
+        let other = format!(r#"model="other",status="404"}} {}"#, MAX_MODEL_SERIES + 10);
+        assert!(text.contains(&other), "{text}");
+        assert!(text.contains(r#"model="real",status="404"} 1"#), "{text}");
+    }
+
+    #[test]
     fn renders_counters_histograms_and_escapes_labels() {
         let m = Metrics::default();
         m.request(
@@ -377,6 +398,7 @@ mod tests {
         }
         let text = m.render(&UsageReport::default(), Utc::now());
         assert!(text.contains(r#"model="other",status="200"} 10"#), "{text}");
+        assert!(text.contains(r#"model="m0",status="200"} 1"#), "{text}");
         let _held = m.enter();
         assert!(m
             .render(&UsageReport::default(), Utc::now())

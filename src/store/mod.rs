@@ -8,16 +8,27 @@
 //! - `models`: `<provider>\0<key id>\0<model>` → [`ModelRecord`] (usage,
 //!   cooldown, failure counter);
 //! - `keys`: `<provider>\0<key id>` → [`KeyRecord`] (lockout);
-//! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset.
+//! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset;
+//!   `generation` → the number of the last explicit flush (see
+//!   [`generation`]).
 //!
 //! A database that cannot be opened is moved aside (kept for inspection)
-//! and a fresh one is started; one locked by a running proxy is an error.
+//! and a fresh one is started; one that opens but lost records is kept,
+//! with a copy of its damaged files and a loud log line; one locked by a
+//! running proxy, or on a full disk, is an error and left alone.
+//!
+//! sled refuses every write once one failed (a full disk): the pool then
+//! drops its `Store` and opens another with [`Store::reopen`] until one
+//! works.
 
+mod generation;
 mod open;
 mod records;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -25,6 +36,8 @@ use serde::Serialize;
 
 use crate::error::InitError;
 use crate::secret::KeyId;
+use generation::Generation;
+pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
 
 /// Current version of every record.
@@ -42,7 +55,23 @@ pub struct Store {
     models: sled::Tree,
     keys: sled::Tree,
     meta: sled::Tree,
+    location: StoreLocation,
+    /// This handle refuses writes, like sled after a failed one (test
+    /// seam, see [`StoreLocation::inject_disk_full`]).
+    poisoned: Arc<AtomicBool>,
 }
+
+/// Where a store lives, to open it again after a write failed.
+#[derive(Clone, Debug)]
+pub struct StoreLocation {
+    path: PathBuf,
+    generation: Arc<Generation>,
+    /// Test seam: writes fail as on a full disk while set.
+    disk_full: Arc<AtomicBool>,
+}
+
+/// The error an injected full disk gives.
+const INJECTED_DISK_FULL: &str = "No space left on device (os error 28; injected by a test)";
 
 /// Identifies one key's record for one model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -56,19 +85,67 @@ pub struct ModelKey {
 
 impl Store {
     /// Opens (creating if needed) the database under `data_dir`, moving an
-    /// unreadable one aside.
+    /// unreadable one aside; see [`open::open_checked`].
     pub fn open(data_dir: &Path) -> Result<Store, InitError> {
-        let db = open::open_or_move_aside(data_dir, &db_path(data_dir))?;
-        let fail = |e: sled::Error| InitError::DataDir {
+        let path = db_path(data_dir);
+        let opened = open::open_checked(data_dir, &path)?;
+        let location = StoreLocation {
+            generation: Arc::new(Generation::new(&path, opened.generation)),
+            path,
+            disk_full: Arc::default(),
+        };
+        let store = Store::with_trees(opened.db, location).map_err(|e| InitError::DataDir {
             path: data_dir.to_path_buf(),
             reason: e.to_string(),
-        };
+        })?;
+        if opened.lost {
+            // Save the generation now, so the loss is reported once.
+            if let Err(e) = store.flush() {
+                log::error!("cannot save the state database: {e}");
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens the database at `location` again (see the module docs).
+    pub fn reopen(location: &StoreLocation) -> Result<Store, String> {
+        if location.disk_full.load(Ordering::Relaxed) {
+            return Err(INJECTED_DISK_FULL.to_string());
+        }
+        let db = open::reopen(&location.path)?;
+        let store = Store::with_trees(db, location.clone()).map_err(|e| e.to_string())?;
+        let held = store.meta.get(generation::META_KEY).ok().flatten();
+        location
+            .generation
+            .raise_to(generation::decode(held.as_deref()));
+        Ok(store)
+    }
+
+    fn with_trees(db: sled::Db, location: StoreLocation) -> sled::Result<Store> {
         Ok(Store {
-            models: db.open_tree("models").map_err(fail)?,
-            keys: db.open_tree("keys").map_err(fail)?,
-            meta: db.open_tree("meta").map_err(fail)?,
+            models: db.open_tree("models")?,
+            keys: db.open_tree("keys")?,
+            meta: db.open_tree("meta")?,
             db,
+            location,
+            poisoned: Arc::default(),
         })
+    }
+
+    /// Fails while a full disk is injected, and ever after on this handle.
+    fn check(&self) -> Result<(), String> {
+        if self.location.disk_full.load(Ordering::Relaxed) {
+            self.poisoned.store(true, Ordering::Relaxed);
+        }
+        match self.poisoned.load(Ordering::Relaxed) {
+            true => Err(INJECTED_DISK_FULL.to_string()),
+            false => Ok(()),
+        }
+    }
+
+    /// Where this store lives.
+    pub fn location(&self) -> StoreLocation {
+        self.location.clone()
     }
 
     /// Every model record; unreadable ones are skipped with a warning.
@@ -92,8 +169,19 @@ impl Store {
     }
 
     pub fn save_model(&self, key: &ModelKey, record: &ModelRecord) -> Result<(), String> {
+        self.check()?;
         let id = format!("{}\0{}\0{}", key.provider, key.key_id, key.model);
         save(&self.models, id, record)
+    }
+
+    /// Deletes a record evicted from memory (see `keypool::records`).
+    pub fn remove_model(&self, key: &ModelKey) -> Result<(), String> {
+        self.check()?;
+        let id = format!("{}\0{}\0{}", key.provider, key.key_id, key.model);
+        self.models
+            .remove(id.into_bytes())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     pub fn save_key(
@@ -102,6 +190,7 @@ impl Store {
         key_id: &KeyId,
         record: &KeyRecord,
     ) -> Result<(), String> {
+        self.check()?;
         save(&self.keys, format!("{provider}\0{key_id}"), record)
     }
 
@@ -113,6 +202,7 @@ impl Store {
     }
 
     pub fn set_last_reset(&self, at: DateTime<Utc>) -> Result<(), String> {
+        self.check()?;
         self.meta
             .insert(LAST_RESET, at.to_rfc3339().into_bytes())
             .map(|_| ())
@@ -121,19 +211,43 @@ impl Store {
 
     /// Forces everything written so far to disk, blocking.
     pub fn flush(&self) -> Result<(), String> {
-        self.db.flush().map(|_| ()).map_err(|e| e.to_string())
+        let generation = self.next_generation()?;
+        self.db.flush().map_err(|e| e.to_string())?;
+        self.location.generation.mirror(generation);
+        Ok(())
     }
 
     /// The same, on sled's own threads: the returned future resolves once
     /// the writes are durable, without blocking the caller's thread.
     pub fn flush_async(&self) -> impl Future<Output = Result<(), String>> + 'static {
         let db = self.db.clone();
+        let location = self.location.clone();
+        let generation = self.next_generation();
         async move {
-            db.flush_async()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let generation = generation?;
+            db.flush_async().await.map_err(|e| e.to_string())?;
+            location.generation.mirror(generation);
+            Ok(())
         }
+    }
+
+    /// Writes the number of the flush about to start (see [`generation`]).
+    fn next_generation(&self) -> Result<u64, String> {
+        self.check()?;
+        let generation = self.location.generation.bump();
+        self.meta
+            .insert(generation::META_KEY, &generation.to_be_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(generation)
+    }
+}
+
+impl StoreLocation {
+    /// Test seam: while `on`, every write fails as on a full disk, and a
+    /// store that saw it refuses writes until opened again (like sled).
+    #[cfg(test)]
+    pub(crate) fn inject_disk_full(&self, on: bool) {
+        self.disk_full.store(on, Ordering::Relaxed);
     }
 }
 

@@ -28,7 +28,10 @@ fn raw_request(app: &TestApp, body: &Value) -> (TcpStream, Vec<u8>) {
 async fn wait_until_released(app: &TestApp, key: &str, model: &str, limit: Duration) -> bool {
     let started = std::time::Instant::now();
     while started.elapsed() < limit {
-        if app.usage_of(key, model).await["in_flight"] == 0 {
+        // No record at all once released: nothing was earned (see
+        // `Outcome::earns_record`).
+        let state = app.usage_of(key, model).await;
+        if state.is_null() || state["in_flight"] == 0 {
             return true;
         }
         actix_rt::time::sleep(Duration::from_millis(20)).await;

@@ -132,6 +132,14 @@ impl TestApp {
         self.boot().await;
     }
 
+    /// Stops the proxy (saving state) and keeps the data directory, to look
+    /// at it.
+    pub async fn stop_keeping_data(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;

@@ -7,6 +7,7 @@ mod helpers;
 mod mock_upstream;
 
 mod anthropic;
+mod bounded_state;
 mod catalog;
 mod chat;
 mod claude_code;
