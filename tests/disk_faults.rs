@@ -48,7 +48,8 @@ fn command(dir: &Path, mock: &MockUpstream) -> std::process::Command {
 }
 
 fn chat(addr: &str, model: &str) -> u16 {
-    let body = format!(r#"{{"model":"mock/{model}","messages":[]}}"#);
+    let body =
+        format!(r#"{{"model":"mock/{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
     http(addr, "POST", "/v1/chat/completions", &body).0
 }
 
@@ -180,15 +181,14 @@ impl Tmpfs {
         match out {
             Ok(out) if out.status.success() => Some(Tmpfs(at.to_path_buf())),
             Ok(out) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs to fill ({}); run the tests as root to cover \
-                     a full disk",
+                skip(format!(
+                    "cannot mount a tmpfs to fill ({}); run the tests as root to cover a full disk",
                     String::from_utf8_lossy(&out.stderr).trim()
-                );
+                ));
                 None
             }
             Err(e) => {
-                eprintln!("SKIPPED: cannot run mount ({e}); run the tests as root");
+                skip(format!("cannot run mount ({e}); run the tests as root"));
                 None
             }
         }
@@ -370,4 +370,14 @@ impl Drop for Logged {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Prints why a test is skipped; with `LLMKP_REQUIRE_TOOLS` set (`.ci/run`
+/// sets it, as root) a skip is a failure instead.
+fn skip(why: String) {
+    assert!(
+        std::env::var_os("LLMKP_REQUIRE_TOOLS").is_none(),
+        "LLMKP_REQUIRE_TOOLS is set but {why}"
+    );
+    eprintln!("SKIPPED: {why}");
 }
