@@ -7,11 +7,8 @@
 //! # then in .env: MOCK_API_BASE=http://127.0.0.1:9001/v1  MOCK_API_KEY=anything
 //! ```
 //!
-//! It is the same scripted mock the integration tests use.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[path = "../tests/api/mock_upstream/mod.rs"]
-mod mock_upstream;
+//! It is the same scripted mock the integration tests use (the
+//! `mock-upstream` dev crate in `crates/mock-upstream/`).
 
 /// Worker threads of the mock; one leaves a core to the proxy on a
 /// two-core machine.

@@ -55,7 +55,10 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
                 .map_err(|e| InitError::Config(format!("cannot render the report: {e}")))?;
             println!("{text}");
         } else {
-            print!("{}", stats::render(&report, &source, chrono::Utc::now()));
+            // The CLI runs without the app (and its clock): "ago" is now.
+            #[allow(clippy::disallowed_methods)]
+            let now = chrono::Utc::now();
+            print!("{}", stats::render(&report, &source, now));
         }
         return Ok(());
     }

@@ -3,8 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "api/mock_upstream/mod.rs"]
-mod mock_upstream;
 
 use std::path::Path;
 use std::sync::mpsc;

@@ -84,6 +84,7 @@ pub async fn attempt(
                 provider,
                 settings.stream_idle_timeout,
                 lease.key().clone(),
+                shared.clock.clone(),
             );
             relay.log_to(request.log.clone());
             return match relay.first_event(deadline).await {

@@ -330,6 +330,7 @@ fn escape(value: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the wall clock
 mod tests {
     use super::*;
 

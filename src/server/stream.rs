@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
@@ -25,6 +26,7 @@ use crate::providers::TokenUsage;
 use crate::providers::{StreamItem, StreamTranslator};
 use crate::reqlog::LogHandle;
 use crate::resilience::classify::classify_stream_error;
+use crate::resilience::clock::Clock;
 use crate::secret::Secret;
 use crate::sse::{frame, SseParser};
 
@@ -66,6 +68,8 @@ pub struct Relay {
     /// The key the stream was asked with, scrubbed from error events in
     /// case the provider echoes it.
     key: Secret,
+    /// The app's clock: an error event's reset time is judged against it.
+    clock: Arc<dyn Clock>,
 }
 
 /// Why a stream failed before its first event.
@@ -95,9 +99,11 @@ impl Relay {
         provider: &str,
         idle_timeout: Duration,
         key: Secret,
+        clock: Arc<dyn Clock>,
     ) -> Relay {
         Relay {
             key,
+            clock,
             body,
             parser: SseParser::default(),
             translator,
@@ -227,7 +233,7 @@ impl Relay {
                 prompt_tokens: self.usage.prompt_tokens,
                 completion_tokens: self.usage.completion_tokens,
             },
-            Some(data) => match classify_stream_error(data, chrono::Utc::now()) {
+            Some(data) => match classify_stream_error(data, self.clock.now()) {
                 crate::resilience::classify::Verdict::Failure { kind, hint } => {
                     Outcome::Failure { kind, hint }
                 }

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{anthropic, Reply};
+use mock_upstream::{anthropic, Reply};
 
 async fn anthropic_app() -> TestApp {
     spawn_with(Options {

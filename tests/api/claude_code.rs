@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{Reply, StreamScript};
+use mock_upstream::{Reply, StreamScript};
 
 /// Longest a CLI run may take (it needs about a second).
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 fn completion(model: &str) -> Value {
     json!({"model": model, "prompt": "def fib(n):", "max_tokens": 16, "suffix": "\n"})

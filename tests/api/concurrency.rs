@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use futures_util::future::join3;
 
 use crate::helpers::*;
-use crate::mock_upstream::{Reply, ANY_MODEL};
+use mock_upstream::{Reply, ANY_MODEL};
 
 fn slow() -> Vec<Reply> {
     vec![Reply::ok().with_delay(Duration::from_millis(300))]

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{anthropic, gemini, Reply, StreamScript};
+use mock_upstream::{anthropic, gemini, Reply, StreamScript};
 
 /// The events of a finished stream: payloads, `[DONE]` excluded.
 fn payloads(events: &[String]) -> Vec<Value> {

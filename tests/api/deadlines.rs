@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 #[actix_web::test]
 async fn the_global_timeout_bounds_a_non_streaming_attempt_in_flight() {

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{Reply, StreamScript};
+use mock_upstream::{Reply, StreamScript};
 
 /// A raw HTTP/1.1 request, so a test controls the socket's lifetime.
 fn raw_request(app: &TestApp, body: &Value) -> (TcpStream, Vec<u8>) {

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 /// The `Retry-After` of a chat request's answer, with its status and body.
 async fn chat_with_retry_after(app: &TestApp, model: &str) -> (StatusCode, Option<u64>, Value) {

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{gemini, Reply};
+use mock_upstream::{gemini, Reply};
 
 async fn gemini_app() -> TestApp {
     spawn_with(Options {

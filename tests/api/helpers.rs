@@ -15,7 +15,7 @@ use llm_key_proxy::error::InitError;
 use llm_key_proxy::server::{self, RunningApp};
 use serde_json::{json, Value};
 
-use crate::mock_upstream::MockUpstream;
+use mock_upstream::MockUpstream;
 
 pub const PROXY_KEY: &str = "test-proxy-key-0123456789";
 /// Provider keys long enough to get distinct masks (`key…0001`).

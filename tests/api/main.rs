@@ -1,10 +1,11 @@
 //! Integration tests: the real proxy on 127.0.0.1:0 in front of a scripted
-//! mock upstream (also a real HTTP server on port 0).
+//! mock upstream (the `mock-upstream` dev crate, a real HTTP server on port 0).
 // Test helpers outside `#[test]` functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Tests compare the app's wall-clock times with the real clock.
+#![allow(clippy::disallowed_methods)]
 
 mod helpers;
-mod mock_upstream;
 
 mod anthropic;
 mod bounded_state;

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 pub fn request(model: &str) -> Value {
     json!({
@@ -215,7 +215,7 @@ async fn bearer_auth_works_too_and_tokens_can_be_counted() {
 
 #[actix_web::test]
 async fn a_stream_that_fails_after_output_began_ends_with_an_error_event() {
-    use crate::mock_upstream::StreamScript;
+    use mock_upstream::StreamScript;
     let app = spawn_app().await;
     let error = json!({"error": {"message": "overloaded", "type": "server_error"}}).to_string();
     let mut failing = StreamScript::chat("m", &["partial"], false);

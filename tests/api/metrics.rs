@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 #[actix_web::test]
 async fn metrics_count_requests_attempts_and_resting_keys() {
@@ -64,7 +64,7 @@ fn assert_grouped(text: &str) {
 #[actix_web::test]
 async fn a_stream_is_in_flight_until_its_last_event() {
     let app = spawn_app().await;
-    let script = crate::mock_upstream::StreamScript::chat("m", &["a", "b"], false)
+    let script = mock_upstream::StreamScript::chat("m", &["a", "b"], false)
         .with_gap(std::time::Duration::from_millis(300));
     app.mock
         .script(KEY_1, "m", vec![Reply::ok().with_stream(script)]);

@@ -29,7 +29,7 @@ async fn the_last_failure_class_survives_a_restart_with_its_cooldown() {
     app.mock.script(
         KEY_1,
         "m",
-        vec![crate::mock_upstream::Reply::status(429).with_header("Retry-After", "3600")],
+        vec![mock_upstream::Reply::status(429).with_header("Retry-After", "3600")],
     );
     assert_eq!(app.chat("mock/m").await.0, StatusCode::TOO_MANY_REQUESTS);
     app.restart().await;

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 fn key_ids(usage: &Value) -> Vec<String> {
     usage["providers"]["mock"]["keys"]

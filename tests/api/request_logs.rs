@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{Reply, StreamScript};
+use mock_upstream::{Reply, StreamScript};
 
 fn request_dirs(logs: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(logs) else {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{Reply, StreamScript};
+use mock_upstream::{Reply, StreamScript};
 
 fn time(v: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(v.as_str().unwrap())

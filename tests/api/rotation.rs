@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 #[actix_web::test]
 async fn rate_limit_auth_failure_and_server_error_each_rotate() {

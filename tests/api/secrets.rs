@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 /// An upstream that answers every request with `status` and exactly
 /// `body` (the scripted mock re-encodes its JSON, which never writes `\/`).

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::{Reply, StreamScript};
+use mock_upstream::{Reply, StreamScript};
 
 fn stream_body(model: &str) -> Value {
     json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "hi"}]})

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 /// A 400 in the OpenAI envelope; its message.
 fn refused(status: StatusCode, answer: &Value) -> String {

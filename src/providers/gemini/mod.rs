@@ -24,6 +24,7 @@ mod response;
 #[cfg(test)]
 mod tests_request;
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the wall clock
 mod tests_response;
 mod tools;
 mod wire;

@@ -10,7 +10,10 @@
 //! - `POST /v1/embeddings`
 //! - `GET  /v1/models`
 //! - anything else: 404 with an OpenAI-style JSON error body.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: a broken script or a poisoned lock should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A fake provider stamps its replies with the real time.
+#![allow(clippy::disallowed_methods)]
 
 pub mod anthropic;
 pub mod gemini;
@@ -23,9 +26,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 use serde_json::Value;
 
-// Re-exported so the public API stays `mock_upstream::X`; not every user of
-// this module (the tests, the example) uses every item.
-#[allow(unused_imports)]
+// Re-exported so the public API stays `mock_upstream::X`.
 pub use script::{
     default_chat_body, default_completion_body, default_embeddings_body, error_body, Reply,
     StreamScript,
