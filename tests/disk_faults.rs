@@ -8,12 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "api/mock_upstream/mod.rs"]
-mod mock_upstream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{http, proxy, Running};
@@ -22,17 +20,6 @@ use serde_json::Value;
 
 const KEY_1: &str = "disk-fault-key-one-0001";
 const KEY_2: &str = "disk-fault-key-two-0002";
-
-fn start_mock() -> MockUpstream {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            tx.send(MockUpstream::start().await).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
-}
 
 fn command(dir: &Path, mock: &MockUpstream) -> std::process::Command {
     let base = mock.base_url.clone();
@@ -90,7 +77,7 @@ fn corrupt_copies(data: &Path) -> usize {
 
 #[test]
 fn a_database_that_lost_records_is_reported_and_a_copy_kept() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     for damage in ["overwrite", "truncate"] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -132,7 +119,7 @@ fn a_database_that_lost_records_is_reported_and_a_copy_kept() {
 
 #[test]
 fn an_intact_database_raises_no_alarm_and_keeps_no_copy() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(command(dir.path(), &mock));
     rest_key_1(&mock, &running.addr, "m");
@@ -151,7 +138,7 @@ fn an_intact_database_raises_no_alarm_and_keeps_no_copy() {
 
 #[test]
 fn a_database_held_by_another_proxy_is_one_plain_line() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     let dir = tempfile::tempdir().unwrap();
     let _first = Running::start(command(dir.path(), &mock));
     let out = command(dir.path(), &mock).output().unwrap();
@@ -217,7 +204,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_at_startup_leaves_the_database_alone() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let Some(disk) = Tmpfs::mount(&data, "4m") else {
@@ -255,7 +242,7 @@ fn a_full_disk_at_startup_leaves_the_database_alone() {
 
 #[test]
 fn a_full_disk_while_serving_logs_little_and_saving_resumes() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let Some(disk) = Tmpfs::mount(&data, "4m") else {

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::mpsc;
 
 use common::{http, proxy, Running};
 use mock_upstream::{MockUpstream, Reply};
@@ -13,18 +12,6 @@ use serde_json::Value;
 
 const KEY_1: &str = "durable-key-one-0001";
 const KEY_2: &str = "durable-key-two-0002";
-
-/// The mock upstream, served by its own actix system on a thread.
-fn start_mock() -> MockUpstream {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            tx.send(MockUpstream::start().await).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
-}
 
 fn start_proxy(dir: &Path, mock: &MockUpstream) -> Running {
     let base = mock.base_url.clone();
@@ -51,7 +38,7 @@ fn chat(addr: &str) -> u16 {
 
 #[test]
 fn a_cooldown_survives_kill_9() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     mock.script(
         KEY_1,
         "m",
@@ -118,7 +105,7 @@ fn proxy_stats(dir: &Path, mock: &MockUpstream) -> String {
 
 #[test]
 fn a_damaged_database_is_moved_aside_and_the_proxy_starts() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("data").join("state.sled");
     std::fs::create_dir_all(&db).unwrap();
@@ -147,7 +134,7 @@ fn a_damaged_database_is_moved_aside_and_the_proxy_starts() {
 
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     mock.script(
         KEY_1,
         "m",
@@ -184,7 +171,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
 
 #[test]
 fn sighup_reloads_the_dot_env() {
-    let mock = start_mock();
+    let mock = MockUpstream::start_in_background();
     let dir = tempfile::tempdir().unwrap();
     let dotenv = dir.path().join(".env");
     let base = format!("MOCK_API_BASE={}\nMOCK_API_KEY_1={KEY_1}\n", mock.base_url);

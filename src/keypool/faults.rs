@@ -28,6 +28,10 @@ pub(super) struct StoreFaults {
     /// Counts the stores opened again: a late error from a sync of an
     /// earlier one must not take the new one out of use.
     pub epoch: u64,
+    /// A store was opened again but has not yet shown that it takes
+    /// writes: opening works on a full disk too, so recovery is announced
+    /// (and the log throttle reset) only after the first sync succeeds.
+    pub confirming: bool,
     pub log: ErrorLog,
 }
 

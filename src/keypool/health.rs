@@ -39,7 +39,7 @@ impl KeyState {
     /// counters on success, cools the key down for the model or locks it on
     /// failure. A cooldown is never shortened by a later, shorter one.
     /// `next_reset` ends a quota cooldown without a hint. A failure of an
-    /// attempt leased before the last recorded one (see [`LeaseSpan`])
+    /// attempt leased before the last recorded one (see `LeaseSpan`)
     /// cools or locks the key, but does not climb the ladder again: a burst
     /// of concurrent 429s is one step, not thirty.
     pub fn apply(

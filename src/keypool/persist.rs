@@ -131,6 +131,14 @@ impl KeyPool {
                 Err(e) if pool.faults.epoch == epoch => {
                     pool.store_failed(&format!("cannot sync the state database: {e}"));
                 }
+                Ok(_) if pool.faults.epoch == epoch && pool.faults.confirming => {
+                    pool.faults.confirming = false;
+                    let missed = pool.faults.log.recovered();
+                    log::info!(
+                        "the state database is writable again ({missed} failures since the last \
+                         report): the current state is saved"
+                    );
+                }
                 _ => {}
             }
             if let Some(done) = done {
@@ -183,14 +191,12 @@ impl KeyPool {
         }));
     }
 
-    /// The store takes writes again: everything in memory is saved anew,
-    /// since what failed to be written is unknown.
+    /// The store is open again: everything in memory is saved anew, since
+    /// what failed to be written is unknown. Whether the disk takes writes
+    /// again shows only when that save is synced (see `persist_now`); until
+    /// then failures stay throttled.
     pub(super) fn reopened(&mut self, store: Store) {
-        let missed = self.faults.log.recovered();
-        log::info!(
-            "the state database is writable again ({missed} failures since the last report): \
-             saving the current state"
-        );
+        self.faults.confirming = true;
         self.faults.lost = None;
         self.faults.next_reopen = None;
         self.faults.epoch += 1;

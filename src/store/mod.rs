@@ -10,7 +10,7 @@
 //! - `keys`: `<provider>\0<key id>` → [`KeyRecord`] (lockout);
 //! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset;
 //!   `generation` → the number of the last explicit flush (see
-//!   [`generation`]).
+//!   `generation`).
 //!
 //! A database that cannot be opened is moved aside (kept for inspection)
 //! and a fresh one is started; one that opens but lost records is kept,
@@ -85,7 +85,7 @@ pub struct ModelKey {
 
 impl Store {
     /// Opens (creating if needed) the database under `data_dir`, moving an
-    /// unreadable one aside; see [`open::open_checked`].
+    /// unreadable one aside; see `open::open_checked`.
     pub fn open(data_dir: &Path) -> Result<Store, InitError> {
         let path = db_path(data_dir);
         let opened = open::open_checked(data_dir, &path)?;

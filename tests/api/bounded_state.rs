@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use llm_key_proxy::store::Store;
 
 use crate::helpers::*;
-use crate::mock_upstream::Reply;
+use mock_upstream::Reply;
 
 /// Records per key (`keypool::records::MAX_RECORDS_PER_KEY`).
 const MAX_RECORDS: usize = 1_000;

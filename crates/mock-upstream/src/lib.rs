@@ -55,6 +55,20 @@ impl MockUpstream {
         MockUpstream::start_on(0, 2).await
     }
 
+    /// Starts the server on its own thread, in an actix system of its own,
+    /// for tests that are not inside one (those that run the real binary).
+    /// The thread lives as long as the test process.
+    pub fn start_in_background() -> MockUpstream {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                tx.send(MockUpstream::start().await).unwrap();
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().unwrap()
+    }
+
     /// Starts on a chosen port with `workers` threads (the example binary
     /// uses this to serve manual trials and benchmarks).
     pub async fn start_on(port: u16, workers: usize) -> MockUpstream {
