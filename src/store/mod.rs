@@ -226,7 +226,11 @@ impl Store {
         async move {
             let generation = generation?;
             db.flush_async().await.map_err(|e| e.to_string())?;
-            location.generation.mirror(generation);
+            // The side file is a file write: off the caller's thread (the
+            // key pool's, which never blocks on disk). It only ever names
+            // a generation already on disk, so it may land a little later.
+            let mirror = move || location.generation.mirror(generation);
+            drop(actix_rt::task::spawn_blocking(mirror));
             Ok(())
         }
     }
