@@ -29,16 +29,11 @@ impl WireFormat for OpenAiFormat {
 
     fn chat_request(
         &self,
-        mut body: Map<String, Value>,
+        body: Map<String, Value>,
         model: &str,
         stream: bool,
     ) -> Result<Outbound, String> {
-        let client_wants_usage = prepare_request(&mut body, model, stream);
-        Ok(Outbound {
-            path: CHAT_PATH.to_string(),
-            body: Value::Object(body),
-            client_wants_usage,
-        })
+        Ok(outbound(CHAT_PATH, body, model, stream))
     }
 
     fn chat_response(&self, body: &[u8], provider: &str, _model: &str) -> Option<Rewritten> {
@@ -59,15 +54,10 @@ impl WireFormat for OpenAiFormat {
 
     fn embeddings_request(
         &self,
-        mut body: Map<String, Value>,
+        body: Map<String, Value>,
         model: &str,
     ) -> Result<Outbound, String> {
-        prepare_request(&mut body, model, false);
-        Ok(Outbound {
-            path: EMBEDDINGS_PATH.to_string(),
-            body: Value::Object(body),
-            client_wants_usage: false,
-        })
+        Ok(outbound(EMBEDDINGS_PATH, body, model, false))
     }
 
     fn embeddings_response(
@@ -83,16 +73,11 @@ impl WireFormat for OpenAiFormat {
 
     fn completions_request(
         &self,
-        mut body: Map<String, Value>,
+        body: Map<String, Value>,
         model: &str,
         stream: bool,
     ) -> Result<Outbound, String> {
-        let client_wants_usage = prepare_request(&mut body, model, stream);
-        Ok(Outbound {
-            path: COMPLETIONS_PATH.to_string(),
-            body: Value::Object(body),
-            client_wants_usage,
-        })
+        Ok(outbound(COMPLETIONS_PATH, body, model, stream))
     }
 
     fn completions_response(&self, body: &[u8], provider: &str) -> Option<Rewritten> {
@@ -124,6 +109,16 @@ pub const EMBEDDINGS_PATH: &str = "/embeddings";
 /// Legacy text completions.
 pub const COMPLETIONS_PATH: &str = "/completions";
 pub const MODELS_PATH: &str = "/models";
+
+/// A request to `path`, prepared by [`prepare_request`].
+fn outbound(path: &str, mut body: Map<String, Value>, model: &str, stream: bool) -> Outbound {
+    let client_wants_usage = prepare_request(&mut body, model, stream);
+    Outbound {
+        path: path.to_string(),
+        body: Value::Object(body),
+        client_wants_usage,
+    }
+}
 
 /// Prepares a chat, completions or embeddings body for the upstream: the bare model name,
 /// and for streams `stream_options.include_usage = true`. Returns whether
