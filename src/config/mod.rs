@@ -249,11 +249,16 @@ impl Config {
     }
 
     /// Every secret of this configuration: the proxy key and all provider
-    /// keys (what request logs must never contain).
+    /// keys but placeholders (what request logs must never contain).
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        // A provider key shorter than 8 characters is a placeholder for a
+        // server without auth (`Secret::is_placeholder`): masking `o` would
+        // garble every logged text and hide nothing. The proxy key is
+        // always a secret.
+        let provider_keys = self.providers.iter().flat_map(|p| p.keys.iter());
         self.proxy_api_key
             .iter()
-            .chain(self.providers.iter().flat_map(|p| p.keys.iter()))
+            .chain(provider_keys.filter(|key| !key.is_placeholder()))
     }
 
     /// Looks up a configured provider by name.

@@ -1,5 +1,6 @@
 //! What a first start checks beyond types: the proxy key's length on a
-//! public address, and the warnings about missing or misspelt provider keys.
+//! public address, the warnings about missing or misspelt provider keys,
+//! and which keys request logs redact.
 
 use std::path::Path;
 
@@ -63,4 +64,25 @@ fn warnings_cover_missing_and_misspelt_provider_keys() {
     let env = EnvMap::from([("OPENAI_API_KEY", "sk-SECRET-value-0001")]);
     let config = Config::from_settings(local, &env).unwrap();
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn request_logs_redact_every_secret_but_placeholder_provider_keys() {
+    let local = load_settings(
+        no_file(),
+        &cli(&["--host", "127.0.0.1"]),
+        &EnvMap::default(),
+    )
+    .unwrap();
+    let env = EnvMap::from([
+        ("PROXY_API_KEY", "px"),
+        ("LOCAL_API_BASE", "http://127.0.0.1:1/v1"),
+        ("LOCAL_API_KEY", "o"),
+        ("OPENAI_API_KEY", "sk-real-openai-key-0001"),
+    ]);
+    let config = Config::from_settings(local, &env).unwrap();
+    let secrets: Vec<&str> = config.secrets().map(|s| s.expose()).collect();
+    assert!(secrets.contains(&"px"), "the proxy key is always secret");
+    assert!(secrets.contains(&"sk-real-openai-key-0001"));
+    assert!(!secrets.contains(&"o"), "a placeholder would garble logs");
 }
