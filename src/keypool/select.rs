@@ -142,6 +142,11 @@ impl RestCause {
     /// Why `key`, which rests for `model` at `now`, rests. A cooldown of
     /// unknown cause (saved before causes were kept) counts as a rate limit.
     pub fn of(key: &KeyState, model: &str, now: DateTime<Utc>) -> RestCause {
+        // A locked key rests for its lockout, whatever older cooldown it
+        // also has for the model.
+        if key.locked_until.is_some_and(|until| until > now) {
+            return RestCause::Locked;
+        }
         let cooling = key
             .models
             .get(model)
@@ -205,6 +210,17 @@ mod tests {
     fn busy(k: &mut KeyState, model: &str) {
         k.in_flight += 1;
         k.model_mut(model).in_flight += 1;
+    }
+
+    #[test]
+    fn a_locked_key_rests_for_its_lockout_not_an_older_cooldown() {
+        let mut keys = pool(1);
+        let state = keys[0].model_mut("m");
+        state.cooldown_until = Some(now() + chrono::Duration::seconds(30));
+        state.last_failure = Some(FailureKind::Transient);
+        assert_eq!(RestCause::of(&keys[0], "m", now()), RestCause::Failing);
+        keys[0].locked_until = Some(now() + chrono::Duration::seconds(300));
+        assert_eq!(RestCause::of(&keys[0], "m", now()), RestCause::Locked);
     }
 
     #[test]
