@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use actix::Actor;
 use llm_key_proxy::keypool::{
-    acquire, AcquireKey, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions, PoolProvider,
+    acquire, AcquireKey, Failure, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions,
+    PoolProvider,
 };
 use llm_key_proxy::secret::Secret;
 use tokio::time::Instant;
@@ -43,10 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("calling with {}", lease.key());
     // … the provider answers 429 with `Retry-After: 30` …
     lease
-        .finish_durably(Outcome::Failure {
+        .finish_durably(Outcome::Failed(Failure {
             kind: FailureKind::RateLimited,
             hint: Some(Duration::from_secs(30)),
-        })
+        }))
         .await;
 
     // The next request rotates to the other key: the first rests 30 s.

@@ -41,26 +41,35 @@
 //!
 //! # Layout
 //!
-//! - `main.rs` — the binary: flags, logging, configuration, run.
-//! - [`logging`] — the process logger; malformed-request noise from the
-//!   HTTP layer demoted to debug.
-//! - [`cli`] — command-line flags.
-//! - [`config`] — settings layering, `.env`, provider discovery, validation,
-//!   misspelt key variables.
+//! Dependencies point one way, bottom to top: a module uses only the ones
+//! listed before it (`.ci/run` fails on a cycle between modules).
+//!
+//! - [`vocab`] — the words every layer shares: failure kinds, `Failure`,
+//!   verdicts, outcomes, usage counters, how a key is sent, transport errors.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
 //! - [`error`] — `InitError` (startup) and `ApiError` (one request).
-//! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
-//!   leases, usage.
+//! - [`resilience`] — pure rules: classification, generic retry hints,
+//!   cooldown policy, backoff, the daily reset schedule and the injectable
+//!   clock.
 //! - [`store`] — sled persistence with versioned records.
-//! - [`resilience`] — classification, retry hints, cooldown policy, backoff,
-//!   the daily reset schedule and the injectable clock.
-//! - [`providers`] — provider presets and the OpenAI-compatible wire format.
-//! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
+//! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
+//!   leases, usage. Knows nothing of the configuration.
+//! - [`providers`] — provider presets and the upstream wire formats, each
+//!   with its own error knowledge (Gemini's `RetryInfo`, Anthropic's
+//!   rate-limit headers).
 //! - [`sse`] — server-sent event parsing and framing.
+//! - [`tokens`] — token counting with tiktoken.
+//! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
+//! - [`reqlog`] — the optional request log.
+//! - [`cli`] — command-line flags.
+//! - [`config`] — settings layering, `.env`, provider discovery, validation,
+//!   misspelt key variables; builds the key pool's `PoolProvider`s.
 //! - [`server`] — actix-web routes, auth, the rotation loop, stream relay.
 //! - [`stats`] — the `stats` subcommand.
 //! - [`setup`] — the `setup` subcommand: the `.env` key wizard.
-//! - [`tokens`] — token counting with tiktoken.
+//! - [`logging`] — the process logger; malformed-request noise from the
+//!   HTTP layer demoted to debug.
+//! - `main.rs` — the binary: flags, logging, configuration, run.
 
 pub mod cli;
 pub mod config;
@@ -80,4 +89,5 @@ pub mod stats;
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub mod store;
 pub mod tokens;
+pub mod vocab;
 pub mod worker;

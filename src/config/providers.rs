@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::env::Env;
 use super::filters::ModelFilter;
 use crate::error::InitError;
+use crate::keypool::PoolProvider;
 use crate::providers::presets::preset;
 use crate::providers::Format;
 use crate::secret::{Secret, MIN_SECRET_CHARS};
@@ -36,6 +37,18 @@ pub struct ProviderConfig {
     pub models: ModelFilter,
     /// The wire format the provider speaks.
     pub format: Format,
+}
+
+/// The key pool's view of a configured provider. Here rather than in the
+/// pool, which does not read the configuration.
+impl From<&ProviderConfig> for PoolProvider {
+    fn from(p: &ProviderConfig) -> PoolProvider {
+        PoolProvider {
+            name: p.name.clone(),
+            keys: p.keys.clone(),
+            max_concurrent_per_key: p.max_concurrent_per_key,
+        }
+    }
 }
 
 /// What discovery found, plus warnings for the operator.

@@ -100,7 +100,7 @@ pub enum ApiError {
 
 /// The `code` of [`ApiError::LoopDetected`]; an upstream 508 with it is a
 /// loop through this proxy (see `resilience::classify`).
-pub const LOOP_DETECTED: &str = "loop_detected";
+pub use crate::vocab::LOOP_DETECTED;
 
 /// The OpenAI error body.
 #[derive(Debug, Serialize)]

@@ -82,8 +82,8 @@ impl ErrorLog {
 mod tests {
     use super::*;
     use crate::keypool::{
-        acquire, AcquireKey, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions, PoolProvider,
-        Shutdown,
+        acquire, AcquireKey, Failure, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions,
+        PoolProvider, Shutdown,
     };
     use crate::secret::Secret;
     use actix::Actor;
@@ -112,7 +112,9 @@ mod tests {
                 let lease = acquire(&pool, wanted, deadline).await.unwrap();
                 let hint = Some(Duration::from_secs(900));
                 let kind = FailureKind::RateLimited;
-                lease.finish_durably(Outcome::Failure { kind, hint }).await;
+                lease
+                    .finish_durably(Outcome::Failed(Failure { kind, hint }))
+                    .await;
             }
         };
 

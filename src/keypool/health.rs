@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Counters, FailureKind, KeyState, Outcome};
+use super::state::{Counters, Failure, FailureKind, KeyState, Outcome};
 use crate::resilience::clock::after;
 use crate::resilience::policy;
 
@@ -61,7 +61,7 @@ impl KeyState {
                 state.consecutive_failures = 0;
                 return;
             }
-            Outcome::Failure { kind, hint } => (kind, hint),
+            Outcome::Failed(Failure { kind, hint }) => (kind, hint),
             Outcome::ClientError | Outcome::Interrupted { .. } | Outcome::Abandoned => return,
         };
         if kind == FailureKind::KeyRejected {
@@ -162,10 +162,10 @@ mod tests {
     }
 
     fn fail(kind: FailureKind, hint: Option<u64>) -> Outcome {
-        Outcome::Failure {
+        Outcome::Failed(Failure {
             kind,
             hint: hint.map(secs),
-        }
+        })
     }
 
     impl KeyState {

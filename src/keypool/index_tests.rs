@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::provider::ProviderPool;
 use super::select;
-use super::state::{FailureKind, KeyState, Outcome};
+use super::state::{Failure, FailureKind, KeyState, Outcome};
 use crate::secret::Secret;
 
 const MODELS: [&str; 3] = ["a", "b", "c"];
@@ -68,10 +68,10 @@ fn outcome(rng: &mut Rng) -> Outcome {
                 FailureKind::Transient,
                 FailureKind::KeyRejected,
             ];
-            Outcome::Failure {
+            Outcome::Failed(Failure {
                 kind: kinds[rng.below(4) as usize],
                 hint,
-            }
+            })
         }
     }
 }

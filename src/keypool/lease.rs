@@ -6,7 +6,7 @@ use actix::Addr;
 use tokio::sync::oneshot;
 
 use super::messages::{CountAttempt, ReportOutcome};
-use super::state::Outcome;
+use super::state::{Failure, Outcome};
 use super::KeyPool;
 use crate::secret::Secret;
 
@@ -86,7 +86,7 @@ impl Lease {
             provider: self.provider.clone(),
             model: self.model.clone(),
             index: self.index,
-            outcome: Outcome::Failure { kind, hint: None },
+            outcome: Outcome::Failed(Failure { kind, hint: None }),
         });
     }
 

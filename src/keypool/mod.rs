@@ -52,7 +52,7 @@ use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};
 pub use select::RestCause;
 use state::KeyState;
-pub use state::{FailureKind, Outcome};
+pub use state::{Failure, FailureKind, Outcome};
 
 /// How often changed usage is written to the store. With sled's own 500 ms
 /// sync, usage reaches the disk within a second.
@@ -74,16 +74,6 @@ pub struct PoolProvider {
     pub keys: Vec<Secret>,
     /// Requests in flight per (key, model); `None` = unlimited.
     pub max_concurrent_per_key: Option<u32>,
-}
-
-impl From<&crate::config::ProviderConfig> for PoolProvider {
-    fn from(p: &crate::config::ProviderConfig) -> PoolProvider {
-        PoolProvider {
-            name: p.name.clone(),
-            keys: p.keys.clone(),
-            max_concurrent_per_key: p.max_concurrent_per_key,
-        }
-    }
 }
 
 /// How the pool tells time.

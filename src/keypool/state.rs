@@ -1,76 +1,11 @@
 //! What the pool knows about each key: in-flight counts and usage per model.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::secret::{KeyId, Secret};
-
-/// Usage counters for one key and one model.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Counters {
-    /// Attempts that reached the provider (whatever their outcome).
-    pub requests: u64,
-    pub successes: u64,
-    pub failures: u64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
-/// Counters for today and since the key was first seen. `lifetime` includes
-/// today; the daily reset zeroes `daily` only.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Usage {
-    pub daily: Counters,
-    pub lifetime: Counters,
-}
-
-/// How one leased attempt ended, as reported by whoever held the lease.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The provider answered with success; tokens as it reported them.
-    Success {
-        prompt_tokens: u64,
-        completion_tokens: u64,
-    },
-    /// The provider refused the request itself (400/404/413/422): not the
-    /// key's fault, so no penalty.
-    ClientError,
-    /// The attempt failed in a way that is the key's or provider's problem;
-    /// `hint` is how long the provider asked us to wait.
-    Failure {
-        kind: FailureKind,
-        hint: Option<Duration>,
-    },
-    /// The client went away (or stopped reading) after a stream began: the
-    /// provider served it, so it counts as a request, but not as a success
-    /// or a failure. Tokens are those reported before the end, if any.
-    Interrupted {
-        prompt_tokens: u64,
-        completion_tokens: u64,
-    },
-    /// The request ended before the attempt produced anything: nothing to
-    /// count, only the key to release.
-    Abandoned,
-}
-
-/// Why an attempt failed; shown (with the masked key) when every key failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// 401/403: the provider rejected the key.
-    KeyRejected,
-    /// 402 or a quota-exhausted answer.
-    Quota,
-    /// 429.
-    RateLimited,
-    /// 408, 5xx, connection or timeout problems, unreadable bodies.
-    Transient,
-}
+pub use crate::vocab::{Counters, Failure, FailureKind, Outcome, Usage};
 
 /// One key of one provider.
 #[derive(Debug)]
@@ -129,67 +64,6 @@ pub struct ModelState {
     pub dirty: bool,
 }
 
-// === impl Counters ===
-
-impl Counters {
-    pub fn record(&mut self, outcome: Outcome) {
-        match outcome {
-            Outcome::Success {
-                prompt_tokens,
-                completion_tokens,
-            } => {
-                self.requests += 1;
-                self.successes += 1;
-                self.prompt_tokens += prompt_tokens;
-                self.completion_tokens += completion_tokens;
-            }
-            Outcome::Interrupted {
-                prompt_tokens,
-                completion_tokens,
-            } => {
-                self.requests += 1;
-                self.prompt_tokens += prompt_tokens;
-                self.completion_tokens += completion_tokens;
-            }
-            Outcome::ClientError => self.requests += 1,
-            Outcome::Failure { .. } => {
-                self.requests += 1;
-                self.failures += 1;
-            }
-            Outcome::Abandoned => {}
-        }
-    }
-}
-
-// === impl Outcome ===
-
-impl Outcome {
-    /// Whether this outcome makes a (key, model) state worth keeping: the
-    /// provider served the model with the key, or blamed the key. A client
-    /// error (a model that does not exist, a malformed request) or an
-    /// abandoned attempt does not, so clients naming arbitrary models
-    /// cannot make the pool keep state for each of them.
-    pub fn earns_record(self) -> bool {
-        match self {
-            Outcome::Success { .. } | Outcome::Failure { .. } | Outcome::Interrupted { .. } => true,
-            Outcome::ClientError | Outcome::Abandoned => false,
-        }
-    }
-}
-
-// === impl FailureKind ===
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::KeyRejected => "key_rejected",
-            FailureKind::Quota => "quota",
-            FailureKind::RateLimited => "rate_limited",
-            FailureKind::Transient => "transient",
-        }
-    }
-}
-
 // === impl KeyState ===
 
 impl KeyState {
@@ -221,39 +95,5 @@ impl KeyState {
 
     pub fn model_mut(&mut self, model: &str) -> &mut ModelState {
         self.models.entry(model.to_owned()).or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_record_each_outcome() {
-        let mut c = Counters::default();
-        c.record(Outcome::Success {
-            prompt_tokens: 10,
-            completion_tokens: 5,
-        });
-        c.record(Outcome::Failure {
-            kind: FailureKind::RateLimited,
-            hint: None,
-        });
-        c.record(Outcome::ClientError);
-        c.record(Outcome::Interrupted {
-            prompt_tokens: 0,
-            completion_tokens: 0,
-        });
-        c.record(Outcome::Abandoned);
-        assert_eq!(
-            c,
-            Counters {
-                requests: 4,
-                successes: 1,
-                failures: 1,
-                prompt_tokens: 10,
-                completion_tokens: 5
-            }
-        );
     }
 }

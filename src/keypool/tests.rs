@@ -66,10 +66,10 @@ async fn acquire_while_cooldowns_end(
 }
 
 fn rate_limited() -> Outcome {
-    Outcome::Failure {
+    Outcome::Failed(Failure {
         kind: FailureKind::RateLimited,
         hint: None,
-    }
+    })
 }
 
 #[actix_rt::test]
@@ -156,10 +156,10 @@ async fn resting_past_the_budget_is_refused_at_once_with_the_wait() {
     let pool = KeyPool::new(providers(), None, options(&clock, DailySchedule::default())).start();
     for _ in 0..2 {
         let l = lease(&pool, "m").await;
-        l.finish_durably(Outcome::Failure {
+        l.finish_durably(Outcome::Failed(Failure {
             kind: FailureKind::RateLimited,
             hint: Some(Duration::from_secs(600)),
-        })
+        }))
         .await;
     }
     let mut short = request("m");
@@ -268,10 +268,10 @@ fn reading_saved_state_applies_a_missed_reset_without_writing_it() {
 async fn a_quota_without_a_hint_rests_until_the_next_reset_of_its_day() {
     let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
     let pool = KeyPool::new(providers(), None, options(&clock, DailySchedule::default())).start();
-    let quota = Outcome::Failure {
+    let quota = Outcome::Failed(Failure {
         kind: FailureKind::Quota,
         hint: None,
-    };
+    });
     let first = lease(&pool, "m").await;
     let first_index = first.index();
     first.finish_durably(quota).await;

@@ -17,18 +17,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::resilience::classify::{classify_response, Verdict};
+use std::time::Duration;
 
-use crate::worker::Auth;
+use crate::resilience::classify::{classify_status, Verdict};
+use crate::resilience::hints;
+
+use crate::vocab::Auth;
+pub use crate::vocab::TokenUsage;
 pub use embedding::EmbeddingEncoding;
 pub use openai::{Rewritten, StreamItem};
-
-/// Tokens an upstream answer reported using.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TokenUsage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
 
 /// The wire formats the proxy speaks upstream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -140,8 +137,9 @@ pub trait WireFormat: Send + Sync + 'static {
         None
     }
 
-    /// What a non-2xx answer means: the shared table of SPEC §5, unless the
-    /// format says more (Gemini reports a bad key as 400).
+    /// What a non-2xx answer means: the shared status table of
+    /// `resilience::classify`, unless the format says more (Gemini reports a
+    /// bad key as 400), with the format's [`retry_hint`](Self::retry_hint).
     fn classify_error(
         &self,
         status: StatusCode,
@@ -149,7 +147,27 @@ pub trait WireFormat: Send + Sync + 'static {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Verdict {
-        classify_response(status, headers, body, now)
+        classify_status(status, body, || self.retry_hint(headers, body, now))
+    }
+
+    /// How long a failed answer asks us to wait, measured from `now`: the
+    /// generic `Retry-After`, `retry-after-ms` and `x-ratelimit-reset*`
+    /// headers, plus whatever the provider says in its own way.
+    fn retry_hint(
+        &self,
+        headers: &HeaderMap,
+        _body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        hints::retry_hint(headers, now)
+    }
+
+    /// What an `{"error":…}` event that came as a stream's first event (an
+    /// upstream 200 that is really a failure) means, by the status or code
+    /// it carries and the format's retry hint in it.
+    fn classify_stream_error(&self, data: &str, now: DateTime<Utc>) -> Verdict {
+        let hint = || self.retry_hint(&HeaderMap::new(), data.as_bytes(), now);
+        crate::resilience::classify::classify_stream_error(data, hint)
     }
 
     /// The provider's own refusal, for an OpenAI client: the OpenAI error
@@ -170,6 +188,14 @@ pub trait WireFormat: Send + Sync + 'static {
     fn check_model(&self, _model: &str) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// What a stream's error event means. Every stream reaches the relay
+/// translated into OpenAI chunks, so the OpenAI-compatible format's rules
+/// read it (a Gemini error event keeps its `RetryInfo` through the
+/// translation).
+pub fn classify_stream_error(data: &str, now: DateTime<Utc>) -> Verdict {
+    openai::OpenAiFormat.classify_stream_error(data, now)
 }
 
 /// An OpenAI error envelope for a provider's refusal, keeping its message.

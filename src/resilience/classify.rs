@@ -1,5 +1,5 @@
 //! What one upstream attempt means for the request and for the key — the
-//! table of SPEC §5, in one place. The relay and the pool act on the
+//! status table below, in one place. The relay and the pool act on the
 //! verdict; nothing else interprets statuses.
 //!
 //! | outcome | verdict | key state | next |
@@ -15,29 +15,11 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::hints::{retry_hint, Headers};
-use crate::keypool::FailureKind;
-use crate::worker::TransportError;
-
-/// The verdict on one upstream attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx: use the answer.
-    Success,
-    /// The provider refused the request itself (or the call looped back
-    /// into a proxy): return its answer after this one attempt, with no
-    /// penalty to the key.
-    ClientError,
-    /// The key or the provider failed; `hint` is how long the provider asked
-    /// us to wait, if it said.
-    Failure {
-        kind: FailureKind,
-        hint: Option<Duration>,
-    },
-}
+use super::hints::Headers;
+pub use crate::vocab::Verdict;
+use crate::vocab::{Failure, FailureKind, TransportError, LOOP_DETECTED};
 
 /// Body fragments that mark a quota spent for the day (or for good), as
 /// opposed to a per-minute rate limit: OpenAI `insufficient_quota`, Gemini
@@ -50,44 +32,29 @@ const QUOTA_MARKERS: &[&str] = &[
     "daily",
 ];
 
-// === impl FailureKind: actions ===
-
-impl FailureKind {
-    /// Whether the same key may be tried again (after a backoff) before
-    /// rotating. Only transient faults are worth it.
-    pub fn retry_same_key(self) -> bool {
-        match self {
-            FailureKind::Transient => true,
-            FailureKind::KeyRejected | FailureKind::Quota | FailureKind::RateLimited => false,
-        }
-    }
-}
-
-/// Classifies an upstream answer by status, headers and (error) body.
-pub fn classify_response(
+/// Classifies an upstream answer by status and (error) body. A failure
+/// carries `hint()`: how long the provider asked us to wait, which only its
+/// wire format knows how to read (see `providers::WireFormat::retry_hint`).
+pub fn classify_status(
     status: StatusCode,
-    headers: &HeaderMap,
     body: &[u8],
-    now: DateTime<Utc>,
+    hint: impl FnOnce() -> Option<Duration>,
 ) -> Verdict {
-    let failure = |kind| Verdict::Failure {
-        kind,
-        hint: retry_hint(&HeaderView(headers), body, now),
-    };
-    match status.as_u16() {
-        200..=299 => Verdict::Success,
-        401 | 403 => failure(FailureKind::KeyRejected),
-        402 => failure(FailureKind::Quota),
-        429 if is_quota_exhausted(body) => failure(FailureKind::Quota),
-        429 => failure(FailureKind::RateLimited),
-        408 => failure(FailureKind::Transient),
-        400..=499 => Verdict::ClientError,
+    let kind = match status.as_u16() {
+        200..=299 => return Verdict::Success,
+        401 | 403 => FailureKind::KeyRejected,
+        402 => FailureKind::Quota,
+        429 if is_quota_exhausted(body) => FailureKind::Quota,
+        429 => FailureKind::RateLimited,
+        408 => FailureKind::Transient,
+        400..=499 => return Verdict::ClientError,
         // A provider whose base URL leads back into this proxy: retrying or
         // rotating would only loop again, and no key is at fault.
-        508 if is_loop_detected(body) => Verdict::ClientError,
+        508 if is_loop_detected(body) => return Verdict::ClientError,
         // 5xx, and 1xx/3xx, which an API should never answer with.
-        _ => failure(FailureKind::Transient),
-    }
+        _ => FailureKind::Transient,
+    };
+    Verdict::Failed(Failure { kind, hint: hint() })
 }
 
 /// Every transport problem is transient: a retry or another key may work.
@@ -99,13 +66,13 @@ pub fn classify_transport(error: &TransportError) -> Verdict {
         | TransportError::Cancelled
         | TransportError::WorkerGone => FailureKind::Transient,
     };
-    Verdict::Failure { kind, hint: None }
+    Verdict::Failed(Failure::of(kind))
 }
 
 /// Classifies an `{"error":…}` event that came as a stream's first event
 /// (an upstream 200 that is really a failure), by the status or code it
-/// carries.
-pub fn classify_stream_error(data: &str, now: DateTime<Utc>) -> Verdict {
+/// carries. `hint` reads the event for a wait, as for [`classify_status`].
+pub fn classify_stream_error(data: &str, hint: impl FnOnce() -> Option<Duration>) -> Verdict {
     let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
     let error = &value["error"];
     let code = error["code"]
@@ -127,14 +94,14 @@ pub fn classify_stream_error(data: &str, now: DateTime<Utc>) -> Verdict {
         }
         None => StatusCode::BAD_GATEWAY,
     };
-    classify_response(status, &HeaderMap::new(), data.as_bytes(), now)
+    classify_status(status, data.as_bytes(), hint)
 }
 
 /// A 508 in the OpenAI envelope with our `loop_detected` code: a proxy
 /// (this one, or another in the loop) refused a call it sent itself.
 fn is_loop_detected(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body)
-        .is_ok_and(|v| v["error"]["code"].as_str() == Some(crate::error::LOOP_DETECTED))
+        .is_ok_and(|v| v["error"]["code"].as_str() == Some(LOOP_DETECTED))
 }
 
 fn is_quota_exhausted(body: &[u8]) -> bool {
@@ -142,23 +109,23 @@ fn is_quota_exhausted(body: &[u8]) -> bool {
     QUOTA_MARKERS.iter().any(|marker| text.contains(marker))
 }
 
-/// actix's header map seen through the hint parser's trait.
-struct HeaderView<'a>(&'a HeaderMap);
-
-impl Headers for HeaderView<'_> {
+/// actix's header map seen through the hint parsers' trait.
+impl Headers for HeaderMap {
     fn get_str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        self.get(name).and_then(|v| v.to_str().ok())
     }
 
     fn names(&self) -> Vec<String> {
-        self.0.keys().map(|k| k.as_str().to_string()).collect()
+        self.keys().map(|k| k.as_str().to_string()).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resilience::hints::retry_hint;
     use actix_web::http::header::{HeaderName, HeaderValue};
+    use chrono::{DateTime, Utc};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-24T21:00:00Z")
@@ -174,19 +141,21 @@ mod tests {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
-        classify_response(
-            StatusCode::from_u16(code).unwrap(),
-            &map,
-            body.as_bytes(),
-            now(),
-        )
+        classify_status(StatusCode::from_u16(code).unwrap(), body.as_bytes(), || {
+            retry_hint(&map, now())
+        })
     }
 
     fn fail(kind: FailureKind, hint: Option<u64>) -> Verdict {
-        Verdict::Failure {
+        Verdict::Failed(Failure {
             kind,
             hint: hint.map(Duration::from_secs),
-        }
+        })
+    }
+
+    /// A stream error event, with the generic (header-only) hints: none.
+    fn stream(data: &str) -> Verdict {
+        classify_stream_error(data, || None)
     }
 
     #[test]
@@ -242,10 +211,7 @@ mod tests {
         let openai = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
         assert_eq!(classify(429, &[], openai), fail(FailureKind::Quota, None));
         let gemini = r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"38s"}]}}"#;
-        assert_eq!(
-            classify(429, &[], gemini),
-            fail(FailureKind::Quota, Some(38))
-        );
+        assert_eq!(classify(429, &[], gemini), fail(FailureKind::Quota, None));
         let groq = r#"{"error":{"message":"Rate limit reached for model on tokens per day (TPD): Limit 500000"}}"#;
         assert_eq!(classify(429, &[], groq), fail(FailureKind::Quota, None));
     }
@@ -262,26 +228,16 @@ mod tests {
 
     #[test]
     fn stream_error_events_are_classified_by_their_code() {
-        let now = now();
         let rate = r#"{"error":{"message":"Rate limit","type":"rate_limit_exceeded","code":429}}"#;
-        assert_eq!(
-            classify_stream_error(rate, now),
-            fail(FailureKind::RateLimited, None)
-        );
+        assert_eq!(stream(rate), fail(FailureKind::RateLimited, None));
         let typed = r#"{"error":{"message":"Rate limit","type":"rate_limit_exceeded"}}"#;
-        assert_eq!(
-            classify_stream_error(typed, now),
-            fail(FailureKind::RateLimited, None)
-        );
+        assert_eq!(stream(typed), fail(FailureKind::RateLimited, None));
         let auth = r#"{"error":{"code":"invalid_api_key"}}"#;
-        assert_eq!(
-            classify_stream_error(auth, now),
-            fail(FailureKind::KeyRejected, None)
-        );
+        assert_eq!(stream(auth), fail(FailureKind::KeyRejected, None));
         let context = r#"{"error":{"code":"context_length_exceeded"}}"#;
-        assert_eq!(classify_stream_error(context, now), Verdict::ClientError);
+        assert_eq!(stream(context), Verdict::ClientError);
         assert_eq!(
-            classify_stream_error(r#"{"error":"overloaded"}"#, now),
+            stream(r#"{"error":"overloaded"}"#),
             fail(FailureKind::Transient, None)
         );
     }

@@ -1,14 +1,18 @@
-//! "Retry later" hints from upstream responses.
+//! "Retry later" hints from upstream responses, the generic ones.
 //!
-//! Owns reading every wait an LLM provider asks for: `Retry-After`,
-//! `retry-after-ms`, `x-ratelimit-reset*`, `anthropic-ratelimit-*-reset`, and
-//! Gemini's `RetryInfo.retryDelay` in the error body. [`retry_hint`] gives
-//! the longest of them, clamped to [`MAX_HINT`]. Pure: no I/O, no clock
-//! (callers pass `now`), no web framework (headers come through [`Headers`]).
+//! Owns reading the waits any HTTP API may ask for: `Retry-After`,
+//! `retry-after-ms` and `x-ratelimit-reset*`. [`retry_hint`] gives the
+//! longest of them, clamped to [`MAX_HINT`]. A provider's own hints (Gemini's
+//! `RetryInfo`, Anthropic's rate-limit headers) live in its wire format,
+//! which reads them with the value parsers here and combines them with
+//! [`longest`]. Pure: no I/O, no clock (callers pass `now`), no web framework
+//! (headers come through [`Headers`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use super::clock::until;
 
 /// Header access, so the module does not depend on a web framework.
 pub trait Headers {
@@ -45,35 +49,31 @@ const EPOCH_SECS_MIN: u128 = 1_000_000_000;
 /// A bare reset number above this is a unix time in milliseconds: as seconds
 /// it would be the year 33658, as milliseconds it is September 2001.
 const EPOCH_MILLIS_MIN: u128 = 1_000_000_000_000;
-/// Bodies longer than this are not scanned: Google error envelopes are a few
-/// KiB, and a large body is a real answer, not worth parsing for hints.
-const MAX_BODY_SCAN: usize = 64 * 1024;
 
-/// The longest wait any hint asks for, measured from `now`, clamped to
-/// [`MAX_HINT`]; `None` if there is no valid, non-zero, future hint.
-pub fn retry_hint(
-    headers: &(impl Headers + ?Sized),
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> Option<Duration> {
+/// The longest wait the generic headers ask for, measured from `now`,
+/// clamped to [`MAX_HINT`]; `None` if there is no valid, non-zero, future
+/// hint.
+pub fn retry_hint(headers: &(impl Headers + ?Sized), now: DateTime<Utc>) -> Option<Duration> {
     let after = headers.get_str("retry-after");
     let after_ms = headers.get_str("retry-after-ms");
     let fixed = [
         after.and_then(|v| parse_retry_after(v, now)),
         after_ms.and_then(|v| Some(nanos_to_duration(decimal_nanos(v.trim(), NANOS_PER_MILLI)?))),
-        gemini_retry_delay(body),
     ];
     let resets = headers.names().into_iter().filter_map(|name| {
-        let anthropic = name.starts_with("anthropic-ratelimit-") && name.ends_with("-reset");
-        if !anthropic && !name.starts_with("x-ratelimit-reset") {
+        if !name.starts_with("x-ratelimit-reset") {
             return None;
         }
         parse_reset_value(headers.get_str(&name)?, now)
     });
-    fixed
+    longest(fixed.into_iter().chain(resets.map(Some)))
+}
+
+/// The longest non-zero hint of `hints`, clamped to [`MAX_HINT`].
+pub fn longest(hints: impl IntoIterator<Item = Option<Duration>>) -> Option<Duration> {
+    hints
         .into_iter()
         .flatten()
-        .chain(resets)
         .filter(|d| !d.is_zero())
         .max()
         .map(|d| d.min(MAX_HINT))
@@ -88,7 +88,7 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         return Some(nanos_to_duration(nanos));
     }
     let date = DateTime::parse_from_rfc2822(value).ok()?;
-    until(date.with_timezone(&Utc), now)
+    Some(until(now, date.with_timezone(&Utc))).filter(|d| !d.is_zero())
 }
 
 /// A Go-style duration: `"1m30s"`, `"250ms"`, `"2m59.56s"`, `"1.5m"`, or a
@@ -151,32 +151,7 @@ pub fn parse_reset_value(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         return Some(duration);
     }
     let date = DateTime::parse_from_rfc3339(value).ok()?;
-    until(date.with_timezone(&Utc), now)
-}
-
-/// `RetryInfo.retryDelay` from a Google error body, `{"error": {"details":
-/// [...]}}` or that wrapped in a top-level array; the longest if several.
-/// Non-JSON or hint-less bodies give `None`.
-pub fn gemini_retry_delay(body: &[u8]) -> Option<Duration> {
-    if body.len() > MAX_BODY_SCAN || !body.windows(10).any(|w| w == b"retryDelay") {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let envelopes = match &json {
-        serde_json::Value::Array(items) => items.iter().collect(),
-        other => vec![other],
-    };
-    envelopes
-        .into_iter()
-        .filter_map(|e| e.get("error")?.get("details")?.as_array())
-        .flatten()
-        .filter(|d| {
-            d.get("@type")
-                .and_then(|t| t.as_str())
-                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
-        })
-        .filter_map(|d| parse_go_duration(d.get("retryDelay")?.as_str()?))
-        .max()
+    Some(until(now, date.with_timezone(&Utc))).filter(|d| !d.is_zero())
 }
 
 /// Nanoseconds in a plain decimal (`"12"`, `"1.5"`, `".5"`) of `unit`
@@ -205,11 +180,6 @@ fn nanos_to_duration(nanos: u128) -> Duration {
     Duration::new(secs, sub)
 }
 
-/// Time from `now` until `target`; `None` unless `target` is later.
-fn until(target: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
-    (target - now).to_std().ok().filter(|d| !d.is_zero())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -223,20 +193,6 @@ mod tests {
     fn ms(n: u64) -> Option<Duration> {
         Some(Duration::from_millis(n))
     }
-
-    const GEMINI_429: &str = r#"{"error": {
-  "code": 429,
-  "message": "You exceeded your current quota, please check your plan and billing details.\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 10, model: gemini-2.0-flash\nPlease retry in 38.365207569s.",
-  "status": "RESOURCE_EXHAUSTED",
-  "details": [
-    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
-      "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-      "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-      "quotaDimensions": {"location": "global", "model": "gemini-2.0-flash"}, "quotaValue": "10"}]},
-    {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
-      "description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
-    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "38s"}
-  ]}}"#;
 
     #[test]
     fn go_durations() {
@@ -289,64 +245,44 @@ mod tests {
     }
 
     #[test]
-    fn gemini_bodies() {
-        let wrapped = format!("[{GEMINI_429}]");
-        let bad = r#"{"error":{"details":[
-            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"x"}]}}"#;
-        #[rustfmt::skip]
-        let cases: [(&str, &[u8], _); 6] = [
-            ("object", GEMINI_429.as_bytes(), ms(38_000)),
-            ("array", wrapped.as_bytes(), ms(38_000)),
-            ("html", b"<html>retryDelay 502 Bad Gateway</html>", None),
-            ("no info", br#"{"error":{"code":429,"details":[]}}"#, None),
-            ("bad delay", bad.as_bytes(), None), ("empty", b"", None),
-        ];
-        for (name, body, want) in cases {
-            assert_eq!(gemini_retry_delay(body), want, "{name}");
-        }
-    }
-
-    #[test]
     fn retry_hint_scenarios() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, Option<Duration>);
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<Duration>);
         #[rustfmt::skip]
         let cases: &[Case] = &[
             ("openai", &[("x-ratelimit-limit-requests", "500"),
                 ("x-ratelimit-remaining-requests", "0"),
                 ("x-ratelimit-reset-requests", "1s"), ("x-ratelimit-reset-tokens", "6m0s"),
-                ("retry-after", "20")], "", ms(360_000)),
+                ("retry-after", "20")], ms(360_000)),
             ("groq", &[("retry-after", "2"), ("x-ratelimit-reset-requests", "2m59.56s"),
-                ("x-ratelimit-reset-tokens", "7.66s")], "", ms(179_560)),
+                ("x-ratelimit-reset-tokens", "7.66s")], ms(179_560)),
             ("openrouter", &[("X-RateLimit-Limit", "20"), ("X-RateLimit-Remaining", "0"),
-                ("X-RateLimit-Reset", "1795554060000")], "", ms(60_000)),
-            ("anthropic", &[("anthropic-ratelimit-requests-limit", "4000"),
-                ("anthropic-ratelimit-requests-remaining", "0"),
-                ("anthropic-ratelimit-requests-reset", "2026-11-24T21:03:00Z"),
-                ("anthropic-ratelimit-tokens-reset", "2026-11-24T21:00:05Z"),
-                ("retry-after", "5")], "", ms(180_000)),
-            ("gemini", &[("content-type", "application/json; charset=UTF-8")], GEMINI_429,
-                ms(38_000)),
-            ("http-date", &[("Retry-After", "Tue, 24 Nov 2026 21:02:00 GMT")], "", ms(120_000)),
-            ("retry-after-ms", &[("retry-after-ms", "1500.5"), ("retry-after", "1")], "",
+                ("X-RateLimit-Reset", "1795554060000")], ms(60_000)),
+            ("http-date", &[("Retry-After", "Tue, 24 Nov 2026 21:02:00 GMT")], ms(120_000)),
+            ("retry-after-ms", &[("retry-after-ms", "1500.5"), ("retry-after", "1")],
                 Some(Duration::from_micros(1_500_500))),
             ("garbage", &[("retry-after", "soon"), ("retry-after-ms", "-1"),
-                ("x-ratelimit-reset", "later")], "not json", None),
+                ("x-ratelimit-reset", "later")], None),
             ("past", &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
-                ("anthropic-ratelimit-tokens-reset", "2026-11-24T20:59:00Z")], "", None),
-            ("zero", &[("retry-after", "0"), ("x-ratelimit-reset-requests", "0s")], "", None),
-            ("huge", &[("retry-after", "999999999")], "", Some(MAX_HINT)),
-            ("huge reset", &[("x-ratelimit-reset-tokens", "99999999999999999999999h")], "",
+                ("x-ratelimit-reset", "2026-11-24T20:59:00Z")], None),
+            ("zero", &[("retry-after", "0"), ("x-ratelimit-reset-requests", "0s")], None),
+            ("huge", &[("retry-after", "999999999")], Some(MAX_HINT)),
+            ("huge reset", &[("x-ratelimit-reset-tokens", "99999999999999999999999h")],
                 Some(MAX_HINT)),
             ("garbage beside good", &[("retry-after", "soon"),
-                ("x-ratelimit-reset-requests", "12s")], "{", ms(12_000)),
-            ("none", &[], "", None),
+                ("x-ratelimit-reset-requests", "12s")], ms(12_000)),
+            ("not generic", &[("anthropic-ratelimit-tokens-reset", "2026-11-24T21:03:00Z")],
+                None),
+            ("none", &[], None),
         ];
-        for (name, headers, body, want) in cases {
-            assert_eq!(
-                retry_hint(*headers, body.as_bytes(), now()),
-                *want,
-                "{name}"
-            );
+        for (name, headers, want) in cases {
+            assert_eq!(retry_hint(*headers, now()), *want, "{name}");
         }
+    }
+
+    #[test]
+    fn the_longest_hint_wins_within_the_cap() {
+        assert_eq!(longest([None, ms(5), Some(Duration::ZERO), ms(9)]), ms(9));
+        assert_eq!(longest([Some(MAX_HINT * 2)]), Some(MAX_HINT));
+        assert_eq!(longest([None, Some(Duration::ZERO)]), None);
     }
 }

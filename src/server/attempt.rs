@@ -12,8 +12,9 @@ use tokio::time::Instant;
 use super::relay::{Forward, Operation};
 use super::stream::{FirstEventFailure, Relay};
 use super::Shared;
-use crate::keypool::{FailureKind, Lease, Outcome};
-use crate::resilience::classify::{classify_stream_error, classify_transport, Verdict};
+use crate::keypool::{Failure, Lease, Outcome};
+use crate::providers::classify_stream_error;
+use crate::resilience::classify::{classify_transport, Verdict};
 use crate::worker::{self, CallUpstream, UpstreamWorker};
 
 /// Largest error body read to classify a failure (quota markers, hints).
@@ -30,8 +31,7 @@ pub enum Attempt {
     /// This key failed; the caller decides between a retry and rotation.
     Failed {
         lease: Lease,
-        kind: FailureKind,
-        hint: Option<Duration>,
+        failure: Failure,
         why: String,
     },
 }
@@ -122,10 +122,7 @@ pub async fn attempt(
             }
             None => judged(
                 lease,
-                Verdict::Failure {
-                    kind: FailureKind::Transient,
-                    hint: None,
-                },
+                Verdict::Failed(Failure::transient()),
                 "the provider answered 2xx with a body that is not a JSON object".into(),
             ),
         };
@@ -192,10 +189,7 @@ fn first_event_failed(lease: Lease, failure: FirstEventFailure, now: DateTime<Ut
     let FirstEventFailure { why, error_event } = failure;
     let verdict = match &error_event {
         Some(data) => classify_stream_error(data, now),
-        None => Verdict::Failure {
-            kind: FailureKind::Transient,
-            hint: None,
-        },
+        None => Verdict::Failed(Failure::transient()),
     };
     match (verdict, error_event) {
         (Verdict::ClientError, Some(data)) => {
@@ -217,14 +211,13 @@ fn first_event_failed(lease: Lease, failure: FirstEventFailure, now: DateTime<Ut
 /// Turns a failure verdict into [`Attempt::Failed`]. A success or client
 /// error reaching here (it should not) is treated as transient.
 fn judged(lease: Lease, verdict: Verdict, why: String) -> Attempt {
-    let (kind, hint) = match verdict {
-        Verdict::Failure { kind, hint } => (kind, hint),
-        Verdict::Success | Verdict::ClientError => (FailureKind::Transient, None),
+    let failure = match verdict {
+        Verdict::Failed(failure) => failure,
+        Verdict::Success | Verdict::ClientError => Failure::transient(),
     };
     Attempt::Failed {
         lease,
-        kind,
-        hint,
+        failure,
         why,
     }
 }

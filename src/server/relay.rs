@@ -23,7 +23,9 @@ use super::middleware::RequestSummary;
 use super::Shared;
 use crate::config::Config;
 use crate::error::{retry_after_secs, ApiError};
-use crate::keypool::{acquire, AcquireError, AcquireKey, FailureKind, Outcome, Rest, RestCause};
+use crate::keypool::{
+    acquire, AcquireError, AcquireKey, Failure, FailureKind, Outcome, Rest, RestCause,
+};
 use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
@@ -127,7 +129,7 @@ pub async fn forward(
             let class = match &result {
                 Attempt::Respond(r) if r.status().is_success() => "success",
                 Attempt::Respond(_) => "client_error",
-                Attempt::Failed { kind, .. } => kind.as_str(),
+                Attempt::Failed { failure, .. } => failure.kind.as_str(),
             };
             shared.metrics.attempt(provider, class, started.elapsed());
             if let Some(log) = &request.log {
@@ -146,8 +148,7 @@ pub async fn forward(
                 Attempt::Respond(response) => break 'keys Ok(response),
                 Attempt::Failed {
                     lease: failed,
-                    kind,
-                    hint,
+                    failure: Failure { kind, hint },
                     why,
                 } => {
                     lease = failed;
@@ -191,7 +192,9 @@ pub async fn forward(
                 kind.as_str()
             );
             failures.record(&masked(), kind, &why);
-            lease.finish_durably(Outcome::Failure { kind, hint }).await;
+            lease
+                .finish_durably(Outcome::Failed(Failure { kind, hint }))
+                .await;
             break;
         }
     };

@@ -21,11 +21,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{ErrorBody, ErrorEnvelope};
-use crate::keypool::{FailureKind, Lease, Outcome};
+use crate::keypool::{Failure, Lease, Outcome};
+use crate::providers::classify_stream_error;
 use crate::providers::TokenUsage;
 use crate::providers::{StreamItem, StreamTranslator};
 use crate::reqlog::LogHandle;
-use crate::resilience::classify::classify_stream_error;
+use crate::resilience::classify::Verdict;
 use crate::resilience::clock::Clock;
 use crate::secret::Secret;
 use crate::sse::{frame, SseParser};
@@ -234,13 +235,8 @@ impl Relay {
                 completion_tokens: self.usage.completion_tokens,
             },
             Some(data) => match classify_stream_error(data, self.clock.now()) {
-                crate::resilience::classify::Verdict::Failure { kind, hint } => {
-                    Outcome::Failure { kind, hint }
-                }
-                _ => Outcome::Failure {
-                    kind: FailureKind::Transient,
-                    hint: None,
-                },
+                Verdict::Failed(failure) => Outcome::Failed(failure),
+                Verdict::Success | Verdict::ClientError => Outcome::Failed(Failure::transient()),
             },
         };
         if let Some(error) = &error {
@@ -260,7 +256,7 @@ impl Relay {
                 .map(|l| l.key().mask())
                 .unwrap_or_default();
             let class = match outcome {
-                Outcome::Failure { kind, .. } => kind.as_str(),
+                Outcome::Failed(Failure { kind, .. }) => kind.as_str(),
                 _ => "transient",
             };
             log.attempt(

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::keypool::state::{FailureKind, Usage};
+use crate::vocab::{FailureKind, Usage};
 
 /// One key's state for one model.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::secret::Secret;
+pub use crate::vocab::{Auth, TransportError};
 pub use client::ClientSettings;
 
 /// Body chunks buffered between the upstream and the relay; the pump waits
@@ -51,36 +52,12 @@ pub struct CallUpstream {
     pub cancel: oneshot::Receiver<()>,
 }
 
-/// How a provider key is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Auth {
-    /// `Authorization: Bearer <key>` (OpenAI-compatible providers).
-    Bearer,
-    /// The key alone in this header (`x-goog-api-key`, `x-api-key`).
-    Header(&'static str),
-}
-
 /// The head of an upstream response and its body, chunk by chunk.
 #[derive(Debug)]
 pub struct UpstreamResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: mpsc::Receiver<Result<Bytes, TransportError>>,
-}
-
-/// A call that produced no usable HTTP exchange.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("cannot reach the provider: {0}")]
-    Connect(String),
-    #[error("the provider did not answer in time")]
-    Timeout,
-    #[error("the provider's response broke off: {0}")]
-    Body(String),
-    #[error("the request was cancelled")]
-    Cancelled,
-    #[error("the upstream worker has stopped")]
-    WorkerGone,
 }
 
 // === impl UpstreamWorker ===

@@ -22,10 +22,12 @@
 //!   the field types it checks first.
 //! - `response_in.rs`: OpenAI answer → Anthropic message; error bodies.
 //! - `stream_in.rs`: OpenAI chunks → Anthropic SSE events.
+//! - `rate_limits.rs`: the `anthropic-ratelimit-*-reset` retry hint.
 //! - `tests_out.rs`, `tests_in.rs`, `tests_stream.rs`: tests on the
 //!   fixtures in `tests/fixtures/anthropic/`.
 
 mod messages_out;
+pub mod rate_limits;
 mod request_check;
 mod request_in;
 mod request_out;

@@ -2,9 +2,14 @@
 //! `anthropic-version`, the Messages API behind the trait, streams
 //! re-shaped into OpenAI chunks and then handled like any OpenAI stream.
 
+use std::time::Duration;
+
+use actix_web::http::header::HeaderMap;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::rate_limits::reset_hint;
 use super::{
     chat_response, count_tokens_request, count_tokens_response, messages_request, model_ids,
     ToOpenAiStream, API_VERSION, COUNT_TOKENS_PATH, MESSAGES_PATH,
@@ -15,7 +20,8 @@ use crate::providers::{
     client_wants_usage, unix_now, EmbeddingEncoding, Outbound, ReshapedStream, Rewritten,
     StreamTranslator, WireFormat,
 };
-use crate::worker::Auth;
+use crate::resilience::hints;
+use crate::vocab::Auth;
 
 /// Anthropic's Messages API, natively.
 #[derive(Clone, Copy, Debug, Default)]
@@ -127,17 +133,27 @@ impl WireFormat for AnthropicFormat {
     fn count_tokens_response(&self, body: &[u8]) -> Option<u64> {
         count_tokens_response(&serde_json::from_slice::<Value>(body).ok()?)
     }
+
+    /// The generic hints and the `anthropic-ratelimit-*-reset` headers.
+    fn retry_hint(
+        &self,
+        headers: &HeaderMap,
+        _body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        hints::longest([hints::retry_hint(headers, now), reset_hint(headers, now)])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use actix_web::http::header::{HeaderName, HeaderValue};
     use actix_web::http::StatusCode;
     use chrono::DateTime;
 
-    use crate::keypool::FailureKind;
     use crate::resilience::classify::Verdict;
+    use crate::vocab::{Failure, FailureKind};
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
@@ -165,10 +181,10 @@ mod tests {
         );
         assert_eq!(
             limited,
-            Verdict::Failure {
+            Verdict::Failed(Failure {
                 kind: FailureKind::RateLimited,
                 hint: Some(std::time::Duration::from_secs(45))
-            }
+            })
         );
         let none = HeaderMap::new();
         let auth = AnthropicFormat.classify_error(
@@ -179,10 +195,10 @@ mod tests {
         );
         assert!(matches!(
             auth,
-            Verdict::Failure {
+            Verdict::Failed(Failure {
                 kind: FailureKind::KeyRejected,
                 ..
-            }
+            })
         ));
         let invalid = AnthropicFormat.classify_error(
             StatusCode::BAD_REQUEST,
@@ -199,10 +215,10 @@ mod tests {
         );
         assert!(matches!(
             overloaded,
-            Verdict::Failure {
+            Verdict::Failed(Failure {
                 kind: FailureKind::Transient,
                 ..
-            }
+            })
         ));
     }
 

@@ -14,6 +14,7 @@
 //! - Gemini answer → OpenAI answer: [`chat_response`], [`StreamState`],
 //!   [`embeddings_response`] (in `response.rs`), [`count_tokens_response`],
 //!   [`model_ids`], and [`api_error`] for `{"error": ...}` bodies.
+//! - Gemini's retry hint, `RetryInfo.retryDelay`: [`retry_info`].
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 mod request;
 mod response;
+pub mod retry_info;
 #[cfg(test)]
 mod tests_request;
 #[cfg(test)]
@@ -102,9 +104,6 @@ pub struct ApiError {
     pub status: String,
     /// Human-readable message.
     pub message: String,
-    /// Whole seconds of a `google.rpc.RetryInfo` detail's `retryDelay`,
-    /// rounded up, when Gemini sent one.
-    pub retry_delay_secs: Option<u64>,
 }
 
 impl fmt::Display for ApiError {
@@ -132,36 +131,11 @@ pub fn api_error(gemini: &Value) -> Option<ApiError> {
             .unwrap_or_default()
             .to_string()
     };
-    let retry_delay_secs = error
-        .get("details")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|d| {
-            d.get("@type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
-        })
-        .find_map(|d| d.get("retryDelay").and_then(Value::as_str))
-        .and_then(parse_duration_secs);
     Some(ApiError {
         code: error.get("code").and_then(Value::as_u64).unwrap_or(0),
         status: text("status"),
         message: text("message"),
-        retry_delay_secs,
     })
-}
-
-/// `"38s"` → 38, `"1.2s"` → 2 (rounded up).
-fn parse_duration_secs(text: &str) -> Option<u64> {
-    let number = text.strip_suffix('s')?;
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let whole: u64 = whole.parse().ok()?;
-    if !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let round_up = fraction.chars().any(|c| c != '0');
-    Some(whole.saturating_add(u64::from(round_up)))
 }
 
 /// A model name without a leading `models/`.

@@ -144,13 +144,17 @@ fn error_bodies_are_read_and_refused() {
     assert_eq!(error.code, 429);
     assert_eq!(error.status, "RESOURCE_EXHAUSTED");
     assert!(error.message.starts_with("You exceeded your current quota"));
-    assert_eq!(error.retry_delay_secs, Some(38));
+    let raw = serde_json::to_vec(&body).unwrap();
+    assert_eq!(
+        super::retry_info::retry_delay(&raw),
+        Some(std::time::Duration::new(37, 482_911_000))
+    );
     let refused = chat_response(&body, "gemini-2.5-flash", 0).unwrap_err();
     assert!(refused.starts_with("Gemini error 429 RESOURCE_EXHAUSTED: You exceeded"));
     assert!(embeddings_response(&body, "m").is_err());
 
     let array_form = api_error(&parse(fixture!("error_invalid_argument.json"))).unwrap();
-    assert_eq!((array_form.code, array_form.retry_delay_secs), (400, None));
+    assert_eq!(array_form.code, 400);
     assert!(api_error(&parse(fixture!("response_basic.json"))).is_none());
     assert!(chat_response(&json!({}), "m", 0).is_err());
 }
@@ -256,8 +260,8 @@ fn stream_error_event_becomes_an_openai_error() {
     // The details survive, so the stream's failure is classified like a
     // non-streaming one: a per-minute limit with the provider's delay.
     let event = chunks[0].to_string();
-    let verdict = crate::resilience::classify::classify_stream_error(&event, chrono::Utc::now());
-    let crate::resilience::classify::Verdict::Failure { kind, hint } = verdict else {
+    let verdict = crate::providers::classify_stream_error(&event, chrono::Utc::now());
+    let crate::vocab::Verdict::Failed(crate::vocab::Failure { kind, hint }) = verdict else {
         panic!("not a failure: {verdict:?}");
     };
     assert_eq!(kind, crate::keypool::FailureKind::RateLimited);
@@ -271,17 +275,15 @@ fn a_per_day_quota_in_a_stream_error_is_a_quota_failure() {
         "details": [{ "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             "violations": [{ "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }] }] } });
     let chunks = state.chunks(&event);
-    let verdict = crate::resilience::classify::classify_stream_error(
-        &chunks[0].to_string(),
-        chrono::Utc::now(),
-    );
+    let verdict =
+        crate::providers::classify_stream_error(&chunks[0].to_string(), chrono::Utc::now());
     assert!(
         matches!(
             verdict,
-            crate::resilience::classify::Verdict::Failure {
+            crate::vocab::Verdict::Failed(crate::vocab::Failure {
                 kind: crate::keypool::FailureKind::Quota,
                 ..
-            }
+            })
         ),
         "{verdict:?}"
     );

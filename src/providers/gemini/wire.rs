@@ -2,25 +2,28 @@
 //! of this module behind the trait, streams re-shaped into OpenAI chunks
 //! and then handled like any OpenAI-compatible stream.
 
+use std::time::Duration;
+
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::retry_info::retry_delay;
 use super::{
     chat_path, chat_request, chat_response, check_model_segment, count_tokens_request,
     count_tokens_response, embeddings_request, embeddings_response, model_ids, StreamState,
 };
-use crate::keypool::FailureKind;
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
     client_wants_usage, unix_now, EmbeddingEncoding, Outbound, ReshapedStream, Rewritten,
     StreamTranslator, WireFormat,
 };
-use crate::resilience::classify::{classify_response, Verdict};
-use crate::worker::Auth;
+use crate::resilience::classify::{classify_status, Verdict};
+use crate::resilience::hints;
+use crate::vocab::{Auth, Failure, FailureKind};
 
 /// Markers of Google's answer to an invalid or expired key (HTTP 400).
 const INVALID_KEY_MARKERS: &[&str] = &["API_KEY_INVALID", "API key not valid", "API key expired"];
@@ -110,12 +113,14 @@ impl WireFormat for GeminiFormat {
         let text = String::from_utf8_lossy(body);
         if INVALID_KEY_MARKERS.iter().any(|m| text.contains(m)) {
             // Google answers a bad or expired key with 400 INVALID_ARGUMENT.
-            return Verdict::Failure {
-                kind: FailureKind::KeyRejected,
-                hint: None,
-            };
+            return Verdict::Failed(Failure::of(FailureKind::KeyRejected));
         }
-        classify_response(status, headers, body, now)
+        classify_status(status, body, || self.retry_hint(headers, body, now))
+    }
+
+    /// The generic hints and `RetryInfo.retryDelay` in the error body.
+    fn retry_hint(&self, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
+        hints::longest([hints::retry_hint(headers, now), retry_delay(body)])
     }
 
     fn client_error_body(&self, body: Bytes) -> Bytes {
@@ -198,29 +203,30 @@ mod tests {
     #[test]
     fn error_fixtures_are_classified() {
         let exhausted = classify(429, &fixture("error_resource_exhausted.json"));
-        let Verdict::Failure { kind, hint } = exhausted else {
+        let Verdict::Failed(Failure { kind, hint }) = exhausted else {
             panic!("{exhausted:?}")
         };
         assert!(
             matches!(kind, FailureKind::Quota | FailureKind::RateLimited),
             "{kind:?}"
         );
-        assert!(hint.is_some(), "RetryInfo gives the hint");
+        assert_eq!(
+            hint.map(|h| h.as_millis()),
+            Some(37_482),
+            "RetryInfo gives the hint"
+        );
         assert_eq!(
             classify(400, &fixture("error_invalid_argument.json")),
-            Verdict::Failure {
-                kind: FailureKind::KeyRejected,
-                hint: None
-            }
+            Verdict::Failed(Failure::of(FailureKind::KeyRejected))
         );
         let denied =
             br#"{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}"#;
         assert!(matches!(
             classify(403, denied),
-            Verdict::Failure {
+            Verdict::Failed(Failure {
                 kind: FailureKind::KeyRejected,
                 ..
-            }
+            })
         ));
         let bad = br#"[{"error":{"code":400,"message":"Invalid value at 'contents[0]'","status":"INVALID_ARGUMENT"}}]"#;
         assert_eq!(classify(400, bad), Verdict::ClientError);
@@ -236,10 +242,10 @@ mod tests {
             GeminiFormat.classify_error(StatusCode::TOO_MANY_REQUESTS, &retry_header, b"{}", now());
         assert_eq!(
             limited,
-            Verdict::Failure {
+            Verdict::Failed(Failure {
                 kind: FailureKind::RateLimited,
                 hint: Some(std::time::Duration::from_secs(7))
-            }
+            })
         );
     }
 

@@ -5,10 +5,15 @@
 //! `stream_options.include_usage` so usage can be recorded; the usage-only
 //! chunk this adds is dropped unless the client asked for it.
 
+use std::time::Duration;
+
+use actix_web::http::header::HeaderMap;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{EmbeddingEncoding, Outbound, StreamTranslator, TokenUsage, WireFormat};
-use crate::worker::Auth;
+use crate::resilience::hints;
+use crate::vocab::Auth;
 
 /// The OpenAI-compatible format: the request goes through almost as is.
 #[derive(Clone, Copy, Debug, Default)]
@@ -90,6 +95,18 @@ impl WireFormat for OpenAiFormat {
 
     fn model_ids(&self, body: &[u8]) -> Option<Vec<String>> {
         model_ids(body)
+    }
+
+    /// The generic hints, and Google's and Anthropic's own: both serve an
+    /// OpenAI-compatible endpoint that keeps their way of saying "later",
+    /// and a Gemini stream's error event keeps its `RetryInfo` when it is
+    /// translated into an OpenAI chunk.
+    fn retry_hint(&self, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
+        hints::longest([
+            hints::retry_hint(headers, now),
+            super::gemini::retry_info::retry_delay(body),
+            super::anthropic::rate_limits::reset_hint(headers, now),
+        ])
     }
 }
 

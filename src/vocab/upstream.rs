@@ -1,0 +1,31 @@
+//! Words about the call to a provider that the wire formats, the
+//! classifier and the transport share.
+
+/// How a provider key is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>` (OpenAI-compatible providers).
+    Bearer,
+    /// The key alone in this header (`x-goog-api-key`, `x-api-key`).
+    Header(&'static str),
+}
+
+/// A call that produced no usable HTTP exchange.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot reach the provider: {0}")]
+    Connect(String),
+    #[error("the provider did not answer in time")]
+    Timeout,
+    #[error("the provider's response broke off: {0}")]
+    Body(String),
+    #[error("the request was cancelled")]
+    Cancelled,
+    #[error("the upstream worker has stopped")]
+    WorkerGone,
+}
+
+/// The error code of a request that came back into a proxy it passed
+/// through: the proxy answers it with 508, and the classifier hands such an
+/// answer back instead of rotating.
+pub const LOOP_DETECTED: &str = "loop_detected";
