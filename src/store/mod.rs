@@ -2,7 +2,8 @@
 //!
 //! `Store` owns the database in the data directory. Records are JSON with a
 //! version field (`{"v":1,…}`) so later releases can migrate them; keys are
-//! identified by [`KeyId`], never the raw key.
+//! identified by [`KeyId`], never the raw key. `layout_tests` freezes the
+//! layout: a renamed field fails them instead of loading as zero.
 //!
 //! Trees:
 //! - `models`: `<provider>\0<key id>\0<model>` → [`ModelRecord`] (usage,
@@ -22,6 +23,9 @@
 //! works.
 
 mod generation;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod layout_tests;
 mod open;
 mod records;
 
