@@ -42,7 +42,8 @@
 //! # Layout
 //!
 //! Dependencies point one way, bottom to top: a module uses only the ones
-//! listed before it (`.ci/run` fails on a cycle between modules).
+//! listed before it. `.ci/run` checks it against this list (and fails on a
+//! module missing from it), so keep the list in that order.
 //!
 //! - [`vocab`] — the words every layer shares: failure kinds, `Failure`,
 //!   verdicts, outcomes, usage counters, how a key is sent, transport errors.
