@@ -11,6 +11,7 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY config ./config
 COPY examples ./examples
 COPY tests ./tests

@@ -45,16 +45,20 @@
 //! listed before it. `.ci/run` checks it against this list (and fails on a
 //! module missing from it), so keep the list in that order.
 //!
+//! The first five are the `llm-key-pool` crate (`crates/keypool/`),
+//! re-exported here; it builds without actix-web or awc, and the compiler
+//! keeps it from using anything of the proxy.
+//!
 //! - [`vocab`] — the words every layer shares: failure kinds, `Failure`,
 //!   verdicts, outcomes, usage counters, how a key is sent, transport errors.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
-//! - [`error`] — `InitError` (startup) and `ApiError` (one request).
 //! - [`resilience`] — pure rules: classification, generic retry hints,
 //!   cooldown policy, backoff, the daily reset schedule and the injectable
 //!   clock.
 //! - [`store`] — sled persistence with versioned records.
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
 //!   leases, usage. Knows nothing of the configuration.
+//! - [`error`] — `InitError` (startup) and `ApiError` (one request).
 //! - [`providers`] — provider presets and the upstream wire formats, each
 //!   with its own error knowledge (Gemini's `RetryInfo`, Anthropic's
 //!   rate-limit headers).
@@ -75,20 +79,18 @@
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod keypool;
 pub mod logging;
 pub mod providers;
 pub mod reqlog;
-pub mod resilience;
-pub mod secret;
 pub mod server;
 pub mod setup;
 pub mod sse;
 pub mod stats;
-// The one place that owns the database (and reads the clock for its backup
-// file names); see clippy.toml.
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
-pub mod store;
 pub mod tokens;
-pub mod vocab;
 pub mod worker;
+
+// The key pool, its rules, its store and the shared vocabulary are the
+// `llm-key-pool` crate (crates/keypool), which compiles without the web
+// server; re-exported so `crate::keypool` and `llm_key_proxy::keypool` paths
+// keep working.
+pub use llm_key_pool::{keypool, resilience, secret, store, vocab};

@@ -44,7 +44,7 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
     };
     log::debug!("no report from {url}: {why:?}");
     let data_dir = &config.settings.server.data_dir;
-    let store = Store::open(data_dir).map_err(|e| match (e, why) {
+    let store = Store::open(data_dir).map_err(|e| match (InitError::from(e), why) {
         // A proxy holds the data: say how to reach it, not how to fix the
         // directory.
         (InitError::DataDirInUse { .. }, why) => match why {

@@ -54,3 +54,16 @@ pub enum InitError {
     #[error("cannot start {what}: {reason}")]
     Runtime { what: &'static str, reason: String },
 }
+
+/// The key pool's store could not be opened: the same message, as a
+/// startup error.
+impl From<crate::store::OpenError> for InitError {
+    fn from(error: crate::store::OpenError) -> InitError {
+        use crate::store::OpenError;
+        match error {
+            OpenError::DataDir { path, reason } => InitError::DataDir { path, reason },
+            OpenError::DataDirInUse { path } => InitError::DataDirInUse { path },
+            OpenError::DiskFull { path, reason } => InitError::DiskFull { path, reason },
+        }
+    }
+}

@@ -159,7 +159,7 @@ pub trait WireFormat: Send + Sync + 'static {
         _body: &[u8],
         now: DateTime<Utc>,
     ) -> Option<Duration> {
-        hints::retry_hint(headers, now)
+        hints::retry_hint(&HeaderView(headers), now)
     }
 
     /// What an `{"error":…}` event that came as a stream's first event (an
@@ -196,6 +196,19 @@ pub trait WireFormat: Send + Sync + 'static {
 /// translation).
 pub fn classify_stream_error(data: &str, now: DateTime<Utc>) -> Verdict {
     openai::OpenAiFormat.classify_stream_error(data, now)
+}
+
+/// An upstream answer's headers seen through the hint parsers' trait.
+pub struct HeaderView<'a>(pub &'a HeaderMap);
+
+impl hints::Headers for HeaderView<'_> {
+    fn get_str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.keys().map(|k| k.as_str().to_string()).collect()
+    }
 }
 
 /// An OpenAI error envelope for a provider's refusal, keeping its message.

@@ -17,8 +17,8 @@ use super::{
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
-    client_wants_usage, unix_now, EmbeddingEncoding, Outbound, ReshapedStream, Rewritten,
-    StreamTranslator, WireFormat,
+    client_wants_usage, unix_now, EmbeddingEncoding, HeaderView, Outbound, ReshapedStream,
+    Rewritten, StreamTranslator, WireFormat,
 };
 use crate::resilience::hints;
 use crate::vocab::Auth;
@@ -141,7 +141,8 @@ impl WireFormat for AnthropicFormat {
         _body: &[u8],
         now: DateTime<Utc>,
     ) -> Option<Duration> {
-        hints::longest([hints::retry_hint(headers, now), reset_hint(headers, now)])
+        let headers = HeaderView(headers);
+        hints::longest([hints::retry_hint(&headers, now), reset_hint(&headers, now)])
     }
 }
 

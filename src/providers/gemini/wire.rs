@@ -18,8 +18,8 @@ use super::{
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
-    client_wants_usage, unix_now, EmbeddingEncoding, Outbound, ReshapedStream, Rewritten,
-    StreamTranslator, WireFormat,
+    client_wants_usage, unix_now, EmbeddingEncoding, HeaderView, Outbound, ReshapedStream,
+    Rewritten, StreamTranslator, WireFormat,
 };
 use crate::resilience::classify::{classify_status, Verdict};
 use crate::resilience::hints;
@@ -120,7 +120,10 @@ impl WireFormat for GeminiFormat {
 
     /// The generic hints and `RetryInfo.retryDelay` in the error body.
     fn retry_hint(&self, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
-        hints::longest([hints::retry_hint(headers, now), retry_delay(body)])
+        hints::longest([
+            hints::retry_hint(&HeaderView(headers), now),
+            retry_delay(body),
+        ])
     }
 
     fn client_error_body(&self, body: Bytes) -> Bytes {

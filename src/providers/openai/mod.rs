@@ -11,7 +11,7 @@ use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{EmbeddingEncoding, Outbound, StreamTranslator, TokenUsage, WireFormat};
+use super::{EmbeddingEncoding, HeaderView, Outbound, StreamTranslator, TokenUsage, WireFormat};
 use crate::resilience::hints;
 use crate::vocab::Auth;
 
@@ -102,10 +102,11 @@ impl WireFormat for OpenAiFormat {
     /// and a Gemini stream's error event keeps its `RetryInfo` when it is
     /// translated into an OpenAI chunk.
     fn retry_hint(&self, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
+        let headers = HeaderView(headers);
         hints::longest([
-            hints::retry_hint(headers, now),
+            hints::retry_hint(&headers, now),
             super::gemini::retry_info::retry_delay(body),
-            super::anthropic::rate_limits::reset_hint(headers, now),
+            super::anthropic::rate_limits::reset_hint(&headers, now),
         ])
     }
 }

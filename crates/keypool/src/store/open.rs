@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::generation;
-use crate::error::InitError;
+use super::OpenError;
 
 /// Where the database is copied before it is opened, for as long as the
 /// check of its generation takes.
@@ -43,8 +43,8 @@ pub struct Opened {
 /// cannot be opened for lack of disk space, is an error and left alone.
 ///
 /// [`generation`]: super::generation
-pub fn open_checked(data_dir: &Path, path: &Path) -> Result<Opened, InitError> {
-    let fail = |reason: String| InitError::DataDir {
+pub fn open_checked(data_dir: &Path, path: &Path) -> Result<Opened, OpenError> {
+    let fail = |reason: String| OpenError::DataDir {
         path: data_dir.to_path_buf(),
         reason,
     };
@@ -62,7 +62,7 @@ pub fn open_checked(data_dir: &Path, path: &Path) -> Result<Opened, InitError> {
     };
     discard(copy);
     if is_lock_conflict(&error) {
-        return Err(InitError::DataDirInUse {
+        return Err(OpenError::DataDirInUse {
             path: path.to_path_buf(),
         });
     }
@@ -123,9 +123,9 @@ fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
 
 /// A startup I/O error: a full disk is said plainly, anything else is a
 /// data directory problem.
-fn io_error(path: &Path, error: std::io::Error, fail: impl Fn(String) -> InitError) -> InitError {
+fn io_error(path: &Path, error: std::io::Error, fail: impl Fn(String) -> OpenError) -> OpenError {
     if is_disk_full(&error) {
-        InitError::DiskFull {
+        OpenError::DiskFull {
             path: path.to_path_buf(),
             reason: error.to_string(),
         }

@@ -13,11 +13,9 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::HeaderMap;
-use actix_web::http::StatusCode;
+use http::StatusCode;
 use serde_json::Value;
 
-use super::hints::Headers;
 pub use crate::vocab::Verdict;
 use crate::vocab::{Failure, FailureKind, TransportError, LOOP_DETECTED};
 
@@ -109,22 +107,10 @@ fn is_quota_exhausted(body: &[u8]) -> bool {
     QUOTA_MARKERS.iter().any(|marker| text.contains(marker))
 }
 
-/// actix's header map seen through the hint parsers' trait.
-impl Headers for HeaderMap {
-    fn get_str(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.keys().map(|k| k.as_str().to_string()).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resilience::hints::retry_hint;
-    use actix_web::http::header::{HeaderName, HeaderValue};
     use chrono::{DateTime, Utc};
 
     fn now() -> DateTime<Utc> {
@@ -134,15 +120,8 @@ mod tests {
     }
 
     fn classify(code: u16, headers: &[(&str, &str)], body: &str) -> Verdict {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
         classify_status(StatusCode::from_u16(code).unwrap(), body.as_bytes(), || {
-            retry_hint(&map, now())
+            retry_hint(headers, now())
         })
     }
 

@@ -22,6 +22,7 @@
 //! drops its `Store` and opens another with [`Store::reopen`] until one
 //! works.
 
+mod error;
 mod generation;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -38,8 +39,8 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::InitError;
 use crate::secret::KeyId;
+pub use error::OpenError;
 use generation::Generation;
 pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
@@ -90,7 +91,7 @@ pub struct ModelKey {
 impl Store {
     /// Opens (creating if needed) the database under `data_dir`, moving an
     /// unreadable one aside; see `open::open_checked`.
-    pub fn open(data_dir: &Path) -> Result<Store, InitError> {
+    pub fn open(data_dir: &Path) -> Result<Store, OpenError> {
         let path = db_path(data_dir);
         let opened = open::open_checked(data_dir, &path)?;
         let location = StoreLocation {
@@ -98,7 +99,7 @@ impl Store {
             path,
             disk_full: Arc::default(),
         };
-        let store = Store::with_trees(opened.db, location).map_err(|e| InitError::DataDir {
+        let store = Store::with_trees(opened.db, location).map_err(|e| OpenError::DataDir {
             path: data_dir.to_path_buf(),
             reason: e.to_string(),
         })?;
