@@ -8,9 +8,11 @@
 //!
 //! # Using the key pool as a library
 //!
-//! The pool and its resilience rules work without the HTTP server. Lease a
-//! key, call the provider yourself, and report the outcome; the pool
-//! rotates, cools keys down and counts usage (see `examples/library.rs`):
+//! The pool and its resilience rules work without the HTTP server; they are
+//! the `llm-key-pool` crate (`crates/keypool/`), which a library user can
+//! depend on alone, without actix-web or awc. Lease a key, call the
+//! provider yourself, and report the outcome; the pool rotates, cools keys
+//! down and counts usage (see `examples/library.rs`):
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -32,7 +32,7 @@ const QUOTA_MARKERS: &[&str] = &[
 
 /// Classifies an upstream answer by status and (error) body. A failure
 /// carries `hint()`: how long the provider asked us to wait, which only its
-/// wire format knows how to read (see `providers::WireFormat::retry_hint`).
+/// wire format knows how to read (in the proxy, `WireFormat::retry_hint`).
 pub fn classify_status(
     status: StatusCode,
     body: &[u8],
