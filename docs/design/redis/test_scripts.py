@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""Tests the key pool's Redis scripts (docs/design/redis/*.lua) against a
+real, throwaway redis-server on a free loopback port.
+
+Each scenario plays one or more "replicas" (separate connections) through
+the scripts exactly as a proxy would: SCRIPT LOAD once, then EVALSHA, and
+SCRIPT LOAD again after a NOSCRIPT error. Keys are named by a hash of the
+namespace and the raw key, never the raw key; the last scenario checks that
+no raw key reached any key name, value or wake-up message.
+
+Usage: python3 docs/design/redis/test_scripts.py
+Skips (exit 0, with a message) when redis-server is not installed.
+"""
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = ["acquire", "report", "release", "renew", "usage", "merge"]
+
+NS = "test-ns"
+PROVIDER = "groq"
+P = f"{NS}:{{{PROVIDER}}}"  # every key of the provider shares this hash tag
+WAKE = f"{P}:wake"
+DAY = 86_400_000
+LADDER = "10000,30000,60000,120000,300000"  # the pool's ladder, in ms
+SHORT_LADDER = "300,900,1800,3600,9000"  # the same shape, scaled for tests
+LOCK_BASE, LOCK_MAX = 300_000, 3_600_000
+KEEP = 2 * DAY
+RAW_KEYS = [f"gsk_live_SECRET_{c * 4}{i}{i}{i}{i}" for i, c in enumerate("abcdefghij")]
+
+
+def kid(raw):
+    """The Redis-side key id: a hash of the namespace and the raw key."""
+    return hashlib.sha256(f"{NS}\0{raw}".encode()).hexdigest()[:24]
+
+
+K = [kid(raw) for raw in RAW_KEYS]
+
+
+# === a minimal RESP2 client ===
+
+
+class RedisError(Exception):
+    pass
+
+
+class Conn:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *args):
+        out = [f"*{len(args)}\r\n".encode()]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
+        self.sock.sendall(b"".join(out))
+
+    def call(self, *args):
+        self.send(*args)
+        reply = self.read()
+        if isinstance(reply, RedisError):
+            raise reply
+        return reply
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise ValueError(f"unexpected reply {line!r}")
+
+
+# === the scripts, as a replica runs them ===
+
+
+class Scripts:
+    """Script bodies and their SHA1s; EVALSHA with reload after NOSCRIPT."""
+
+    def __init__(self):
+        self.body = {}
+        for name in SCRIPTS:
+            with open(os.path.join(HERE, f"{name}.lua")) as f:
+                self.body[name] = f.read()
+        self.sha = {}
+        self.reloads = 0
+
+    def load(self, conn):
+        for name, body in self.body.items():
+            self.sha[name] = conn.call("SCRIPT", "LOAD", body)
+
+    def run(self, conn, name, keys, args):
+        try:
+            return conn.call("EVALSHA", self.sha[name], len(keys), *keys, *args)
+        except RedisError as e:
+            if not str(e).startswith("NOSCRIPT"):
+                raise
+            self.reloads += 1
+            self.sha[name] = conn.call("SCRIPT", "LOAD", self.body[name])
+            return conn.call("EVALSHA", self.sha[name], len(keys), *keys, *args)
+
+
+SCRIPTS_CACHE = Scripts()
+
+
+def periods():
+    """(current, next, after next) reset period starts in ms: the day
+    starts at 03:00 UTC."""
+    now = int(time.time() * 1000)
+    cur = (now - 3 * 3_600_000) // DAY * DAY + 3 * 3_600_000
+    return cur, cur + DAY, cur + 2 * DAY
+
+
+class Replica:
+    """One proxy replica: its own connection, replica id and batches."""
+
+    def __init__(self, port, name, ladder=LADDER, ttl=30_000, day=None):
+        self.conn = Conn(port)
+        self.name = name
+        self.ladder = ladder
+        self.ttl = ttl
+        self.day = day  # (current, next, after next) if not today's
+        self.batch = 0
+        self.s = SCRIPTS_CACHE
+
+    def periods(self):
+        return self.day or periods()
+
+    def acquire(self, model, kids, limit=1, ttl=None):
+        keys = [f"{P}:seq", f"{P}:epoch"]
+        for k in kids:
+            keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
+        cur, nxt, _ = self.periods()
+        r = self.s.run(self.conn, "acquire", keys, [limit, ttl or self.ttl, cur, nxt])
+        if r[0] == 1:
+            return {"kid": kids[r[1] - 1], "lease": r[2], "now": r[3], "expires": r[4], "epoch": r[5]}
+        rest = {}
+        for i, k in enumerate(kids):
+            state, until, cause = r[3 + 3 * i : 6 + 3 * i]
+            rest[k] = (state, int(until), cause)
+        return {"kid": None, "now": r[1], "epoch": r[2], "rest": rest}
+
+    def report(self, model, lease, outcome, kind="", hint=None):
+        k = lease["kid"]
+        keys = [f"{P}:seq", f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
+        cur, nxt, after = self.periods()
+        args = [lease["lease"], outcome, kind, "" if hint is None else hint, cur, nxt, after,
+                self.ladder, LOCK_BASE, LOCK_MAX, KEEP, WAKE, f"{k}|{model}"]
+        now, cool, locked, failures, lockouts, released = self.s.run(self.conn, "report", keys, args)
+        return {"now": now, "cool": cool, "locked": locked, "failures": failures,
+                "lockouts": lockouts, "released": released}
+
+    def release(self, model, lease):
+        k = lease["kid"]
+        keys = [f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
+        return self.s.run(self.conn, "release", keys, [lease["lease"], WAKE, f"{k}|{model}"])
+
+    def renew(self, model, leases, mode="xx", ttl=None):
+        keys, ids = [], []
+        for lease in leases:
+            keys += [f"{P}:kl:{lease['kid']}", f"{P}:kml:{lease['kid']}:{model}"]
+            ids.append(lease["lease"])
+        return [int(x) for x in self.s.run(self.conn, "renew", keys, [ttl or self.ttl, mode, *ids])]
+
+    def usage(self, entries, batch=None):
+        """entries: (kid, model, requests, successes, failures, prompt, completion)."""
+        if batch is None:
+            self.batch += 1
+            batch = self.batch
+        cur, _, _ = self.periods()
+        keys, args = [f"{P}:wm:{self.name}"], [batch, 8 * DAY, 7 * DAY]
+        for k, model, *counts in entries:
+            keys += [f"{P}:ud:{k}:{cur}:{model}", f"{P}:ul:{k}:{model}", f"{P}:models:{k}"]
+            args += [model, *counts]
+        return self.s.run(self.conn, "usage", keys, args)
+
+    def merge(self, k, model, locked=0, lockouts=0, cool=0, hinted=False, failures=0, last=""):
+        cur, nxt, _ = self.periods()
+        keys = [f"{P}:key:{k}", f"{P}:km:{k}:{model}"]
+        args = [cur, nxt, locked, lockouts, cool, "1" if hinted else "0", failures, last, KEEP,
+                WAKE, f"{k}|{model}"]
+        return self.s.run(self.conn, "merge", keys, args)
+
+
+# === scenarios ===
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def near(value, expected, slack=250):
+    return abs(value - expected) <= slack
+
+
+def cooldown_then_acquire_refuses_that_key(port):
+    a, b = Replica(port, "a"), Replica(port, "b")
+    lease = a.acquire("m1", [K[0], K[1]])
+    check(lease["kid"] == K[0], f"the first candidate, idle, is taken: {lease}")
+    r = a.report("m1", lease, "failure", "rate_limited")
+    check(near(r["cool"] - r["now"], 10_000) and r["failures"] == 1, f"first step 10 s: {r}")
+    for _ in range(20):
+        got = b.acquire("m1", [K[0], K[1], K[2]])
+        check(got["kid"] in (K[1], K[2]), f"another replica never gets the cooled key: {got}")
+        b.release("m1", got)
+    refused = b.acquire("m1", [K[0]])
+    state, until, cause = refused["rest"][K[0]]
+    check(refused["kid"] is None and state == "cool" and cause == "rate_limited",
+          f"refused while cooling: {refused}")
+    check(until == r["cool"], "the refusal says until when")
+    other = b.acquire("other-model", [K[0]])
+    check(other["kid"] == K[0], "a cooldown is per model")
+    b.release("other-model", other)
+
+
+def ladder_escalates_across_replicas(port):
+    a = Replica(port, "a", ladder=SHORT_LADDER)
+    b = Replica(port, "b", ladder=SHORT_LADDER)
+    first = a.acquire("m2", [K[1]])
+    r1 = a.report("m2", first, "failure", "rate_limited")
+    check(near(r1["cool"] - r1["now"], 300, 50) and r1["failures"] == 1, f"step 1: {r1}")
+    check(b.acquire("m2", [K[1]])["kid"] is None, "b sees a's cooldown")
+    time.sleep(0.35)
+    second = b.acquire("m2", [K[1]])
+    check(second["kid"] == K[1], f"back after its cooldown: {second}")
+    r2 = b.report("m2", second, "failure", "rate_limited")
+    check(near(r2["cool"] - r2["now"], 900, 50) and r2["failures"] == 2,
+          f"a second failure via another replica gives the second step: {r2}")
+
+    # Leases in flight together, failing on two replicas: one step.
+    x = a.acquire("m3", [K[2]], limit=0)
+    y = b.acquire("m3", [K[2]], limit=0)
+    check(x["kid"] == y["kid"] == K[2], "unlimited: both lease the key")
+    rx = a.report("m3", x, "failure", "rate_limited")
+    ry = b.report("m3", y, "failure", "rate_limited")
+    check(rx["failures"] == 1 and ry["failures"] == 1,
+          f"concurrent failures on two replicas are one step: {rx} {ry}")
+    check(ry["cool"] >= rx["cool"], "and the later report does not shorten the cooldown")
+
+
+def concurrency_limit_one_never_double_leases(port):
+    keys = [K[3], K[4]]
+    holders = {k: set() for k in keys}
+    lock = threading.Lock()
+    errors, granted = [], [0]
+
+    def worker(name):
+        r = Replica(port, name)
+        for _ in range(150):
+            got = r.acquire("m4", keys, limit=1)
+            if got["kid"] is None:
+                check(all(s == "full" for s, _, _ in got["rest"].values()), f"{got}")
+                continue
+            with lock:
+                if holders[got["kid"]]:
+                    errors.append(f"{name} got {got['kid'][:6]} held by {holders[got['kid']]}")
+                holders[got["kid"]].add(name)
+                granted[0] += 1
+            time.sleep(0.0005)
+            with lock:
+                holders[got["kid"]].discard(name)
+            # Released after leaving the holder set: while a name is in it,
+            # Redis still counts its lease.
+            if got["lease"] % 2:
+                r.release("m4", got)
+            else:
+                r.report("m4", got, "success")
+        r.conn.close()
+
+    threads = [threading.Thread(target=worker, args=(f"replica{i % 3}-{i}",)) for i in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(not errors, f"double leases: {errors[:3]}")
+    check(granted[0] > 50, f"leases were granted: {granted[0]}")
+    c = Conn(port)
+    for k in keys:
+        check(c.call("ZCARD", f"{P}:kml:{k}:m4") == 0, "every lease released")
+    c.close()
+
+
+def expired_lease_is_freed(port):
+    dead, alive = Replica(port, "dead", ttl=300), Replica(port, "alive", ttl=300)
+    held = dead.acquire("m5", [K[5]])
+    check(held["kid"] == K[5], "leased")
+    full = alive.acquire("m5", [K[5]])
+    check(full["kid"] is None and full["rest"][K[5]][0] == "full", f"at its limit: {full}")
+    # The holder is killed: it never releases nor renews.
+    dead.conn.close()
+    time.sleep(0.4)
+    back = alive.acquire("m5", [K[5]])
+    check(back["kid"] == K[5], f"the expired lease is freed: {back}")
+    # Renewed leases stay; one left to expire is reported lost.
+    time.sleep(0.2)
+    check(alive.renew("m5", [back]) == [], "renewed in time")
+    time.sleep(0.2)
+    check(alive.acquire("m5", [K[5]])["kid"] is None, "a renewed lease still holds the key")
+    time.sleep(0.4)
+    check(alive.renew("m5", [back]) == [back["lease"]], "an expired lease is lost, not renewed")
+    check(alive.release("m5", back) == 0, "releasing a lost lease is harmless")
+
+
+def batch_replay_applied_once(port):
+    a, b = Replica(port, "a"), Replica(port, "b")
+    entry = (K[6], "m6", 3, 2, 1, 100, 50)
+    check(a.usage([entry], batch=1) == [1, 1], "first batch applied")
+    check(a.usage([entry], batch=1) == [0, 1], "the same batch again is a no-op")
+    check(a.usage([entry], batch=2) == [1, 2], "the next batch applies")
+    check(a.usage([entry], batch=1) == [0, 2], "an old batch replayed late is a no-op")
+    check(b.usage([entry], batch=1) == [1, 1], "batch numbers are per replica")
+    cur, _, _ = periods()
+    c = Conn(port)
+    daily = dict(zip(*[iter(c.call("HGETALL", f"{P}:ud:{K[6]}:{cur}:m6"))] * 2))
+    life = dict(zip(*[iter(c.call("HGETALL", f"{P}:ul:{K[6]}:m6"))] * 2))
+    want = {"requests": "9", "successes": "6", "failures": "3",
+            "prompt_tokens": "300", "completion_tokens": "150"}
+    check(daily == want and life == want, f"counted exactly three times: {daily} {life}")
+    check(c.call("ZSCORE", f"{P}:models:{K[6]}", "m6") is not None, "the model is indexed")
+    check(0 < c.call("PTTL", f"{P}:ud:{K[6]}:{cur}:m6") <= 8 * DAY, "daily buckets expire")
+    check(c.call("PTTL", f"{P}:ul:{K[6]}:m6") == -1, "lifetime counters stay")
+    c.close()
+
+
+def cooldown_never_shortened(port):
+    a, b = Replica(port, "a"), Replica(port, "b")
+    x = a.acquire("m7", [K[7]], limit=0)
+    y = b.acquire("m7", [K[7]], limit=0)
+    rx = a.report("m7", x, "failure", "rate_limited", hint=60_000)
+    check(near(rx["cool"] - rx["now"], 60_000), f"a longer hint wins: {rx}")
+    ry = b.report("m7", y, "failure", "rate_limited", hint=1_000)
+    check(ry["cool"] == rx["cool"], f"a shorter cooldown leaves the longer one: {ry}")
+    shorter = a.merge(K[7], "m7", cool=rx["now"] + 5_000, failures=1, last="rate_limited")
+    check(shorter[0] == rx["cool"], f"a merge never shortens it: {shorter}")
+    longer = a.merge(K[7], "m7", cool=rx["cool"] + 30_000, hinted=True, failures=1)
+    check(longer[0] == rx["cool"] + 30_000, f"a merge lengthens it with max(): {longer}")
+    # A quota without a hint rests until the next daily reset.
+    z = a.acquire("m8", [K[7]])
+    rz = a.report("m8", z, "failure", "quota")
+    check(rz["cool"] == periods()[1], f"quota: until the next reset: {rz}")
+    # A transient failure ignores hints.
+    t = a.acquire("m9", [K[7]])
+    rt = a.report("m9", t, "failure", "transient", hint=900_000)
+    check(near(rt["cool"] - rt["now"], 10_000), f"transient: the ladder step: {rt}")
+
+
+def lockouts_cover_every_model(port):
+    a, b = Replica(port, "a"), Replica(port, "b")
+    x = a.acquire("m10", [K[8]])
+    r = a.report("m10", x, "failure", "key_rejected")
+    check(near(r["locked"] - r["now"], LOCK_BASE) and r["lockouts"] == 1, f"locked 5 min: {r}")
+    got = b.acquire("any-model", [K[8], K[9]])
+    check(got["kid"] == K[9], f"a locked key is skipped for every model: {got}")
+    refused = b.acquire("any-model", [K[8]])
+    check(refused["rest"][K[8]][0] == "lock", f"refused as locked: {refused}")
+    # A lease taken before the lockout (it was in flight) succeeds: the
+    # success clears the lockout, as in one proxy.
+    b.release("any-model", got)
+    c = Conn(port)
+    c.call("HSET", f"{P}:key:{K[8]}", "locked_until", 0)
+    y = b.acquire("m11", [K[8]])
+    c.call("HSET", f"{P}:key:{K[8]}", "locked_until", r["locked"])
+    rs = b.report("m11", y, "success")
+    check(rs["locked"] == 0 and rs["lockouts"] == 0, f"a success clears the lockout: {rs}")
+    c.close()
+
+
+def daily_reset_needs_no_coordination(port):
+    cur, nxt, after = periods()
+    # Yesterday's state: written in the previous period.
+    yesterday = Replica(port, "yesterday", day=(cur - DAY, nxt, after))
+    x = yesterday.acquire("m12", [K[0]], limit=0)
+    h = yesterday.acquire("m13", [K[0]], limit=0)
+    yesterday.report("m12", x, "failure", "rate_limited")
+    rh = yesterday.report("m13", h, "failure", "rate_limited", hint=7_200_000)
+    check(yesterday.acquire("m12", [K[0]])["kid"] is None, "cooling yesterday")
+
+    today = Replica(port, "today")
+    got = today.acquire("m12", [K[0]])
+    check(got["kid"] == K[0], f"ladder cooldowns end with their period: {got}")
+    r = today.report("m12", got, "failure", "rate_limited")
+    check(r["failures"] == 1, f"the ladder starts again in a new period: {r}")
+    hinted = today.acquire("m13", [K[0]])
+    check(hinted["kid"] is None and hinted["rest"][K[0]][1] == rh["cool"],
+          f"a hinted cooldown outlives the reset: {hinted}")
+
+    # A replica that has not yet noticed the reset (its "next" start is
+    # behind Redis's clock) is moved to the new period by the script.
+    lagging = Replica(port, "lagging", day=(cur - DAY, cur, nxt))
+    seen = lagging.acquire("m12", [K[0]])
+    check(seen["kid"] is None and seen["rest"][K[0]][1] == r["cool"],
+          f"a lagging replica sees today's cooldown: {seen}")
+
+
+def wake_ups_and_restart(port, messages):
+    a = Replica(port, "a")
+    lease = a.acquire("m14", [K[1], K[2]])
+    a.release("m14", lease)
+    lease = a.acquire("m14", [K[1], K[2]])
+    a.report("m14", lease, "failure", "transient")
+    deadline = time.time() + 2
+    while time.time() < deadline and len([m for m in messages if "|m14|" in m]) < 2:
+        time.sleep(0.02)
+    wake = [m for m in messages if "|m14|" in m]
+    check(len(wake) == 2 and wake[0] == f"{lease['kid']}|m14|free|0"
+          and wake[1].startswith(f"{lease['kid']}|m14|cool|"), f"release and report wake: {wake}")
+
+    # Redis restarts empty: scripts are loaded again after NOSCRIPT, a new
+    # epoch tells replicas to register their live leases again.
+    held = a.acquire("m15", [K[3]])
+    c = Conn(port)
+    c.call("FLUSHALL")
+    c.call("SCRIPT", "FLUSH")
+    c.close()
+    reloads = SCRIPTS_CACHE.reloads
+    other = Replica(port, "b").acquire("m15", [K[3]])
+    check(SCRIPTS_CACHE.reloads == reloads + 1, "NOSCRIPT: loaded again")
+    check(other["epoch"] != held["epoch"], "a new epoch after the restart")
+    check(a.renew("m15", [held]) == [held["lease"]], "the old lease is unknown")
+    check(a.renew("m15", [held], mode="nx") == [held["lease"]], "registered again")
+    check(a.acquire("m15", [K[3]])["kid"] is None, "and counted against the limit")
+
+
+def nothing_raw_in_redis(port, messages):
+    c = Conn(port)
+    seen = []
+    cursor = "0"
+    while True:
+        cursor, names = c.call("SCAN", cursor, "COUNT", 1000)
+        for name in names:
+            seen.append(name)
+            kind = c.call("TYPE", name)
+            if kind == "hash":
+                seen += c.call("HGETALL", name)
+            elif kind == "zset":
+                seen += c.call("ZRANGE", name, 0, -1, "WITHSCORES")
+            elif kind == "string":
+                seen.append(c.call("GET", name))
+            else:
+                raise AssertionError(f"unexpected type {kind} for {name}")
+        if cursor == "0":
+            break
+    c.close()
+    seen += messages
+    check(len(seen) > 20, "there is state to look at")
+    for raw in RAW_KEYS:
+        for text in seen:
+            check(raw not in str(text) and "SECRET" not in str(text),
+                  f"a raw key in Redis: {text!r}")
+
+
+def all_names_share_the_hash_tag(port):
+    c = Conn(port)
+    cursor, names = "0", []
+    while True:
+        cursor, batch = c.call("SCAN", cursor, "COUNT", 1000)
+        names += batch
+        if cursor == "0":
+            break
+    slots = {n.split("}")[0] + "}" for n in names}
+    c.close()
+    check(slots == {f"{NS}:{{{PROVIDER}}}"}, f"every key under one hash tag: {slots}")
+
+
+# === the throwaway server ===
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    server = shutil.which("redis-server")
+    if server is None:
+        print("SKIP: redis-server is not installed (Debian: apt-get install redis-server)")
+        return 0
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="redis-scripts-")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                Conn(port).call("PING")
+                break
+            except OSError:
+                time.sleep(0.05)
+        setup = Conn(port)
+        SCRIPTS_CACHE.load(setup)
+        setup.close()
+
+        messages = []
+        sub = Conn(port)
+        sub.call("SUBSCRIBE", WAKE)
+
+        def listen():
+            while True:
+                try:
+                    msg = sub.read()
+                except (OSError, ConnectionError):
+                    return
+                if isinstance(msg, list) and msg[0] == "message":
+                    messages.append(msg[2])
+
+        sub.sock.settimeout(None)
+        threading.Thread(target=listen, daemon=True).start()
+
+        scenarios = [
+            cooldown_then_acquire_refuses_that_key,
+            ladder_escalates_across_replicas,
+            concurrency_limit_one_never_double_leases,
+            expired_lease_is_freed,
+            batch_replay_applied_once,
+            cooldown_never_shortened,
+            lockouts_cover_every_model,
+            daily_reset_needs_no_coordination,
+            all_names_share_the_hash_tag,
+            lambda p: nothing_raw_in_redis(p, messages),
+            lambda p: wake_ups_and_restart(p, messages),
+            lambda p: nothing_raw_in_redis(p, messages),
+        ]
+        names = [
+            "cooldown then acquire refuses that key",
+            "ladder escalates across replicas",
+            "concurrency limit 1 never double-leases",
+            "expired lease is freed; renewal",
+            "batch replay applied once",
+            "cooldown never shortened",
+            "lockouts cover every model",
+            "daily reset needs no coordination",
+            "every key under one hash tag",
+            "nothing raw in Redis",
+            "wake-ups; Redis restarting empty",
+            "nothing raw in Redis, after the restart",
+        ]
+        failed = 0
+        for name, scenario in zip(names, scenarios):
+            try:
+                scenario(port)
+                print(f"ok   {name}")
+            except Exception as e:  # report every scenario, then fail
+                failed += 1
+                print(f"FAIL {name}: {e!r}")
+        print(f"{len(names) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
