@@ -113,6 +113,10 @@ for i = 1, n do
       table.insert(refused, '')
     end
   end
+  -- An idle key is as good as it gets: the rest need not be looked at.
+  if best_tier == 0 then
+    break
+  end
 end
 
 if best == nil then

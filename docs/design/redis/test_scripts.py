@@ -23,7 +23,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["acquire", "report", "release", "renew", "usage", "merge"]
+SCRIPTS = ["acquire", "report", "release", "renew", "usage", "merge", "clear"]
 
 NS = "test-ns"
 PROVIDER = "groq"
@@ -221,6 +221,12 @@ class Replica:
         return self.s.run(self.conn, "merge", keys, args)
 
 
+    def clear(self, k, models, whole):
+        cur, nxt, _ = self.periods()
+        keys = [f"{P}:key:{k}"] + [f"{P}:km:{k}:{m}" for m in models]
+        return self.s.run(self.conn, "clear", keys, ["1" if whole else "0", cur, nxt, WAKE, k])
+
+
 # === scenarios ===
 
 
@@ -276,6 +282,26 @@ def ladder_escalates_across_replicas(port):
     check(rx["failures"] == 1 and ry["failures"] == 1,
           f"concurrent failures on two replicas are one step: {rx} {ry}")
     check(ry["cool"] >= rx["cool"], "and the later report does not shorten the cooldown")
+
+
+def tiers_as_the_pool_ranks_them(port):
+    a, b = Replica(port, "a"), Replica(port, "b")
+    other = a.acquire("t-other", [K[0]], limit=2)
+    same = a.acquire("t-m", [K[1]], limit=2)
+    check(other["kid"] == K[0] and same["kid"] == K[1], "setup")
+    # K[2] idle beats the replica's preferred order; then busy with another
+    # model (K[0]) before busy with this one (K[1]).
+    got = b.acquire("t-m", [K[1], K[0], K[2]], limit=2)
+    check(got["kid"] == K[2], f"an idle key first: {got}")
+    got2 = b.acquire("t-m", [K[1], K[0]], limit=2)
+    check(got2["kid"] == K[0], f"then a key busy only with other models: {got2}")
+    got3 = b.acquire("t-m", [K[1]], limit=2)
+    check(got3["kid"] == K[1], f"then one busy with this model, under the limit: {got3}")
+    full = b.acquire("t-m", [K[1]], limit=2)
+    check(full["rest"][K[1]][0] == "full", f"not past the limit: {full}")
+    for r, model, lease in [(a, "t-other", other), (a, "t-m", same), (b, "t-m", got),
+                            (b, "t-m", got2), (b, "t-m", got3)]:
+        check(r.release(model, lease) == 1, "released")
 
 
 def concurrency_limit_one_never_double_leases(port):
@@ -403,6 +429,22 @@ def lockouts_cover_every_model(port):
     rs = b.report("m11", y, "success")
     check(rs["locked"] == 0 and rs["lockouts"] == 0, f"a success clears the lockout: {rs}")
     c.close()
+
+
+def manual_reset_clears_rests(port):
+    a = Replica(port, "a")
+    x = a.acquire("r1", [K[9]], limit=0)
+    y = a.acquire("r2", [K[9]], limit=0)
+    a.report("r1", x, "failure", "rate_limited", hint=600_000)
+    a.report("r2", y, "failure", "key_rejected")
+    check(a.acquire("r3", [K[9]])["kid"] is None, "locked for every model")
+    check(a.clear(K[9], ["r1"], whole=False) == 1, "the model's cooldown is cleared")
+    check(a.acquire("r1", [K[9]])["rest"][K[9]][0] == "lock", "the lockout stays")
+    check(a.clear(K[9], ["r1", "r2"], whole=True) == 1, "the whole key is cleared")
+    got = a.acquire("r1", [K[9]])
+    check(got["kid"] == K[9], f"usable again: {got}")
+    a.release("r1", got)
+    check(a.clear(K[9], ["r1", "r2"], whole=True) == 0, "nothing left to clear")
 
 
 def daily_reset_needs_no_coordination(port):
@@ -552,12 +594,14 @@ def main():
         scenarios = [
             cooldown_then_acquire_refuses_that_key,
             ladder_escalates_across_replicas,
+            tiers_as_the_pool_ranks_them,
             concurrency_limit_one_never_double_leases,
             expired_lease_is_freed,
             batch_replay_applied_once,
             cooldown_never_shortened,
             lockouts_cover_every_model,
             daily_reset_needs_no_coordination,
+            manual_reset_clears_rests,
             all_names_share_the_hash_tag,
             lambda p: nothing_raw_in_redis(p, messages),
             lambda p: wake_ups_and_restart(p, messages),
@@ -566,12 +610,14 @@ def main():
         names = [
             "cooldown then acquire refuses that key",
             "ladder escalates across replicas",
+            "tiers as the pool ranks them",
             "concurrency limit 1 never double-leases",
             "expired lease is freed; renewal",
             "batch replay applied once",
             "cooldown never shortened",
             "lockouts cover every model",
             "daily reset needs no coordination",
+            "manual reset clears rests",
             "every key under one hash tag",
             "nothing raw in Redis",
             "wake-ups; Redis restarting empty",
