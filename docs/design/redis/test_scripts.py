@@ -5,226 +5,23 @@ real, throwaway redis-server on a free loopback port.
 Each scenario plays one or more "replicas" (separate connections) through
 the scripts exactly as a proxy would: SCRIPT LOAD once, then EVALSHA, and
 SCRIPT LOAD again after a NOSCRIPT error. Keys are named by a hash of the
-namespace and the raw key, never the raw key; the last scenario checks that
-no raw key reached any key name, value or wake-up message.
+namespace and the raw key, never the raw key; two scenarios check that no
+raw key reached any key name, value or wake-up message. The client and the
+servers are in replica.py.
 
 Usage: python3 docs/design/redis/test_scripts.py
 Skips (exit 0, with a message) when redis-server is not installed.
 """
 
-import hashlib
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["acquire", "report", "release", "renew", "usage", "merge", "clear"]
-
-NS = "test-ns"
-PROVIDER = "groq"
-P = f"{NS}:{{{PROVIDER}}}"  # every key of the provider shares this hash tag
-WAKE = f"{P}:wake"
-DAY = 86_400_000
-LADDER = "10000,30000,60000,120000,300000"  # the pool's ladder, in ms
-SHORT_LADDER = "300,900,1800,3600,9000"  # the same shape, scaled for tests
-LOCK_BASE, LOCK_MAX = 300_000, 3_600_000
-KEEP = 2 * DAY
-RAW_KEYS = [f"gsk_live_SECRET_{c * 4}{i}{i}{i}{i}" for i, c in enumerate("abcdefghij")]
-
-
-def kid(raw):
-    """The Redis-side key id: a hash of the namespace and the raw key."""
-    return hashlib.sha256(f"{NS}\0{raw}".encode()).hexdigest()[:24]
-
-
-K = [kid(raw) for raw in RAW_KEYS]
-
-
-# === a minimal RESP2 client ===
-
-
-class RedisError(Exception):
-    pass
-
-
-class Conn:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, *args):
-        out = [f"*{len(args)}\r\n".encode()]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
-        self.sock.sendall(b"".join(out))
-
-    def call(self, *args):
-        self.send(*args)
-        reply = self.read()
-        if isinstance(reply, RedisError):
-            raise reply
-        return reply
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2 :]
-        return data
-
-    def read(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return RedisError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n).decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ValueError(f"unexpected reply {line!r}")
-
-
-# === the scripts, as a replica runs them ===
-
-
-class Scripts:
-    """Script bodies and their SHA1s; EVALSHA with reload after NOSCRIPT."""
-
-    def __init__(self):
-        self.body = {}
-        for name in SCRIPTS:
-            with open(os.path.join(HERE, f"{name}.lua")) as f:
-                self.body[name] = f.read()
-        self.sha = {}
-        self.reloads = 0
-
-    def load(self, conn):
-        for name, body in self.body.items():
-            self.sha[name] = conn.call("SCRIPT", "LOAD", body)
-
-    def run(self, conn, name, keys, args):
-        try:
-            return conn.call("EVALSHA", self.sha[name], len(keys), *keys, *args)
-        except RedisError as e:
-            if not str(e).startswith("NOSCRIPT"):
-                raise
-            self.reloads += 1
-            self.sha[name] = conn.call("SCRIPT", "LOAD", self.body[name])
-            return conn.call("EVALSHA", self.sha[name], len(keys), *keys, *args)
-
-
-SCRIPTS_CACHE = Scripts()
-
-
-def periods():
-    """(current, next, after next) reset period starts in ms: the day
-    starts at 03:00 UTC."""
-    now = int(time.time() * 1000)
-    cur = (now - 3 * 3_600_000) // DAY * DAY + 3 * 3_600_000
-    return cur, cur + DAY, cur + 2 * DAY
-
-
-class Replica:
-    """One proxy replica: its own connection, replica id and batches."""
-
-    def __init__(self, port, name, ladder=LADDER, ttl=30_000, day=None):
-        self.conn = Conn(port)
-        self.name = name
-        self.ladder = ladder
-        self.ttl = ttl
-        self.day = day  # (current, next, after next) if not today's
-        self.batch = 0
-        self.s = SCRIPTS_CACHE
-
-    def periods(self):
-        return self.day or periods()
-
-    def acquire(self, model, kids, limit=1, ttl=None):
-        keys = [f"{P}:seq", f"{P}:epoch"]
-        for k in kids:
-            keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
-        cur, nxt, _ = self.periods()
-        r = self.s.run(self.conn, "acquire", keys, [limit, ttl or self.ttl, cur, nxt])
-        if r[0] == 1:
-            return {"kid": kids[r[1] - 1], "lease": r[2], "now": r[3], "expires": r[4], "epoch": r[5]}
-        rest = {}
-        for i, k in enumerate(kids):
-            state, until, cause = r[3 + 3 * i : 6 + 3 * i]
-            rest[k] = (state, int(until), cause)
-        return {"kid": None, "now": r[1], "epoch": r[2], "rest": rest}
-
-    def report(self, model, lease, outcome, kind="", hint=None):
-        k = lease["kid"]
-        keys = [f"{P}:seq", f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
-        cur, nxt, after = self.periods()
-        args = [lease["lease"], outcome, kind, "" if hint is None else hint, cur, nxt, after,
-                self.ladder, LOCK_BASE, LOCK_MAX, KEEP, WAKE, f"{k}|{model}"]
-        now, cool, locked, failures, lockouts, released = self.s.run(self.conn, "report", keys, args)
-        return {"now": now, "cool": cool, "locked": locked, "failures": failures,
-                "lockouts": lockouts, "released": released}
-
-    def release(self, model, lease):
-        k = lease["kid"]
-        keys = [f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
-        return self.s.run(self.conn, "release", keys, [lease["lease"], WAKE, f"{k}|{model}"])
-
-    def renew(self, model, leases, mode="xx", ttl=None):
-        keys, ids = [], []
-        for lease in leases:
-            keys += [f"{P}:kl:{lease['kid']}", f"{P}:kml:{lease['kid']}:{model}"]
-            ids.append(lease["lease"])
-        return [int(x) for x in self.s.run(self.conn, "renew", keys, [ttl or self.ttl, mode, *ids])]
-
-    def usage(self, entries, batch=None):
-        """entries: (kid, model, requests, successes, failures, prompt, completion)."""
-        if batch is None:
-            self.batch += 1
-            batch = self.batch
-        cur, _, _ = self.periods()
-        keys, args = [f"{P}:wm:{self.name}"], [batch, 8 * DAY, 7 * DAY]
-        for k, model, *counts in entries:
-            keys += [f"{P}:ud:{k}:{cur}:{model}", f"{P}:ul:{k}:{model}", f"{P}:models:{k}"]
-            args += [model, *counts]
-        return self.s.run(self.conn, "usage", keys, args)
-
-    def merge(self, k, model, locked=0, lockouts=0, cool=0, hinted=False, failures=0, last=""):
-        cur, nxt, _ = self.periods()
-        keys = [f"{P}:key:{k}", f"{P}:km:{k}:{model}"]
-        args = [cur, nxt, locked, lockouts, cool, "1" if hinted else "0", failures, last, KEEP,
-                WAKE, f"{k}|{model}"]
-        return self.s.run(self.conn, "merge", keys, args)
-
-
-    def clear(self, k, models, whole):
-        cur, nxt, _ = self.periods()
-        keys = [f"{P}:key:{k}"] + [f"{P}:km:{k}:{m}" for m in models]
-        return self.s.run(self.conn, "clear", keys, ["1" if whole else "0", cur, nxt, WAKE, k])
+from replica import (DAY, K, LOCK_BASE, NS, P, PROVIDER, RAW_KEYS, SCRIPTS_CACHE,
+                     SHORT_LADDER, WAKE, Conn, RedisError, Replica, Scripts, periods,
+                     start_cluster_node, start_server)
 
 
 # === scenarios ===
@@ -544,13 +341,31 @@ def all_names_share_the_hash_tag(port):
     check(slots == {f"{NS}:{{{PROVIDER}}}"}, f"every key under one hash tag: {slots}")
 
 
-# === the throwaway server ===
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def every_script_runs_on_a_cluster(port):
+    """On a one-node Redis Cluster (all 16384 slots), where a script whose
+    keys span two slots fails with CROSSSLOT: every script, every key
+    under the provider's hash tag."""
+    a = Replica(port, "cluster-a", ladder=SHORT_LADDER)
+    a.s = Scripts()
+    a.s.load(a.conn)
+    lease = a.acquire("c1", [K[0], K[1]])
+    check(lease["kid"] == K[0], f"acquire: {lease}")
+    check(a.renew("c1", [lease]) == [], "renew")
+    r = a.report("c1", lease, "failure", "rate_limited")
+    check(r["failures"] == 1, f"report: {r}")
+    other = a.acquire("c1", [K[0], K[1]])
+    check(other["kid"] == K[1] and a.release("c1", other) == 1, "release")
+    check(a.usage([(K[0], "c1", 1, 0, 1, 5, 0)]) == [1, 1], "usage")
+    check(a.merge(K[0], "c1", cool=r["cool"] + 1_000, failures=1)[0] == r["cool"] + 1_000, "merge")
+    check(a.clear(K[0], ["c1"], whole=True) == 1, "clear")
+    slots = {a.conn.call("CLUSTER", "KEYSLOT", n) for n in a.conn.call("KEYS", "*")}
+    check(len(slots) == 1, f"one slot for the provider: {slots}")
+    try:
+        a.conn.call("EVAL", "return 1", 2, f"{P}:seq", f"{NS}:{{other}}:seq")
+        raise AssertionError("a cross-slot script was accepted: the check proves nothing")
+    except RedisError as e:
+        check("CROSSSLOT" in str(e), f"{e}")
+    a.conn.close()
 
 
 def main():
@@ -558,19 +373,11 @@ def main():
     if server is None:
         print("SKIP: redis-server is not installed (Debian: apt-get install redis-server)")
         return 0
-    port = free_port()
     workdir = tempfile.mkdtemp(prefix="redis-scripts-")
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cluster_dir = tempfile.mkdtemp(prefix="redis-scripts-cluster-")
+    port, proc = start_server(server, workdir)
+    cluster = None
     try:
-        for _ in range(100):
-            try:
-                Conn(port).call("PING")
-                break
-            except OSError:
-                time.sleep(0.05)
         setup = Conn(port)
         SCRIPTS_CACHE.load(setup)
         setup.close()
@@ -592,51 +399,42 @@ def main():
         threading.Thread(target=listen, daemon=True).start()
 
         scenarios = [
-            cooldown_then_acquire_refuses_that_key,
-            ladder_escalates_across_replicas,
-            tiers_as_the_pool_ranks_them,
-            concurrency_limit_one_never_double_leases,
-            expired_lease_is_freed,
-            batch_replay_applied_once,
-            cooldown_never_shortened,
-            lockouts_cover_every_model,
-            daily_reset_needs_no_coordination,
-            manual_reset_clears_rests,
-            all_names_share_the_hash_tag,
-            lambda p: nothing_raw_in_redis(p, messages),
-            lambda p: wake_ups_and_restart(p, messages),
-            lambda p: nothing_raw_in_redis(p, messages),
+            ("cooldown then acquire refuses that key", cooldown_then_acquire_refuses_that_key),
+            ("ladder escalates across replicas", ladder_escalates_across_replicas),
+            ("tiers as the pool ranks them", tiers_as_the_pool_ranks_them),
+            ("concurrency limit 1 never double-leases", concurrency_limit_one_never_double_leases),
+            ("expired lease is freed; renewal", expired_lease_is_freed),
+            ("batch replay applied once", batch_replay_applied_once),
+            ("cooldown never shortened", cooldown_never_shortened),
+            ("lockouts cover every model", lockouts_cover_every_model),
+            ("daily reset needs no coordination", daily_reset_needs_no_coordination),
+            ("manual reset clears rests", manual_reset_clears_rests),
+            ("every key under one hash tag", all_names_share_the_hash_tag),
+            ("nothing raw in Redis", lambda p: nothing_raw_in_redis(p, messages)),
+            ("wake-ups; Redis restarting empty", lambda p: wake_ups_and_restart(p, messages)),
+            ("nothing raw in Redis, after the restart",
+             lambda p: nothing_raw_in_redis(p, messages)),
+            ("every script runs on a Redis Cluster",
+             lambda p: every_script_runs_on_a_cluster(cluster_port)),
         ]
-        names = [
-            "cooldown then acquire refuses that key",
-            "ladder escalates across replicas",
-            "tiers as the pool ranks them",
-            "concurrency limit 1 never double-leases",
-            "expired lease is freed; renewal",
-            "batch replay applied once",
-            "cooldown never shortened",
-            "lockouts cover every model",
-            "daily reset needs no coordination",
-            "manual reset clears rests",
-            "every key under one hash tag",
-            "nothing raw in Redis",
-            "wake-ups; Redis restarting empty",
-            "nothing raw in Redis, after the restart",
-        ]
+        cluster_port, cluster = start_cluster_node(server, cluster_dir)
         failed = 0
-        for name, scenario in zip(names, scenarios):
+        for name, scenario in scenarios:
             try:
                 scenario(port)
                 print(f"ok   {name}")
             except Exception as e:  # report every scenario, then fail
                 failed += 1
                 print(f"FAIL {name}: {e!r}")
-        print(f"{len(names) - failed} passed, {failed} failed")
+        print(f"{len(scenarios) - failed} passed, {failed} failed")
         return 1 if failed else 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+        for p in (proc, cluster):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(cluster_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
