@@ -10,8 +10,8 @@
 -- clocks agree.
 --
 -- KEYS[1] = P:seq     lease counter (INCR): lease ids, ordered provider-wide
--- KEYS[2] = P:epoch   set once per Redis life: a change tells replicas that
---                     Redis restarted empty
+-- KEYS[2] = P:epoch   set once per Redis life (with the first lease id): a
+--                     change tells replicas that Redis restarted empty
 -- then four keys per candidate i (base = 2 + 4 * (i - 1)):
 --   base+1 = P:key:<kid>              hash: lockout of the key
 --   base+2 = P:km:<kid>:<model>       hash: health of the key for the model
@@ -55,6 +55,11 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = tostring(now)
   redis.call('SET', KEYS[2], epoch)
+  -- Lease ids must not repeat across a restart: replicas may still hold
+  -- (and release, or register again) ids from before it. Starting at
+  -- now × 1000 puts new ids above the old ones unless the last life leased
+  -- over a thousand times per millisecond; still exact in Lua's doubles.
+  redis.call('SET', KEYS[1], now * 1000, 'NX')
 end
 
 local n = (#KEYS - 2) / 4

@@ -295,6 +295,7 @@ def wake_ups_and_restart(port, messages):
     other = Replica(port, "b").acquire("m15", [K[3]])
     check(SCRIPTS_CACHE.reloads == reloads + 1, "NOSCRIPT: loaded again")
     check(other["epoch"] != held["epoch"], "a new epoch after the restart")
+    check(other["lease"] > held["lease"], "lease ids do not repeat across a restart")
     check(a.renew("m15", [held]) == [held["lease"]], "the old lease is unknown")
     check(a.renew("m15", [held], mode="nx") == [held["lease"]], "registered again")
     check(a.acquire("m15", [K[3]])["kid"] is None, "and counted against the limit")
