@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 
-from replica import (DAY, K, LOCK_BASE, NS, P, PROVIDER, RAW_KEYS, SCRIPTS_CACHE,
+sys.dont_write_bytecode = True  # no __pycache__ beside the design notes
+from replica import (  # noqa: E402DAY, K, LOCK_BASE, NS, P, PROVIDER, RAW_KEYS, SCRIPTS_CACHE,
                      SHORT_LADDER, WAKE, Conn, RedisError, Replica, Scripts, periods,
                      start_cluster_node, start_server)
 
