@@ -20,9 +20,10 @@ import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the design notes
-from replica import (  # noqa: E402DAY, K, LOCK_BASE, NS, P, PROVIDER, RAW_KEYS, SCRIPTS_CACHE,
-                     SHORT_LADDER, WAKE, Conn, RedisError, Replica, Scripts, periods,
-                     start_cluster_node, start_server)
+from replica import (  # noqa: E402
+    DAY, K, LOCK_BASE, NS, P, PROVIDER, RAW_KEYS, SCRIPTS_CACHE,
+    SHORT_LADDER, WAKE, Conn, RedisError, Replica, Scripts, periods,
+    start_cluster_node, start_server)
 
 
 # === scenarios ===
