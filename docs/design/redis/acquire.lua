@@ -1,0 +1,143 @@
+-- acquire.lua: lease one key of a provider for one model, atomically.
+--
+-- The replica passes the keys it would pick, best first (its local rank:
+-- fewest successes today, then least recently used). The script skips every
+-- candidate that is locked out, cooling down for the model, or at the
+-- per-(key, model) concurrency limit, after dropping expired leases. Among
+-- the rest it takes the smallest tier (0: nothing in flight on the key,
+-- 1: busy only with other models, 2: busy with this model), ties broken by
+-- the replica's order. Time is Redis's own (TIME), so replicas with skewed
+-- clocks agree.
+--
+-- KEYS[1] = P:seq     lease counter (INCR): lease ids, ordered provider-wide
+-- KEYS[2] = P:epoch   set once per Redis life (with the first lease id): a
+--                     change tells replicas that Redis restarted empty
+-- then four keys per candidate i (base = 2 + 4 * (i - 1)):
+--   base+1 = P:key:<kid>              hash: lockout of the key
+--   base+2 = P:km:<kid>:<model>       hash: health of the key for the model
+--   base+3 = P:kl:<kid>               zset: leases on the key (all models)
+--   base+4 = P:kml:<kid>:<model>      zset: leases on the key for the model
+--   (P = <namespace>:{<provider>}; every key shares the provider's hash tag)
+--
+-- ARGV[1] = limit per (key, model); 0 = unlimited
+-- ARGV[2] = lease ttl, ms
+-- ARGV[3] = current reset period (ms of its scheduled start)
+-- ARGV[4] = next reset period start, ms (the script moves to it once
+--           Redis's clock has passed it, so no replica has to run a reset)
+--
+-- Returns, on success:
+--   {1, candidate position (1-based), lease id, now ms, lease expiry ms, epoch}
+-- when no candidate can serve now:
+--   {0, now ms, epoch, then per candidate: state, until ms, cause}
+--   state: "lock" | "cool" | "full"; until: end of the rest (0 for "full");
+--   cause: the last failure kind ("" when unknown or locked).
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local limit = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local period = ARGV[3]
+if now >= tonumber(ARGV[4]) then
+  period = ARGV[4]
+end
+
+-- Gives key `k` a lifetime to at least `at` (ms), never a shorter one: a
+-- set of leases lives as long as its longest lease (plus a margin).
+local function keep_until(k, at)
+  local left = redis.call('PTTL', k)
+  if left < 0 or now + left < at then
+    redis.call('PEXPIREAT', k, at)
+  end
+end
+
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = tostring(now)
+  redis.call('SET', KEYS[2], epoch)
+  -- Lease ids must not repeat across a restart: replicas may still hold
+  -- (and release, or register again) ids from before it. Starting at
+  -- now × 1000 puts new ids above the old ones unless the last life leased
+  -- over a thousand times per millisecond; still exact in Lua's doubles.
+  redis.call('SET', KEYS[1], now * 1000, 'NX')
+end
+
+local n = (#KEYS - 2) / 4
+local best, best_tier = nil, nil
+local refused = {}
+
+for i = 1, n do
+  local base = 2 + 4 * (i - 1)
+  local key_h, model_h, key_l, model_l = KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4]
+
+  -- A lockout counts only in the period it was made in: the daily reset
+  -- clears lockouts without anyone writing.
+  local lk = redis.call('HMGET', key_h, 'locked_until', 'period')
+  local locked = 0
+  if lk[1] and lk[2] == period then
+    locked = tonumber(lk[1])
+  end
+
+  -- A ladder cooldown ends with its period; a hinted one (the provider said
+  -- when) outlives the daily reset.
+  local m = redis.call('HMGET', model_h, 'cooldown_until', 'hinted', 'period', 'last_failure')
+  local cool = 0
+  if m[1] and (m[2] == '1' or m[3] == period) then
+    cool = tonumber(m[1])
+  end
+
+  if locked > now then
+    table.insert(refused, 'lock')
+    table.insert(refused, math.max(locked, cool))
+    table.insert(refused, '')
+  elseif cool > now then
+    table.insert(refused, 'cool')
+    table.insert(refused, cool)
+    table.insert(refused, m[4] or '')
+  else
+    -- Leases of a replica that died (or stopped renewing) expire here.
+    redis.call('ZREMRANGEBYSCORE', key_l, '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', model_l, '-inf', now)
+    local on_model = redis.call('ZCARD', model_l)
+    if limit > 0 and on_model >= limit then
+      table.insert(refused, 'full')
+      table.insert(refused, 0)
+      table.insert(refused, '')
+    else
+      local tier = 2
+      if redis.call('ZCARD', key_l) == 0 then
+        tier = 0
+      elseif on_model == 0 then
+        tier = 1
+      end
+      if best == nil or tier < best_tier then
+        best, best_tier = i, tier
+      end
+      table.insert(refused, 'free')
+      table.insert(refused, 0)
+      table.insert(refused, '')
+    end
+  end
+  -- An idle key is as good as it gets: the rest need not be looked at.
+  if best_tier == 0 then
+    break
+  end
+end
+
+if best == nil then
+  local reply = {0, now, epoch}
+  for _, v in ipairs(refused) do
+    table.insert(reply, v)
+  end
+  return reply
+end
+
+local base = 2 + 4 * (best - 1)
+local lease = redis.call('INCR', KEYS[1])
+local expires = now + ttl
+redis.call('ZADD', KEYS[base + 3], expires, lease)
+redis.call('ZADD', KEYS[base + 4], expires, lease)
+-- Lease sets vanish by themselves once every lease in them is long gone.
+keep_until(KEYS[base + 3], expires + ttl)
+keep_until(KEYS[base + 4], expires + ttl)
+return {1, best, lease, now, expires, epoch}
