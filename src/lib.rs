@@ -65,6 +65,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod inbound;
 pub mod keypool;
 pub mod logging;
 pub mod providers;
