@@ -143,7 +143,13 @@ impl Builder<'_> {
         }
         self.flush_images();
         if role == "assistant" {
-            return self.assistant_text(&joined_text(&parts));
+            // No empty assistant messages: several providers refuse them.
+            let text = joined_text(&parts);
+            return if text.is_empty() {
+                Ok(())
+            } else {
+                self.assistant_text(&text)
+            };
         }
         let content = if parts.iter().all(|p| str_of(p, "type") == Some("text")) {
             // A plain string: what every OpenAI-compatible provider takes.

@@ -148,8 +148,9 @@ impl ToResponsesStream {
         out
     }
 
-    /// `response.failed` with `code` (see [`super::errors`]) and `message`,
-    /// for a failure the proxy found itself (a deadline, a cut stream).
+    /// `response.failed` with `code` ([`super::RATE_LIMIT_EXCEEDED`],
+    /// [`super::SERVER_ERROR`], …) and `message`, for a failure the proxy
+    /// found itself (a deadline, a cut stream).
     pub fn fail(&mut self, code: &str, message: &str) -> Vec<Event> {
         let mut out = Vec::new();
         if !self.done {

@@ -65,6 +65,7 @@ fn message_items_of_every_role_and_part() {
             {"type": "output_text", "text": "A cat.", "annotations": []},
         ]},
         {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"},
+        {"type": "message", "role": "assistant", "content": []},
         {"role": "user", "content": [{"type": "input_text", "text": "One"}, {"type": "input_text", "text": "Two"}]},
     ]}));
     assert_eq!(
