@@ -65,6 +65,8 @@
 //!   with its own error knowledge (Gemini's `RetryInfo`, Anthropic's
 //!   rate-limit headers).
 //! - [`sse`] — server-sent event parsing and framing.
+//! - [`inbound`] — the client-facing APIs (OpenAI chat, Anthropic messages,
+//!   the Responses API's translators), beside the upstream formats.
 //! - [`tokens`] — token counting with tiktoken.
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`reqlog`] — the optional request log.
@@ -81,6 +83,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod inbound;
 pub mod logging;
 pub mod providers;
 pub mod reqlog;
