@@ -54,10 +54,18 @@
 //! - [`store`] — sled persistence with versioned records.
 //! - [`resilience`] — classification, retry hints, cooldown policy, backoff,
 //!   the daily reset schedule and the injectable clock.
-//! - [`providers`] — provider presets and the OpenAI-compatible wire format.
+//! - [`providers`] — provider presets and the upstream wire formats
+//!   (OpenAI-compatible, Gemini, Anthropic).
+//! - [`inbound`] — the client-facing APIs behind one trait,
+//!   `InboundApi`: `openai_chat.rs` (OpenAI chat) and `anthropic/`
+//!   (Anthropic messages); `shape.rs`, the checks every request gets.
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`sse`] — server-sent event parsing and framing.
-//! - [`server`] — actix-web routes, auth, the rotation loop, stream relay.
+//! - [`server`] — actix-web: `routes.rs` (the route table, one line per
+//!   client API), `serve.rs` (the generic handler), `middleware.rs` (request
+//!   ids, the proxy key in each API's way), `rotation.rs` (the rotation
+//!   loop, returning a typed answer), `attempt.rs` (one upstream call),
+//!   `stream_relay.rs` (a stream on its way to the client).
 //! - [`stats`] — the `stats` subcommand.
 //! - [`setup`] — the `setup` subcommand: the `.env` key wizard.
 //! - [`tokens`] — token counting with tiktoken.
@@ -65,6 +73,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod inbound;
 pub mod keypool;
 pub mod logging;
 pub mod providers;
