@@ -69,8 +69,8 @@ pub trait InboundApi: 'static {
     /// provider's 2xx.
     fn json(status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError>;
 
-    /// The translator for one stream; `model` is `provider/model`.
-    fn stream(model: &str) -> Box<dyn StreamFrames>;
+    /// The translator for one stream of `provider`'s `model`.
+    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames>;
 
     /// The proxy's own error, in the API's envelope, with the status (and
     /// `Retry-After`) the error has everywhere.

@@ -47,7 +47,7 @@ impl InboundApi for OpenAiChat {
             .body(body))
     }
 
-    fn stream(_model: &str) -> Box<dyn StreamFrames> {
+    fn stream(_provider: &str, _model: &str) -> Box<dyn StreamFrames> {
         Box::new(Chunks)
     }
 

@@ -92,7 +92,7 @@ pub async fn forward(
     shared: &Shared,
     worker: &actix::Addr<UpstreamWorker>,
     req: &HttpRequest,
-    request: Forward<'_>,
+    request: &Forward<'_>,
 ) -> Result<Answer, ApiError> {
     let provider = request.target.provider.name.as_str();
     let model = request.target.model.as_str();
@@ -145,7 +145,7 @@ pub async fn forward(
         loop {
             summary.attempts += 1;
             let started = std::time::Instant::now();
-            let result = attempt(shared, worker, &request, lease, deadline).await;
+            let result = attempt(shared, worker, request, lease, deadline).await;
             let class = match &result {
                 Attempt::Answered(Answer::Json { .. } | Answer::Stream(_)) => "success",
                 Attempt::Answered(Answer::Refusal { .. }) => "client_error",

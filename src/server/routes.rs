@@ -40,43 +40,32 @@ pub fn client_apis(v1: actix_web::Scope) -> actix_web::Scope {
 /// checks the proxy key in the way of the client's API
 /// ([`require_proxy_key`]).
 pub fn configure(cfg: &mut web::ServiceConfig, apis: ClientApis) {
+    // Everything under `/v1` besides the chat APIs speaks OpenAI's shapes.
+    let openai = only::<OpenAiChat>;
     cfg.route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics))
         .route("/", web::get().to(super::status::page))
         .route("/status", web::get().to(super::status::page))
         .service(
-            apis(web::scope("/v1"))
-                // Everything else under `/v1` speaks OpenAI's shapes.
-                .service(
-                    web::scope("")
-                        .wrap(from_fn(require_proxy_key::<OpenAiChat, _>))
-                        .service(only::<OpenAiChat>(
-                            "/completions",
-                            web::post().to(completions),
-                        ))
-                        .service(only::<OpenAiChat>(
-                            "/embeddings",
-                            web::post().to(embeddings),
-                        ))
-                        .service(only::<OpenAiChat>("/models", web::get().to(models)))
-                        // A tail match: ids contain slashes (`openrouter/meta-llama/…`).
-                        .service(only::<OpenAiChat>("/models/{id:.*}", web::get().to(model)))
-                        .service(only::<OpenAiChat>("/providers", web::get().to(providers)))
-                        .service(only::<OpenAiChat>(
-                            "/token-count",
-                            web::post().to(super::count::token_count),
-                        ))
-                        .service(only::<OpenAiChat>("/usage", web::get().to(usage)))
-                        .service(only::<OpenAiChat>(
-                            "/usage/reset",
-                            web::post().to(reset_usage),
-                        ))
-                        .service(only::<OpenAiChat>(
-                            "/admin/reload",
-                            web::post().to(admin_reload),
-                        ))
-                        .default_service(web::to(not_found::<OpenAiChat>)),
-                ),
+            apis(web::scope("/v1")).service(
+                // Matches whatever the APIs before it did not.
+                web::scope("")
+                    .wrap(from_fn(require_proxy_key::<OpenAiChat, _>))
+                    .service(openai("/completions", web::post().to(completions)))
+                    .service(openai("/embeddings", web::post().to(embeddings)))
+                    .service(openai("/models", web::get().to(models)))
+                    // A tail match: ids contain slashes (`openrouter/meta-llama/…`).
+                    .service(openai("/models/{id:.*}", web::get().to(model)))
+                    .service(openai("/providers", web::get().to(providers)))
+                    .service(openai(
+                        "/token-count",
+                        web::post().to(super::count::token_count),
+                    ))
+                    .service(openai("/usage", web::get().to(usage)))
+                    .service(openai("/usage/reset", web::post().to(reset_usage)))
+                    .service(openai("/admin/reload", web::post().to(admin_reload)))
+                    .default_service(web::to(not_found::<OpenAiChat>)),
+            ),
         );
 }
 

@@ -45,7 +45,7 @@ async fn chat<A: InboundApi>(
     let raw = read_body(req.headers(), payload, limit).await?;
     if A::OPENAI_BODY {
         if let Some(request) = plain_openai(shared, &config, req, &raw, Operation::Chat) {
-            return render::<A>(forward(shared, worker, req, request).await?, "");
+            return render::<A>(forward(shared, worker, req, &request).await?, &request);
         }
     }
     let body = parse_json_object(&raw)?;
@@ -54,12 +54,6 @@ async fn chat<A: InboundApi>(
         let body = A::parse(body, &|| provider_names(&config))?;
         let target = resolve_target(&config, &body)?;
         let chat = A::options(&body)?;
-        // Only a stream's events name the model.
-        let model = if chat.stream {
-            format!("{}/{}", target.provider.name, target.model)
-        } else {
-            String::new()
-        };
         let wire = target.provider.format.wire();
         let outbound = wire
             .chat_request(body, &target.model, chat.stream)
@@ -74,21 +68,23 @@ async fn chat<A: InboundApi>(
             target,
             log: log.clone(),
         };
-        Ok::<_, ApiError>((request, model))
+        Ok::<_, ApiError>(request)
     }
     .await;
     match prepared {
-        Ok((request, model)) => render::<A>(forward(shared, worker, req, request).await?, &model),
+        Ok(request) => render::<A>(forward(shared, worker, req, &request).await?, &request),
         Err(e) => Err(refused_early(log.as_ref(), e)),
     }
 }
 
-/// `answer` in the client's API; `model` (`provider/model`) names a
-/// stream's events.
-fn render<A: InboundApi>(answer: Answer, model: &str) -> Result<HttpResponse, ApiError> {
+/// `answer` to `request` in the client's API.
+fn render<A: InboundApi>(answer: Answer, request: &Forward) -> Result<HttpResponse, ApiError> {
     match answer {
         Answer::Json { status, body } => A::json(status, body),
-        Answer::Stream(relay) => Ok(relay.respond(A::stream(model))),
+        Answer::Stream(relay) => {
+            let target = &request.target;
+            Ok(relay.respond(A::stream(&target.provider.name, &target.model)))
+        }
         Answer::Refusal {
             status,
             content_type,
@@ -129,7 +125,8 @@ pub async fn proxy_call(
     let limit = config.settings.server.max_body_size;
     let raw = read_body(req.headers(), payload, limit).await?;
     if let Some(request) = plain_openai(&shared, &config, &req, &raw, operation) {
-        return render::<OpenAiChat>(forward(&shared, &worker, &req, request).await?, "");
+        let answer = forward(&shared, &worker, &req, &request).await?;
+        return render::<OpenAiChat>(answer, &request);
     }
     let body = parse_json_object(&raw)?;
     let log = super::start_log(&shared, &req, &body);
@@ -162,7 +159,10 @@ pub async fn proxy_call(
     }
     .await;
     match prepared {
-        Ok(request) => render::<OpenAiChat>(forward(&shared, &worker, &req, request).await?, ""),
+        Ok(request) => {
+            let answer = forward(&shared, &worker, &req, &request).await?;
+            render::<OpenAiChat>(answer, &request)
+        }
         Err(e) => Err(refused_early(log.as_ref(), e)),
     }
 }

@@ -2,13 +2,11 @@
 //! 200 (until then a failure rotates to the next key), then relay each event
 //! the moment it arrives, and always end the stream.
 //!
-//! Events are OpenAI chat chunks in here; the client's API frames each one
-//! as it leaves ([`StreamFrames`]): OpenAI's `data: …` and `data: [DONE]`,
-//! or Anthropic's `message_start` … `message_stop`.
+//! Events are OpenAI chat chunks in here; the client's API frames each as
+//! it leaves ([`StreamFrames`]).
 //!
 //! After the first event a failure is never retried — that would duplicate
-//! output. The client gets an error event (`data: {"error":…}` for OpenAI)
-//! and the end of the stream instead.
+//! output. The client gets an error event and the stream's end instead.
 //!
 //! The relay runs as its own task, feeding the response through a small
 //! channel: a client that disconnects (the channel closes) or stops reading
@@ -35,6 +33,7 @@ use crate::resilience::classify::classify_stream_error;
 use crate::resilience::clock::Clock;
 use crate::secret::Secret;
 use crate::sse::SseParser;
+use crate::worker::TransportError;
 
 /// Frames buffered between the relay task and the client connection.
 const CLIENT_BUFFER_FRAMES: usize = 16;
@@ -44,8 +43,7 @@ const CLIENT_BUFFER_FRAMES: usize = 16;
 /// noticed within about this long (clients ignore comments).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
-pub const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
-use crate::worker::TransportError;
+const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 /// One upstream stream on its way to the client. Owns the lease from its
 /// first event on: when the client disconnects, the relay is dropped, the
@@ -78,8 +76,7 @@ pub struct Relay {
     clock: Arc<dyn Clock>,
 }
 
-/// An event on its way to the client, framed by the client's API as it
-/// leaves.
+/// An event on its way to the client.
 enum Out {
     Chunk(String),
     Error(String),

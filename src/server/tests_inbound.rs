@@ -47,8 +47,8 @@ impl InboundApi for Shout {
         Ok(HttpResponse::build(status).json(json!({ "shouted": text.to_uppercase() })))
     }
 
-    fn stream(model: &str) -> Box<dyn StreamFrames> {
-        Box::new(Frames(model.to_uppercase()))
+    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames> {
+        Box::new(Frames(format!("{provider}/{model}").to_uppercase()))
     }
 
     fn error(error: &ApiError) -> HttpResponse {

@@ -51,8 +51,11 @@ impl InboundApi for AnthropicMessages {
         Ok(HttpResponse::Ok().json(message))
     }
 
-    fn stream(model: &str) -> Box<dyn StreamFrames> {
-        Box::new(Events(ToAnthropicStream::new(model)))
+    /// The events name the model as the client asked for it.
+    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames> {
+        Box::new(Events(ToAnthropicStream::new(&format!(
+            "{provider}/{model}"
+        ))))
     }
 
     /// Anthropic's envelope for the proxy's own errors, with the same
