@@ -65,15 +65,21 @@
 //!   with its own error knowledge (Gemini's `RetryInfo`, Anthropic's
 //!   rate-limit headers).
 //! - [`sse`] — server-sent event parsing and framing.
-//! - [`inbound`] — the client-facing APIs (OpenAI chat, Anthropic messages,
-//!   the Responses API's translators), beside the upstream formats.
+//! - [`inbound`] — the client-facing APIs behind one trait, `InboundApi`:
+//!   `openai_chat.rs` (OpenAI chat) and `anthropic/` (Anthropic messages);
+//!   `shape.rs`, the checks every request gets; `responses/`, the Responses
+//!   API's translators, not yet served.
 //! - [`tokens`] — token counting with tiktoken.
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`reqlog`] — the optional request log.
 //! - [`cli`] — command-line flags.
 //! - [`config`] — settings layering, `.env`, provider discovery, validation,
 //!   misspelt key variables; builds the key pool's `PoolProvider`s.
-//! - [`server`] — actix-web routes, auth, the rotation loop, stream relay.
+//! - [`server`] — actix-web: `routes.rs` (the route table, one line per
+//!   client API), `serve.rs` (the generic handler), `middleware.rs` (request
+//!   ids, the proxy key in each API's way), `rotation.rs` (the rotation
+//!   loop, returning a typed answer), `attempt.rs` (one upstream call),
+//!   `stream_relay.rs` (a stream on its way to the client).
 //! - [`stats`] — the `stats` subcommand.
 //! - [`setup`] — the `setup` subcommand: the `.env` key wizard.
 //! - [`logging`] — the process logger; malformed-request noise from the

@@ -1,1 +1,99 @@
+//! Client-facing APIs: the request shapes clients speak to the proxy, beside
+//! [`providers`](crate::providers), the shapes the proxy speaks upstream.
+//!
+//! Internally every chat request is an OpenAI chat request, and every answer
+//! an OpenAI chat answer, JSON or a stream of chunks. An [`InboundApi`]
+//! translates at the edge: the client's body into the internal request, the
+//! internal answer (JSON, each stream chunk, the provider's refusal, the
+//! proxy's own errors) into the client's shapes, and says which headers may
+//! carry the proxy key. The server serves any of them through one handler;
+//! adding an API is a module here and one route line.
+//!
+//! - [`openai_chat`]: OpenAI Chat Completions, the internal shape itself.
+//! - [`anthropic`]: Anthropic's Messages API (`POST /v1/messages`).
+//! - [`responses`]: the OpenAI Responses API's translators (not yet served).
+//! - [`shape`]: cheap checks on a client's request that every API shares.
+//!
+//! Nothing here reads the configuration or calls a provider.
+
+pub mod anthropic;
+pub mod openai_chat;
 pub mod responses;
+pub mod shape;
+
+use actix_web::http::header::HeaderValue;
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+pub use anthropic::AnthropicMessages;
+pub use openai_chat::OpenAiChat;
+
+/// How a client's chat request is to be answered.
+#[derive(Clone, Copy, Debug)]
+pub struct ChatOptions {
+    pub stream: bool,
+    /// The client gets the stream's usage-only chunk (its translator may
+    /// need the usage even when the client never asked in OpenAI terms).
+    pub wants_usage: bool,
+}
+
+/// One client-facing API. Stateless: the server calls its functions at the
+/// edges of a request, and [`InboundApi::stream`] makes the per-stream
+/// state.
+pub trait InboundApi: 'static {
+    /// Headers besides `Authorization: Bearer` (always accepted) that may
+    /// carry the proxy key as is.
+    const KEY_HEADERS: &'static [&'static str] = &[];
+
+    /// The client's body is an OpenAI chat request already, so a plain
+    /// non-streaming one may go upstream without being parsed.
+    const OPENAI_BODY: bool = false;
+
+    /// The client's body as an OpenAI chat body (`model` as the client
+    /// sent it, `provider/model`), or why it is refused (a 400).
+    /// `providers` lists the configured providers, for a message that names
+    /// them.
+    fn parse(
+        body: Map<String, Value>,
+        providers: &dyn Fn() -> Vec<String>,
+    ) -> Result<Map<String, Value>, ApiError>;
+
+    /// The rest of the request, read once its model resolved (so a
+    /// request without a usable model is refused for that first): the
+    /// stream flag, the usage chunk, and any checks of the body.
+    fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError>;
+
+    /// A successful JSON answer; `body` is OpenAI chat JSON, `status` the
+    /// provider's 2xx.
+    fn json(status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError>;
+
+    /// The translator for one stream of `provider`'s `model`.
+    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames>;
+
+    /// The proxy's own error, in the API's envelope, with the status (and
+    /// `Retry-After`) the error has everywhere.
+    fn error(error: &ApiError) -> HttpResponse;
+
+    /// The provider refused the request itself (its 4xx): `body` is what it
+    /// said, key scrubbed, with its `Content-Type`.
+    fn refusal(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse;
+}
+
+/// The client's side of one stream, fed event by event. Each call returns
+/// the bytes for the client (SSE frames), empty when the event yields
+/// nothing.
+pub trait StreamFrames {
+    /// One OpenAI chat chunk (its JSON text).
+    fn chunk(&mut self, data: &str) -> Bytes;
+
+    /// An OpenAI `{"error":…}` event: the stream failed after output
+    /// began. [`StreamFrames::end`] follows.
+    fn error(&mut self, data: &str) -> Bytes;
+
+    /// The stream is over.
+    fn end(&mut self) -> Bytes;
+}

@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
-use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::relay::{Forward, Operation};
-use super::stream::{FirstEventFailure, Relay};
+use super::rotation::{Answer, Forward, Operation};
+use super::stream_relay::{FirstEventFailure, Relay};
 use super::Shared;
 use crate::keypool::{Failure, Lease, Outcome};
 use crate::providers::classify_stream_error;
@@ -25,9 +24,9 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one attempt came to.
 pub enum Attempt {
-    /// Answer the client with this (the lease is finished or owned by the
-    /// stream relay).
-    Respond(HttpResponse),
+    /// The provider answered (the lease is finished or owned by the stream
+    /// relay).
+    Answered(Answer),
     /// This key failed; the caller decides between a retry and rotation.
     Failed {
         lease: Lease,
@@ -88,7 +87,7 @@ pub async fn attempt(
             );
             relay.log_to(request.log.clone());
             return match relay.first_event(deadline).await {
-                Ok(()) => Attempt::Respond(relay.into_response(lease)),
+                Ok(()) => Attempt::Answered(Answer::Stream(Box::new(relay.own(lease)))),
                 Err(failure) => first_event_failed(lease, failure, now),
             };
         }
@@ -118,7 +117,10 @@ pub async fn attempt(
                     prompt_tokens: rewritten.usage.prompt_tokens,
                     completion_tokens: rewritten.usage.completion_tokens,
                 });
-                Attempt::Respond(json_response(upstream.status, rewritten.body))
+                Attempt::Answered(Answer::Json {
+                    status: upstream.status,
+                    body: rewritten.body,
+                })
             }
             None => judged(
                 lease,
@@ -140,17 +142,15 @@ pub async fn attempt(
             .get(CONTENT_TYPE)
             .cloned()
             .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        return Attempt::Respond(
-            HttpResponse::build(upstream.status)
-                .insert_header((CONTENT_TYPE, content_type))
-                .body({
-                    let body = lease_key.scrub_bytes(wire.client_error_body(body));
-                    if let Some(log) = &request.log {
-                        log.response(&body);
-                    }
-                    body
-                }),
-        );
+        let body = lease_key.scrub_bytes(wire.client_error_body(body));
+        if let Some(log) = &request.log {
+            log.response(&body);
+        }
+        return Attempt::Answered(Answer::Refusal {
+            status: upstream.status,
+            content_type,
+            body,
+        });
     }
     let why = failure_text(upstream.status, &body, lease.key());
     judged(lease, verdict, why)
@@ -202,7 +202,11 @@ fn first_event_failed(lease: Lease, failure: FirstEventFailure, now: DateTime<Ut
                 .and_then(|c| StatusCode::from_u16(c).ok())
                 .filter(StatusCode::is_client_error)
                 .unwrap_or(StatusCode::BAD_REQUEST);
-            Attempt::Respond(json_response(status, data.into_bytes()))
+            Attempt::Answered(Answer::Refusal {
+                status,
+                content_type: HeaderValue::from_static("application/json"),
+                body: data.into(),
+            })
         }
         _ => judged(lease, verdict, why),
     }
@@ -220,10 +224,4 @@ fn judged(lease: Lease, verdict: Verdict, why: String) -> Attempt {
         failure,
         why,
     }
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body)
 }

@@ -5,9 +5,9 @@ use actix_web::web;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
-use super::shape::check_model_id;
 use crate::config::{Config, ProviderConfig};
 use crate::error::ApiError;
+use crate::inbound::shape::check_model_id;
 
 /// How error messages show a model name.
 const MODEL_EXAMPLE: &str = "e.g. \"openai/gpt-4o-mini\"";
@@ -186,18 +186,6 @@ pub fn allowed_model<'m>(provider: &ProviderConfig, model: &'m str) -> Result<&'
     ))
 }
 
-/// `stream` as a boolean (absent or null = false).
-pub fn stream_flag(body: &Map<String, Value>) -> Result<bool, ApiError> {
-    match body.get("stream") {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(ApiError::invalid_param(
-            "`stream` must be true or false",
-            "stream",
-        )),
-    }
-}
-
 fn configured(config: &Config) -> String {
     if config.providers.is_empty() {
         return "none (add <PROVIDER>_API_KEY to .env)".into();
@@ -267,12 +255,5 @@ mod tests {
             .unwrap_err()
             .contains("must be a string"));
         assert!(resolve(json!({"model":"openai/"})).is_err());
-    }
-
-    #[test]
-    fn stream_flag_values() {
-        assert!(!stream_flag(json!({}).as_object().unwrap()).unwrap());
-        assert!(stream_flag(json!({"stream":true}).as_object().unwrap()).unwrap());
-        assert!(stream_flag(json!({"stream":"yes"}).as_object().unwrap()).is_err());
     }
 }

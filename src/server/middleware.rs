@@ -17,6 +17,7 @@ use bytes::Bytes;
 use super::metrics::InFlight;
 use super::Shared;
 use crate::error::ApiError;
+use crate::inbound::InboundApi;
 use crate::secret::Secret;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -124,44 +125,45 @@ impl MessageBody for InFlightBody {
     }
 }
 
-/// Rejects `/v1` requests without the proxy key (when one is configured).
+/// Rejects `/v1` requests without the proxy key (when one is configured),
+/// in the envelope of the client's API `A`, which also says which headers
+/// besides `Authorization: Bearer` may carry the key.
 ///
 /// First, a request carrying this process's own hop mark gets `508
 /// loop_detected` at once: it is the proxy calling itself, and carries a
 /// provider key rather than the proxy key, so the key check would only
 /// hide the cause.
-pub async fn require_proxy_key(
+pub async fn require_proxy_key<A: InboundApi, B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     if crate::worker::hop::is_own(req.headers()) {
         return Ok(req.into_response(ApiError::LoopDetected.error_response()));
     }
-    // Anthropic clients send the key in `x-api-key` and expect Anthropic's
-    // error envelope.
-    let anthropic = req.path().starts_with("/v1/messages");
     let refused = req.app_data::<web::Data<Shared>>().is_some_and(|s| {
         s.with_config(|config| {
-            config.proxy_api_key.as_ref().is_some_and(|expected| {
-                let by_api_key = anthropic
-                    && req
-                        .headers()
-                        .get("x-api-key")
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|key| expected.matches(key.trim()));
-                !by_api_key && !is_authorized(req.headers(), expected)
-            })
+            config
+                .proxy_api_key
+                .as_ref()
+                .is_some_and(|expected| !carries_key::<A>(req.headers(), expected))
         })
     });
     if refused {
-        let response = if anthropic {
-            super::messages::anthropic_error(&ApiError::Unauthorized)
-        } else {
-            ApiError::Unauthorized.error_response()
-        };
-        return Ok(req.into_response(response));
+        return Ok(req.into_response(A::error(&ApiError::Unauthorized)));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// `Authorization: Bearer <key>`, or one of `A`'s own key headers with the
+/// key as is.
+fn carries_key<A: InboundApi>(headers: &HeaderMap, expected: &Secret) -> bool {
+    let by_own_header = A::KEY_HEADERS.iter().any(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|key| expected.matches(key.trim()))
+    });
+    by_own_header || is_authorized(headers, expected)
 }
 
 /// `Authorization: Bearer <key>`, the scheme in any case, the key compared

@@ -9,16 +9,18 @@ mod attempt;
 mod body;
 mod body_deadline;
 mod count;
-mod messages;
+mod messages_count;
 pub mod metrics;
 mod middleware;
 mod models;
-mod relay;
 pub mod reload;
+mod rotation;
 mod routes;
-mod shape;
+mod serve;
 mod status;
-mod stream;
+mod stream_relay;
+#[cfg(test)]
+mod tests_inbound;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +32,10 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::{is_loopback, Config};
 use crate::error::InitError;
+use crate::inbound::OpenAiChat;
+// The request shape checks moved to `inbound`; `super::shape` still names
+// them for the handlers here.
+use crate::inbound::shape;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
@@ -78,6 +84,16 @@ pub async fn start_with_reloader(
     config: Config,
     reloader: Option<Reloader>,
 ) -> Result<RunningApp, InitError> {
+    start_serving(config, reloader, routes::client_apis).await
+}
+
+/// Like [`start_with_reloader`], serving the client-facing chat APIs that
+/// `apis` registers under `/v1` (tests register one of their own).
+async fn start_serving(
+    config: Config,
+    reloader: Option<Reloader>,
+    apis: routes::ClientApis,
+) -> Result<RunningApp, InitError> {
     let store = Store::open(&config.settings.server.data_dir)?;
     let providers = config.providers.iter().map(PoolProvider::from);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -117,8 +133,8 @@ pub async fn start_with_reloader(
             .app_data(app_shared.clone())
             .app_data(web::Data::new(worker))
             .wrap(from_fn(middleware::request_context))
-            .configure(routes::configure)
-            .default_service(web::to(routes::not_found))
+            .configure(|cfg| routes::configure(cfg, apis))
+            .default_service(web::to(routes::not_found::<OpenAiChat>))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECS)
     // A client that closes its socket has gone away: drop its handler (and

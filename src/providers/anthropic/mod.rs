@@ -2,38 +2,27 @@
 //! Chat Completions format the proxy speaks internally. Pure functions on
 //! [`serde_json::Value`]; no I/O and no other project dependencies.
 //!
-//! Two directions:
-//!
-//! - **Outbound** (the proxy calls Anthropic for an OpenAI-speaking client):
-//!   [`messages_request`], [`chat_response`], [`ToOpenAiStream`],
-//!   [`model_ids`], [`count_tokens_request`], [`count_tokens_response`].
-//! - **Inbound** (an Anthropic-speaking client calls the proxy's
-//!   `POST /v1/messages`): [`openai_request_from_messages`],
-//!   [`messages_response`], [`ToAnthropicStream`], [`error_body`].
+//! This is the outbound direction: the proxy calls Anthropic for an
+//! OpenAI-speaking client ([`messages_request`], [`chat_response`],
+//! [`ToOpenAiStream`], [`model_ids`], [`count_tokens_request`],
+//! [`count_tokens_response`]). The inbound direction, Anthropic-speaking
+//! clients calling the proxy, is [`crate::inbound::anthropic`].
 //!
 //! Files: this one owns the constants and the mappings both directions
-//! share (stop reasons, error types).
+//! share (stop reasons, field access).
 //!
 //! - `request_out.rs`: OpenAI request → Anthropic body; `messages_out.rs`
 //!   its messages and content blocks.
 //! - `response_out.rs`: Anthropic answers → OpenAI.
 //! - `stream_out.rs`: Anthropic SSE events → OpenAI chunks.
-//! - `request_in.rs`: Anthropic request → OpenAI request; `request_check.rs`
-//!   the field types it checks first.
-//! - `response_in.rs`: OpenAI answer → Anthropic message; error bodies.
-//! - `stream_in.rs`: OpenAI chunks → Anthropic SSE events.
 //! - `rate_limits.rs`: the `anthropic-ratelimit-*-reset` retry hint.
-//! - `tests_out.rs`, `tests_in.rs`, `tests_stream.rs`: tests on the
-//!   fixtures in `tests/fixtures/anthropic/`.
+//! - `tests_out.rs`, `tests_stream.rs`: tests on the fixtures in
+//!   `tests/fixtures/anthropic/`.
 
 mod messages_out;
 pub mod rate_limits;
-mod request_check;
-mod request_in;
 mod request_out;
-mod response_in;
 mod response_out;
-mod stream_in;
 mod stream_out;
 mod wire;
 
@@ -50,17 +39,12 @@ macro_rules! fixture {
 }
 
 #[cfg(test)]
-mod tests_in;
-#[cfg(test)]
 mod tests_out;
 #[cfg(test)]
 mod tests_stream;
 
-pub use request_in::openai_request_from_messages;
 pub use request_out::{count_tokens_request, messages_request};
-pub use response_in::{error_body, messages_response};
 pub use response_out::{chat_response, count_tokens_response, model_ids};
-pub use stream_in::ToAnthropicStream;
 pub use stream_out::ToOpenAiStream;
 pub use wire::AnthropicFormat;
 
@@ -79,26 +63,8 @@ pub const COUNT_TOKENS_PATH: &str = "/messages/count_tokens";
 /// Models list path below the base URL.
 pub const MODELS_PATH: &str = "/models";
 
-/// Anthropic error `type` for an HTTP status: 400 `invalid_request_error`,
-/// 401 `authentication_error`, 403 `permission_error`, 404
-/// `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`,
-/// 503/504/529 `overloaded_error`, other 5xx `api_error`, other 4xx
-/// `invalid_request_error`.
-pub fn error_type(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 504 | 529 => "overloaded_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    }
-}
-
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.
-fn finish_reason(stop_reason: &str) -> &'static str {
+pub(crate) fn finish_reason(stop_reason: &str) -> &'static str {
     match stop_reason {
         "max_tokens" | "model_context_window_exceeded" => "length",
         "tool_use" => "tool_calls",
@@ -108,25 +74,13 @@ fn finish_reason(stop_reason: &str) -> &'static str {
     }
 }
 
-/// OpenAI `finish_reason` → Anthropic `stop_reason`. `has_tool_calls`:
-/// the answer carries tool calls (some providers say `stop` then).
-fn stop_reason(finish_reason: Option<&str>, has_tool_calls: bool) -> &'static str {
-    match finish_reason {
-        Some("length") => "max_tokens",
-        Some("tool_calls" | "function_call") => "tool_use",
-        Some("content_filter") => "refusal",
-        _ if has_tool_calls => "tool_use",
-        _ => "end_turn",
-    }
-}
-
 /// `value[key]` as a string slice.
-fn str_of<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+pub(crate) fn str_of<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(serde_json::Value::as_str)
 }
 
 /// `value[key]` as a number, 0 when absent.
-fn u64_of(value: &serde_json::Value, key: &str) -> u64 {
+pub(crate) fn u64_of(value: &serde_json::Value, key: &str) -> u64 {
     value
         .get(key)
         .and_then(serde_json::Value::as_u64)
@@ -135,7 +89,7 @@ fn u64_of(value: &serde_json::Value, key: &str) -> u64 {
 
 /// Helpers shared by the test files.
 #[cfg(test)]
-mod testing {
+pub(crate) mod testing {
     use serde_json::Value;
 
     pub fn parse(text: &str) -> Value {

@@ -4,8 +4,8 @@
 //! mistake.
 //!
 //! This module owns the rules every wire format shares: the client's
-//! `model` string ([`check_model_id`]) and the chat `messages` array
-//! ([`check_messages`]). Rules that depend on where a format puts the model
+//! `model` string ([`check_model_id`]), the chat `messages` array
+//! ([`check_messages`]) and the `stream` flag ([`stream_flag`]). Rules that depend on where a format puts the model
 //! (Gemini's URL) belong to the format (`WireFormat::check_model`).
 
 use serde_json::{Map, Value};
@@ -127,6 +127,18 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// `stream` as a boolean (absent or null = false).
+pub fn stream_flag(body: &Map<String, Value>) -> Result<bool, ApiError> {
+    match body.get("stream") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::invalid_param(
+            "`stream` must be true or false",
+            "stream",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +199,12 @@ mod tests {
             let err = messages(body.clone()).unwrap_err();
             assert!(err.contains(expected), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn stream_flag_values() {
+        assert!(!stream_flag(json!({}).as_object().unwrap()).unwrap());
+        assert!(stream_flag(json!({"stream":true}).as_object().unwrap()).unwrap());
+        assert!(stream_flag(json!({"stream":"yes"}).as_object().unwrap()).is_err());
     }
 }

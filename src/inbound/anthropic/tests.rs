@@ -1,11 +1,12 @@
-//! Tests of the inbound requests, answers and error bodies (`request_in.rs`,
-//! `response_in.rs`) against the `in_*` fixtures, and round trips of
+//! Tests of the inbound requests, answers and error bodies (`request.rs`,
+//! `response.rs`) against the `in_*` fixtures, and round trips of
 //! requests and answers through both directions.
 
 use serde_json::{json, Value};
 
-use super::testing::parse;
 use super::*;
+use crate::providers::anthropic::testing::parse;
+use crate::providers::anthropic::{chat_response, messages_request};
 
 #[test]
 fn inbound_request_matches_fixture() {

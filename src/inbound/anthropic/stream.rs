@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::response_in::{anthropic_usage, message_id, openai_error_message};
+use super::response::{anthropic_usage, message_id, openai_error_message};
 use super::{error_type, stop_reason, str_of};
 
 /// Kind of the content block currently open.

@@ -1,5 +1,7 @@
 //! The rotation loop: lease a key, call the provider, and on failure retry
 //! the same key (transient faults, with backoff) or move to the next one.
+//! It returns a typed [`Answer`] in OpenAI chat shape, which the client's
+//! API renders (see [`crate::inbound`]).
 //!
 //! Deadlines: the global deadline bounds the whole request — waiting for
 //! keys, every attempt, retries, backoff and the time to a stream's first
@@ -13,13 +15,16 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::http::header::HeaderValue;
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest};
 use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::attempt::{attempt, Attempt};
 use super::body::Target;
 use super::middleware::RequestSummary;
+use super::stream_relay::Relay;
 use super::Shared;
 use crate::config::Config;
 use crate::error::{retry_after_secs, ApiError};
@@ -59,6 +64,23 @@ pub struct Forward<'a> {
     pub log: Option<LogHandle>,
 }
 
+/// What the provider answered, for the client's API to render.
+pub enum Answer {
+    /// A 2xx JSON answer, rewritten to the OpenAI shape (usage is counted
+    /// and logged already).
+    Json { status: StatusCode, body: Vec<u8> },
+    /// A stream whose first event came; not yet answered, it owns the key's
+    /// lease.
+    Stream(Box<Relay>),
+    /// The provider refused the request itself (its 4xx): its body, the key
+    /// scrubbed, with its `Content-Type`.
+    Refusal {
+        status: StatusCode,
+        content_type: HeaderValue,
+        body: Bytes,
+    },
+}
+
 /// The failed attempts of one request, for its final error message.
 #[derive(Default)]
 struct Failures {
@@ -72,8 +94,8 @@ pub async fn forward(
     shared: &Shared,
     worker: &actix::Addr<UpstreamWorker>,
     req: &HttpRequest,
-    request: Forward<'_>,
-) -> Result<HttpResponse, ApiError> {
+    request: &Forward<'_>,
+) -> Result<Answer, ApiError> {
     let provider = request.target.provider.name.as_str();
     let model = request.target.model.as_str();
     let proxy = &request.config.settings.proxy;
@@ -125,17 +147,17 @@ pub async fn forward(
         loop {
             summary.attempts += 1;
             let started = std::time::Instant::now();
-            let result = attempt(shared, worker, &request, lease, deadline).await;
+            let result = attempt(shared, worker, request, lease, deadline).await;
             let class = match &result {
-                Attempt::Respond(r) if r.status().is_success() => "success",
-                Attempt::Respond(_) => "client_error",
+                Attempt::Answered(Answer::Json { .. } | Answer::Stream(_)) => "success",
+                Attempt::Answered(Answer::Refusal { .. }) => "client_error",
                 Attempt::Failed { failure, .. } => failure.kind.as_str(),
             };
             shared.metrics.attempt(provider, class, started.elapsed());
             if let Some(log) = &request.log {
                 let why = match &result {
                     Attempt::Failed { why, .. } => why.as_str(),
-                    Attempt::Respond(_) => "",
+                    Attempt::Answered(_) => "",
                 };
                 log.attempt(
                     &masked(),
@@ -145,7 +167,7 @@ pub async fn forward(
                 );
             }
             let (kind, hint, why) = match result {
-                Attempt::Respond(response) => break 'keys Ok(response),
+                Attempt::Answered(answer) => break 'keys Ok(answer),
                 Attempt::Failed {
                     lease: failed,
                     failure: Failure { kind, hint },
@@ -201,13 +223,13 @@ pub async fn forward(
     req.extensions_mut().insert(summary);
     if let Some(log) = &request.log {
         // A stream that began logs itself when it ends.
-        let streaming = request.stream && result.as_ref().is_ok_and(|r| r.status().is_success());
-        if !streaming {
-            let status = match &result {
-                Ok(response) => response.status().as_u16(),
-                Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
-            };
-            log.finish(status);
+        let status = match &result {
+            Ok(Answer::Stream(_)) => None,
+            Ok(Answer::Json { status, .. } | Answer::Refusal { status, .. }) => Some(*status),
+            Err(e) => Some(actix_web::ResponseError::status_code(e)),
+        };
+        if let Some(status) = status {
+            log.finish(status.as_u16());
         }
     }
     result

@@ -1,9 +1,12 @@
-//! Relaying a stream: wait for the upstream's first event before answering
+//! The stream relay: wait for the upstream's first event before answering
 //! 200 (until then a failure rotates to the next key), then relay each event
-//! the moment it arrives, and always end with `data: [DONE]`.
+//! the moment it arrives, and always end the stream.
+//!
+//! Events are OpenAI chat chunks in here; the client's API frames each as
+//! it leaves ([`StreamFrames`]).
 //!
 //! After the first event a failure is never retried — that would duplicate
-//! output. The client gets `data: {"error":…}` and `[DONE]` instead.
+//! output. The client gets an error event and the stream's end instead.
 //!
 //! The relay runs as its own task, feeding the response through a small
 //! channel: a client that disconnects (the channel closes) or stops reading
@@ -21,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::{ErrorBody, ErrorEnvelope};
+use crate::inbound::StreamFrames;
 use crate::keypool::{Failure, Lease, Outcome};
 use crate::providers::classify_stream_error;
 use crate::providers::TokenUsage;
@@ -29,7 +33,8 @@ use crate::reqlog::LogHandle;
 use crate::resilience::classify::Verdict;
 use crate::resilience::clock::Clock;
 use crate::secret::Secret;
-use crate::sse::{frame, SseParser};
+use crate::sse::SseParser;
+use crate::worker::TransportError;
 
 /// Frames buffered between the relay task and the client connection.
 const CLIENT_BUFFER_FRAMES: usize = 16;
@@ -39,12 +44,11 @@ const CLIENT_BUFFER_FRAMES: usize = 16;
 /// noticed within about this long (clients ignore comments).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
-pub const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
-use crate::worker::TransportError;
+const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
-/// One upstream stream on its way to the client. Owns the lease: when the
-/// client disconnects, the relay is dropped, the lease reports the attempt
-/// abandoned and the upstream connection closes.
+/// One upstream stream on its way to the client. Owns the lease from its
+/// first event on: when the client disconnects, the relay is dropped, the
+/// lease reports the attempt abandoned and the upstream connection closes.
 pub struct Relay {
     body: mpsc::Receiver<Result<Bytes, TransportError>>,
     parser: SseParser,
@@ -58,8 +62,8 @@ pub struct Relay {
     usage: TokenUsage,
     /// Some event carried a `finish_reason`.
     finished: bool,
-    /// Frames ready to send, in order.
-    queue: VecDeque<Bytes>,
+    /// Events ready to send, in order.
+    queue: VecDeque<Out>,
     ended: bool,
     /// When the provider last sent anything; the idle timeout counts from
     /// here.
@@ -73,6 +77,13 @@ pub struct Relay {
     clock: Arc<dyn Clock>,
 }
 
+/// An event on its way to the client.
+enum Out {
+    Chunk(String),
+    Error(String),
+    End,
+}
+
 /// Why a stream failed before its first event.
 #[derive(Debug)]
 pub struct FirstEventFailure {
@@ -83,7 +94,8 @@ pub struct FirstEventFailure {
 
 /// What the upstream produced next.
 enum Pulled {
-    Data(Bytes),
+    /// An OpenAI chat chunk (its JSON text).
+    Data(String),
     Done,
     /// The provider sent an `{"error":…}` event.
     UpstreamError(String),
@@ -129,11 +141,11 @@ impl Relay {
     /// Waits (until `deadline`) for the first event worth relaying.
     pub async fn first_event(&mut self, deadline: Instant) -> Result<(), FirstEventFailure> {
         let (why, error_event) = match self.pull(deadline).await {
-            Pulled::Data(frame) => {
+            Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
-                    log.event(frame_payload(&frame));
+                    log.event(&chunk);
                 }
-                self.queue.push_back(frame);
+                self.queue.push_back(Out::Chunk(chunk));
                 return Ok(());
             }
             Pulled::Done => (
@@ -149,12 +161,17 @@ impl Relay {
         Err(FirstEventFailure { why, error_event })
     }
 
-    /// The 200 response that relays the rest of the stream; the relay owns
-    /// `lease` from here on.
-    pub fn into_response(mut self, lease: Lease) -> HttpResponse {
+    /// The relay owns `lease` from here on: the stream began.
+    pub fn own(mut self, lease: Lease) -> Relay {
         self.lease = Some(lease);
+        self
+    }
+
+    /// The 200 response that relays the rest of the stream, each event
+    /// framed by `frames`.
+    pub fn respond(self, frames: Box<dyn StreamFrames>) -> HttpResponse {
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER_FRAMES);
-        actix_rt::spawn(self.run(tx));
+        actix_rt::spawn(self.run(frames, tx));
         let frames = futures_util::stream::unfold(rx, |mut rx| async move {
             let frame = rx.recv().await?;
             Some((Ok::<_, Infallible>(frame), rx))
@@ -168,20 +185,28 @@ impl Relay {
 
     /// Moves frames to the client until the stream ends or the client is
     /// gone.
-    async fn run(mut self, client: mpsc::Sender<Bytes>) {
+    async fn run(mut self, mut frames: Box<dyn StreamFrames>, client: mpsc::Sender<Bytes>) {
         let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
         keepalive.reset();
         loop {
-            // `next_frame` is cancel-safe: it only awaits the body channel.
+            // `next_out` is cancel-safe: it only awaits the body channel.
             let frame = tokio::select! {
-                frame = self.next_frame() => {
+                out = self.next_out() => {
                     keepalive.reset();
-                    frame
+                    match out {
+                        Some(Out::Chunk(data)) => frames.chunk(&data),
+                        Some(Out::Error(data)) => frames.error(&data),
+                        Some(Out::End) => frames.end(),
+                        None => return,
+                    }
                 }
-                _ = keepalive.tick() => Some(Bytes::from_static(KEEPALIVE_FRAME)),
+                _ = keepalive.tick() => Bytes::from_static(KEEPALIVE_FRAME),
                 _ = client.closed() => return self.client_gone("disconnected"),
             };
-            let Some(frame) = frame else { return };
+            if frame.is_empty() {
+                // The client's API has nothing to say for this event.
+                continue;
+            }
             match tokio::time::timeout(self.idle_timeout, client.send(frame)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return self.client_gone("disconnected"),
@@ -204,20 +229,20 @@ impl Relay {
         }
     }
 
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        if let Some(frame) = self.queue.pop_front() {
-            return Some(frame);
+    async fn next_out(&mut self) -> Option<Out> {
+        if let Some(out) = self.queue.pop_front() {
+            return Some(out);
         }
         if self.ended {
             return None;
         }
         let pulled = self.pull(self.last_heard + self.idle_timeout).await;
         match pulled {
-            Pulled::Data(frame) => {
+            Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
-                    log.event(frame_payload(&frame));
+                    log.event(&chunk);
                 }
-                return Some(frame);
+                return Some(Out::Chunk(chunk));
             }
             Pulled::Done => self.finish(None),
             Pulled::UpstreamError(data) => self.finish(Some(data)),
@@ -226,7 +251,7 @@ impl Relay {
         self.queue.pop_front()
     }
 
-    /// Ends the stream: an optional error event, then `[DONE]`; reports the
+    /// Ends the stream: an optional error event, then the end; reports the
     /// outcome.
     fn finish(&mut self, error: Option<String>) {
         let outcome = match &error {
@@ -245,9 +270,9 @@ impl Relay {
                 self.provider,
                 clip(error)
             );
-            self.queue.push_back(frame(error));
+            self.queue.push_back(Out::Error(error.clone()));
         }
-        self.queue.push_back(frame("[DONE]"));
+        self.queue.push_back(Out::End);
         self.ended = true;
         if let (Some(log), Some(error)) = (&self.log, &error) {
             let key = self
@@ -268,7 +293,10 @@ impl Relay {
         }
         if let Some(log) = self.log.take() {
             for queued in &self.queue {
-                log.event(frame_payload(queued));
+                log.event(match queued {
+                    Out::Chunk(data) | Out::Error(data) => data,
+                    Out::End => "[DONE]",
+                });
             }
             log.usage(self.usage.prompt_tokens, self.usage.completion_tokens);
             log.finish(200);
@@ -321,7 +349,7 @@ impl Relay {
                     self.usage = usage.unwrap_or(self.usage);
                     self.finished |= finished;
                     match data {
-                        Some(d) => Pulled::Data(frame(&d)),
+                        Some(d) => Pulled::Data(d),
                         None => continue,
                     }
                 }
@@ -350,14 +378,6 @@ impl Relay {
             Pulled::Broken("the provider's stream ended before it finished".into())
         }
     }
-}
-
-/// The `data:` payload of a frame this module built.
-fn frame_payload(frame: &Bytes) -> &str {
-    std::str::from_utf8(frame)
-        .unwrap_or_default()
-        .trim_end()
-        .trim_start_matches("data: ")
 }
 
 /// An OpenAI-style error event for a stream that broke.

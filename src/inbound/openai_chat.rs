@@ -1,0 +1,81 @@
+//! OpenAI Chat Completions as a client-facing API: the internal shape
+//! itself, so requests and answers pass as they are (`POST
+//! /v1/chat/completions`; the OpenAI-only completions and embeddings routes
+//! render through it too).
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::shape::{check_messages, stream_flag};
+use super::{ChatOptions, InboundApi, StreamFrames};
+use crate::error::ApiError;
+use crate::providers::client_wants_usage;
+use crate::sse::frame;
+
+/// The final event of an OpenAI stream.
+const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
+
+/// OpenAI's Chat Completions API.
+pub struct OpenAiChat;
+
+impl InboundApi for OpenAiChat {
+    const OPENAI_BODY: bool = true;
+
+    fn parse(
+        body: Map<String, Value>,
+        _providers: &dyn Fn() -> Vec<String>,
+    ) -> Result<Map<String, Value>, ApiError> {
+        Ok(body)
+    }
+
+    fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
+        let stream = stream_flag(body)?;
+        check_messages(body)?;
+        Ok(ChatOptions {
+            stream,
+            wants_usage: stream && client_wants_usage(body),
+        })
+    }
+
+    /// The bytes as they are.
+    fn json(status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError> {
+        Ok(HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body))
+    }
+
+    fn stream(_provider: &str, _model: &str) -> Box<dyn StreamFrames> {
+        Box::new(Chunks)
+    }
+
+    fn error(error: &ApiError) -> HttpResponse {
+        error.error_response()
+    }
+
+    /// The provider's own words, as they are.
+    fn refusal(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse {
+        HttpResponse::build(status)
+            .insert_header((CONTENT_TYPE, content_type))
+            .body(body)
+    }
+}
+
+/// One stream's chunks, each a `data:` event, then `data: [DONE]`.
+struct Chunks;
+
+impl StreamFrames for Chunks {
+    fn chunk(&mut self, data: &str) -> Bytes {
+        frame(data)
+    }
+
+    fn error(&mut self, data: &str) -> Bytes {
+        frame(data)
+    }
+
+    fn end(&mut self) -> Bytes {
+        Bytes::from_static(DONE_FRAME)
+    }
+}

@@ -1,0 +1,38 @@
+//! `POST /v1/messages/count_tokens`: Anthropic-API clients (Claude Code)
+//! count a request's tokens before they send it, for a model of any
+//! provider.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::body::read_json_object;
+use super::count::count;
+use super::Shared;
+use crate::error::ApiError;
+use crate::inbound::anthropic::{openai_request_from_messages, require_provider_prefix};
+use crate::inbound::{AnthropicMessages, InboundApi};
+use crate::worker::UpstreamWorker;
+
+type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+
+pub async fn count_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+) -> HttpResponse {
+    let counted = async {
+        let config = shared.config();
+        let limit = config.settings.server.max_body_size;
+        let body = read_json_object(req.headers(), payload, limit).await?;
+        let openai =
+            openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
+        let openai = openai.as_object().cloned().unwrap_or_default();
+        require_provider_prefix(&openai, &|| super::serve::provider_names(&config))?;
+        count(&shared, &worker, &openai).await
+    };
+    match counted.await {
+        Ok((tokens, _)) => HttpResponse::Ok().json(json!({"input_tokens": tokens})),
+        Err(e) => AnthropicMessages::error(&e),
+    }
+}

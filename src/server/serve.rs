@@ -1,0 +1,211 @@
+//! Serving the proxied calls: any client-facing chat API through one
+//! generic handler ([`serve`]), and the OpenAI-only completions and
+//! embeddings routes ([`proxy_call`]). Both forward through the rotation
+//! loop and render its [`Answer`] in the client's API.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+
+use super::body::{parse_json_object, read_body, resolve_model, resolve_target};
+use super::rotation::{forward, Answer, Forward, Operation};
+use super::Shared;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::inbound::shape::stream_flag;
+use crate::inbound::{InboundApi, OpenAiChat};
+use crate::providers::{openai, EmbeddingEncoding, Format};
+use crate::reqlog::LogHandle;
+use crate::worker::UpstreamWorker;
+
+type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+
+/// A chat request in the client's API `A`: parsed into OpenAI chat,
+/// rotated through the keys, and the answer rendered by `A`; errors in
+/// `A`'s envelope.
+pub async fn serve<A: InboundApi>(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+) -> HttpResponse {
+    match chat::<A>(&req, payload, &shared, &worker).await {
+        Ok(response) => response,
+        Err(e) => A::error(&e),
+    }
+}
+
+async fn chat<A: InboundApi>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    shared: &Shared,
+    worker: &actix::Addr<UpstreamWorker>,
+) -> Result<HttpResponse, ApiError> {
+    let config = shared.config();
+    let limit = config.settings.server.max_body_size;
+    let raw = read_body(req.headers(), payload, limit).await?;
+    if A::OPENAI_BODY {
+        if let Some(request) = plain_openai(shared, &config, req, &raw, Operation::Chat) {
+            return render::<A>(forward(shared, worker, req, &request).await?, &request);
+        }
+    }
+    let body = parse_json_object(&raw)?;
+    let log = super::start_log(shared, req, &body);
+    let prepared = async {
+        let body = A::parse(body, &|| provider_names(&config))?;
+        let target = resolve_target(&config, &body)?;
+        let chat = A::options(&body)?;
+        let wire = target.provider.format.wire();
+        let outbound = wire
+            .chat_request(body, &target.model, chat.stream)
+            .map_err(ApiError::invalid)?;
+        let request = Forward {
+            config: &config,
+            operation: Operation::Chat,
+            path: outbound.path,
+            body: encode(&outbound.body)?,
+            stream: chat.stream,
+            client_wants_usage: chat.wants_usage,
+            target,
+            log: log.clone(),
+        };
+        Ok::<_, ApiError>(request)
+    }
+    .await;
+    match prepared {
+        Ok(request) => render::<A>(forward(shared, worker, req, &request).await?, &request),
+        Err(e) => Err(refused_early(log.as_ref(), e)),
+    }
+}
+
+/// `answer` to `request` in the client's API.
+fn render<A: InboundApi>(answer: Answer, request: &Forward) -> Result<HttpResponse, ApiError> {
+    match answer {
+        Answer::Json { status, body } => A::json(status, body),
+        Answer::Stream(relay) => {
+            let target = &request.target;
+            Ok(relay.respond(A::stream(&target.provider.name, &target.model)))
+        }
+        Answer::Refusal {
+            status,
+            content_type,
+            body,
+        } => Ok(A::refusal(status, content_type, body)),
+    }
+}
+
+/// The configured providers' names, for messages that list them.
+pub fn provider_names(config: &Config) -> Vec<String> {
+    config.providers.iter().map(|p| p.name.clone()).collect()
+}
+
+/// Refused before any provider was asked: logged with its status.
+fn refused_early(log: Option<&LogHandle>, e: ApiError) -> ApiError {
+    if let Some(log) = log {
+        log.finish(actix_web::ResponseError::status_code(&e).as_u16());
+    }
+    e
+}
+
+fn encode(body: &serde_json::Value) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
+}
+
+/// The OpenAI-only routes: legacy text completions and embeddings, answered
+/// in OpenAI's shapes.
+pub async fn proxy_call(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    worker: Worker,
+    operation: Operation,
+) -> Result<HttpResponse, ApiError> {
+    let config = shared.config();
+    let limit = config.settings.server.max_body_size;
+    let raw = read_body(req.headers(), payload, limit).await?;
+    if let Some(request) = plain_openai(&shared, &config, &req, &raw, operation) {
+        let answer = forward(&shared, &worker, &req, &request).await?;
+        return render::<OpenAiChat>(answer, &request);
+    }
+    let body = parse_json_object(&raw)?;
+    let log = super::start_log(&shared, &req, &body);
+    let prepared = async {
+        let target = resolve_target(&config, &body)?;
+        let stream = !matches!(operation, Operation::Embeddings(_)) && stream_flag(&body)?;
+        let wire = target.provider.format.wire();
+        let operation = match operation {
+            Operation::Embeddings(_) => Operation::Embeddings(
+                EmbeddingEncoding::of(&body)
+                    .map_err(|e| ApiError::invalid_param(e, "encoding_format"))?,
+            ),
+            other => other,
+        };
+        let outbound = match operation {
+            Operation::Embeddings(_) => wire.embeddings_request(body, &target.model),
+            _ => wire.completions_request(body, &target.model, stream),
+        }
+        .map_err(ApiError::invalid)?;
+        Ok::<_, ApiError>(Forward {
+            config: &config,
+            operation,
+            path: outbound.path,
+            body: encode(&outbound.body)?,
+            stream,
+            client_wants_usage: outbound.client_wants_usage,
+            target,
+            log: log.clone(),
+        })
+    }
+    .await;
+    match prepared {
+        Ok(request) => {
+            let answer = forward(&shared, &worker, &req, &request).await?;
+            render::<OpenAiChat>(answer, &request)
+        }
+        Err(e) => Err(refused_early(log.as_ref(), e)),
+    }
+}
+
+/// The common case without parsing the body: a non-streaming request to an
+/// OpenAI-compatible provider whose body is plain (see
+/// [`openai::plain_request`]) goes upstream as sent, with only `model`
+/// replaced. `None` for anything else, which then takes the general path
+/// (and gets its errors there).
+fn plain_openai<'a>(
+    shared: &Shared,
+    config: &'a Config,
+    req: &HttpRequest,
+    raw: &[u8],
+    operation: Operation,
+) -> Option<Forward<'a>> {
+    let plain = openai::plain_request(raw)?;
+    let model = std::str::from_utf8(&raw[plain.model.clone()]).ok()?;
+    let target = resolve_model(config, model).ok()?;
+    if target.provider.format != Format::OpenAi {
+        return None;
+    }
+    let path = match operation {
+        Operation::Chat if plain.stream? || !plain.messages => return None,
+        Operation::Completions if plain.stream? => return None,
+        Operation::Chat => openai::CHAT_PATH,
+        Operation::Completions => openai::COMPLETIONS_PATH,
+        // `encoding_format` goes upstream as sent.
+        Operation::Embeddings(_) => openai::EMBEDDINGS_PATH,
+    };
+    let body = openai::with_model(raw, &plain, &target.model)?;
+    let log = match shared.logger {
+        Some(_) => super::start_log(shared, req, &parse_json_object(raw).ok()?),
+        None => None,
+    };
+    Some(Forward {
+        config,
+        operation,
+        target,
+        path: path.to_string(),
+        body: Bytes::from(body),
+        stream: false,
+        client_wants_usage: false,
+        log,
+    })
+}
