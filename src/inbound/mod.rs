@@ -42,9 +42,16 @@ pub struct ChatOptions {
 }
 
 /// One client-facing API. Stateless: the server calls its functions at the
-/// edges of a request, and [`InboundApi::stream`] makes the per-stream
-/// state.
+/// edges of a request. What one request's answer needs to know of its
+/// request travels in [`InboundApi::Context`], and [`InboundApi::stream`]
+/// makes the per-stream state.
 pub trait InboundApi: 'static {
+    /// What [`InboundApi::parse`] learnt that the answer needs (e.g. the
+    /// client's own names for its tools); `()` for an API that needs
+    /// nothing. The default is used when the body went upstream unparsed
+    /// ([`InboundApi::OPENAI_BODY`]).
+    type Context: Default + Send + 'static;
+
     /// Headers besides `Authorization: Bearer` (always accepted) that may
     /// carry the proxy key as is.
     const KEY_HEADERS: &'static [&'static str] = &[];
@@ -54,13 +61,13 @@ pub trait InboundApi: 'static {
     const OPENAI_BODY: bool = false;
 
     /// The client's body as an OpenAI chat body (`model` as the client
-    /// sent it, `provider/model`), or why it is refused (a 400).
-    /// `providers` lists the configured providers, for a message that names
-    /// them.
+    /// sent it, `provider/model`) and the request's context, or why it is
+    /// refused (a 400). `providers` lists the configured providers, for a
+    /// message that names them.
     fn parse(
         body: Map<String, Value>,
         providers: &dyn Fn() -> Vec<String>,
-    ) -> Result<Map<String, Value>, ApiError>;
+    ) -> Result<(Map<String, Value>, Self::Context), ApiError>;
 
     /// The rest of the request, read once its model resolved (so a
     /// request without a usable model is refused for that first): the
@@ -69,10 +76,14 @@ pub trait InboundApi: 'static {
 
     /// A successful JSON answer; `body` is OpenAI chat JSON, `status` the
     /// provider's 2xx.
-    fn json(status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError>;
+    fn json(
+        status: StatusCode,
+        body: Vec<u8>,
+        context: Self::Context,
+    ) -> Result<HttpResponse, ApiError>;
 
     /// The translator for one stream of `provider`'s `model`.
-    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames>;
+    fn stream(provider: &str, model: &str, context: Self::Context) -> Box<dyn StreamFrames>;
 
     /// The proxy's own error, in the API's envelope, with the status (and
     /// `Retry-After`) the error has everywhere.

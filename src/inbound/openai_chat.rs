@@ -22,13 +22,15 @@ const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 pub struct OpenAiChat;
 
 impl InboundApi for OpenAiChat {
+    type Context = ();
+
     const OPENAI_BODY: bool = true;
 
     fn parse(
         body: Map<String, Value>,
         _providers: &dyn Fn() -> Vec<String>,
-    ) -> Result<Map<String, Value>, ApiError> {
-        Ok(body)
+    ) -> Result<(Map<String, Value>, ()), ApiError> {
+        Ok((body, ()))
     }
 
     fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
@@ -41,13 +43,13 @@ impl InboundApi for OpenAiChat {
     }
 
     /// The bytes as they are.
-    fn json(status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError> {
+    fn json(status: StatusCode, body: Vec<u8>, _: ()) -> Result<HttpResponse, ApiError> {
         Ok(HttpResponse::build(status)
             .content_type("application/json")
             .body(body))
     }
 
-    fn stream(_provider: &str, _model: &str) -> Box<dyn StreamFrames> {
+    fn stream(_provider: &str, _model: &str, _: ()) -> Box<dyn StreamFrames> {
         Box::new(Chunks)
     }
 

@@ -45,13 +45,14 @@ async fn chat<A: InboundApi>(
     let raw = read_body(req.headers(), payload, limit).await?;
     if A::OPENAI_BODY {
         if let Some(request) = plain_openai(shared, &config, req, &raw, Operation::Chat) {
-            return render::<A>(forward(shared, worker, req, &request).await?, &request);
+            let answer = forward(shared, worker, req, &request).await?;
+            return render::<A>(answer, &request, A::Context::default());
         }
     }
     let body = parse_json_object(&raw)?;
     let log = super::start_log(shared, req, &body);
     let prepared = async {
-        let body = A::parse(body, &|| provider_names(&config))?;
+        let (body, context) = A::parse(body, &|| provider_names(&config))?;
         let target = resolve_target(&config, &body)?;
         let chat = A::options(&body)?;
         let wire = target.provider.format.wire();
@@ -68,22 +69,30 @@ async fn chat<A: InboundApi>(
             target,
             log: log.clone(),
         };
-        Ok::<_, ApiError>(request)
+        Ok::<_, ApiError>((request, context))
     }
     .await;
     match prepared {
-        Ok(request) => render::<A>(forward(shared, worker, req, &request).await?, &request),
+        Ok((request, context)) => {
+            let answer = forward(shared, worker, req, &request).await?;
+            render::<A>(answer, &request, context)
+        }
         Err(e) => Err(refused_early(log.as_ref(), e)),
     }
 }
 
 /// `answer` to `request` in the client's API.
-fn render<A: InboundApi>(answer: Answer, request: &Forward) -> Result<HttpResponse, ApiError> {
+fn render<A: InboundApi>(
+    answer: Answer,
+    request: &Forward,
+    context: A::Context,
+) -> Result<HttpResponse, ApiError> {
     match answer {
-        Answer::Json { status, body } => A::json(status, body),
+        Answer::Json { status, body } => A::json(status, body, context),
         Answer::Stream(relay) => {
             let target = &request.target;
-            Ok(relay.respond(A::stream(&target.provider.name, &target.model)))
+            let frames = A::stream(&target.provider.name, &target.model, context);
+            Ok(relay.respond(frames))
         }
         Answer::Refusal {
             status,
@@ -126,7 +135,7 @@ pub async fn proxy_call(
     let raw = read_body(req.headers(), payload, limit).await?;
     if let Some(request) = plain_openai(&shared, &config, &req, &raw, operation) {
         let answer = forward(&shared, &worker, &req, &request).await?;
-        return render::<OpenAiChat>(answer, &request);
+        return render::<OpenAiChat>(answer, &request, ());
     }
     let body = parse_json_object(&raw)?;
     let log = super::start_log(&shared, &req, &body);
@@ -161,7 +170,7 @@ pub async fn proxy_call(
     match prepared {
         Ok(request) => {
             let answer = forward(&shared, &worker, &req, &request).await?;
-            render::<OpenAiChat>(answer, &request)
+            render::<OpenAiChat>(answer, &request, ())
         }
         Err(e) => Err(refused_early(log.as_ref(), e)),
     }

@@ -24,30 +24,36 @@ const PROXY_KEY: &str = "shout-proxy-key-0123456789";
 const KEY_1: &str = "key-number-one-0001";
 const KEY_2: &str = "key-number-two-0002";
 
-/// OpenAI chat, answered in capitals; the key comes in `x-shout-key`.
+/// OpenAI chat, answered in capitals; the key comes in `x-shout-key`. Its
+/// context, the number of messages asked with, shows in the JSON answer.
 struct Shout;
 
 impl InboundApi for Shout {
     const KEY_HEADERS: &'static [&'static str] = &["x-shout-key"];
 
+    type Context = usize;
+
     fn parse(
         body: Map<String, Value>,
         providers: &dyn Fn() -> Vec<String>,
-    ) -> Result<Map<String, Value>, ApiError> {
-        OpenAiChat::parse(body, providers)
+    ) -> Result<(Map<String, Value>, usize), ApiError> {
+        let messages = body["messages"].as_array().map_or(0, Vec::len);
+        let (body, ()) = OpenAiChat::parse(body, providers)?;
+        Ok((body, messages))
     }
 
     fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
         OpenAiChat::options(body)
     }
 
-    fn json(status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError> {
+    fn json(status: StatusCode, body: Vec<u8>, messages: usize) -> Result<HttpResponse, ApiError> {
         let answer: Value = serde_json::from_slice(&body).unwrap();
         let text = answer["choices"][0]["message"]["content"].as_str().unwrap();
-        Ok(HttpResponse::build(status).json(json!({ "shouted": text.to_uppercase() })))
+        Ok(HttpResponse::build(status)
+            .json(json!({ "shouted": text.to_uppercase(), "messages": messages })))
     }
 
-    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames> {
+    fn stream(provider: &str, model: &str, _: usize) -> Box<dyn StreamFrames> {
         Box::new(Frames(format!("{provider}/{model}").to_uppercase()))
     }
 
@@ -140,6 +146,10 @@ async fn a_new_api_is_one_module_and_one_route_line() {
     assert!(
         !shouted.is_empty() && shouted == shouted.to_uppercase(),
         "{answer}"
+    );
+    assert_eq!(
+        answer["messages"], 1,
+        "the request's context reached the answer"
     );
     assert_eq!(mock.calls(KEY_1, "m"), 1);
     assert_eq!(mock.calls(KEY_2, "m"), 1);

@@ -21,15 +21,17 @@ impl InboundApi for AnthropicMessages {
     /// Anthropic clients send the key in `x-api-key`.
     const KEY_HEADERS: &'static [&'static str] = &["x-api-key"];
 
+    type Context = ();
+
     fn parse(
         body: Map<String, Value>,
         providers: &dyn Fn() -> Vec<String>,
-    ) -> Result<Map<String, Value>, ApiError> {
+    ) -> Result<(Map<String, Value>, ()), ApiError> {
         let openai =
             openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
         let openai = openai.as_object().cloned().unwrap_or_default();
         require_provider_prefix(&openai, providers)?;
-        Ok(openai)
+        Ok((openai, ()))
     }
 
     fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
@@ -40,7 +42,7 @@ impl InboundApi for AnthropicMessages {
         })
     }
 
-    fn json(_status: StatusCode, body: Vec<u8>) -> Result<HttpResponse, ApiError> {
+    fn json(_status: StatusCode, body: Vec<u8>, _: ()) -> Result<HttpResponse, ApiError> {
         let openai: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let message = messages_response(&openai).map_err(|e| {
             ApiError::BadUpstreamAnswer(format!(
@@ -52,7 +54,7 @@ impl InboundApi for AnthropicMessages {
     }
 
     /// The events name the model as the client asked for it.
-    fn stream(provider: &str, model: &str) -> Box<dyn StreamFrames> {
+    fn stream(provider: &str, model: &str, _: ()) -> Box<dyn StreamFrames> {
         Box::new(Events(ToAnthropicStream::new(&format!(
             "{provider}/{model}"
         ))))
