@@ -13,6 +13,7 @@ mod messages;
 pub mod metrics;
 mod middleware;
 mod models;
+mod peek_call;
 mod relay;
 pub mod reload;
 mod routes;
