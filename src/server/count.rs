@@ -6,15 +6,14 @@
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
 
 use super::body::{allowed_model, optional_str, read_json_object};
-use super::shape::check_model_id;
+use super::peek_call::{peek_call, PeekCall, PeekCallError};
 use super::Shared;
 use crate::error::ApiError;
-use crate::keypool::PeekKey;
+use crate::inbound::shape::check_model_id;
 use crate::tokens::Encoding;
-use crate::worker::{self, CallUpstream, UpstreamWorker};
+use crate::worker::UpstreamWorker;
 
 pub async fn token_count(
     req: HttpRequest,
@@ -90,40 +89,20 @@ async fn native_count(
     let provider = config.provider(&provider.to_ascii_lowercase())?;
     let wire = provider.format.wire();
     let outbound = wire.count_tokens_request(body, bare)?.ok()?;
-    let key = shared
-        .pool
-        .send(PeekKey {
-            provider: provider.name.clone(),
-        })
-        .await
-        .ok()??;
-    let settings = &config.settings.proxy;
-    let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
-    let (_cancel, cancel) = oneshot::channel();
-    let call = CallUpstream {
+    let request = PeekCall {
         method: Method::POST,
-        url: format!("{}{}", provider.api_base, outbound.path),
-        key,
-        auth: wire.auth(),
-        headers: wire.headers(),
+        path: outbound.path,
         body: serde_json::to_vec(&outbound.body).ok().map(Into::into),
-        timeout: settings.models_fetch_timeout,
-        cancel,
+        limit: 1 << 20,
     };
-    let answer = async {
-        let mut response = worker::call(worker, call)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status.is_success() {
-            return Err(format!("HTTP {}", response.status.as_u16()));
-        }
-        let body = worker::read_body(&mut response.body, 1 << 20, deadline)
-            .await
-            .map_err(|e| e.to_string())?;
-        wire.count_tokens_response(&body)
-            .ok_or_else(|| "no count in the answer".to_string())
+    let answer = match peek_call(shared, worker, provider, request).await {
+        Ok(body) => wire
+            .count_tokens_response(&body)
+            .ok_or_else(|| "no count in the answer".to_string()),
+        Err(PeekCallError::NoKey) => return None,
+        Err(PeekCallError::Failed(why)) => Err(why),
     };
-    match answer.await {
+    match answer {
         Ok(count) => Some((count, format!("{} native", provider.name))),
         Err(why) => {
             log::warn!(

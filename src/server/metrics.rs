@@ -9,6 +9,16 @@
 //! that is not a client error (like the pool's records, see
 //! `Outcome::earns_record`): requests for models that do not exist are
 //! counted as `other` and cannot use up the labels.
+//!
+//! Hand-written rather than built on `prometheus-client` because recording
+//! is on every request's path and the crate's costs more there: under
+//! callgrind, one request's records (a request and one attempt, series
+//! already present) take about 1,170 instructions here and 2,780 with
+//! `prometheus-client` 0.26 (`Family` keyed by owned label structs: four
+//! label allocations, four SipHash lookups behind `RwLock`s, a mutex per
+//! histogram, plus the same model-label lock). Its Prometheus text encoder
+//! could emit today's names, but lists series in hash order and adds a `.`
+//! to every HELP text, and the key gauges would need a custom collector.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -13,6 +13,7 @@ mod messages_count;
 pub mod metrics;
 mod middleware;
 mod models;
+mod peek_call;
 pub mod reload;
 mod rotation;
 mod routes;
@@ -33,9 +34,6 @@ use actix_web::{web, App, HttpServer};
 use crate::config::{is_loopback, Config};
 use crate::error::InitError;
 use crate::inbound::OpenAiChat;
-// The request shape checks moved to `inbound`; `super::shape` still names
-// them for the handlers here.
-use crate::inbound::shape;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};

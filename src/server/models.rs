@@ -9,15 +9,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use serde::Serialize;
-use tokio::sync::oneshot;
 
+use super::peek_call::{peek_call, PeekCall, PeekCallError};
 use super::Shared;
 use crate::config::ProviderConfig;
 use crate::error::ApiError;
-use crate::keypool::PeekKey;
-use crate::worker::{self, CallUpstream, UpstreamWorker};
+use crate::worker::UpstreamWorker;
 
 /// Model lists fetched from providers, with when they were fetched.
 #[derive(Debug)]
@@ -179,49 +178,19 @@ async fn fetch(
     worker: &Addr<UpstreamWorker>,
     provider: &ProviderConfig,
 ) -> Result<Vec<String>, String> {
-    let key = shared
-        .pool
-        .send(PeekKey {
-            provider: provider.name.clone(),
-        })
-        .await
-        .map_err(|_| "the key pool stopped".to_string())?
-        .ok_or("no key")?;
-    let config = shared.config();
-    let settings = &config.settings.proxy;
-    let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
-    let (_cancel, cancel) = oneshot::channel();
     let wire = provider.format.wire();
-    let call = CallUpstream {
+    let request = PeekCall {
         method: Method::GET,
-        url: format!("{}{}", provider.api_base, wire.models_path()),
-        key,
-        auth: wire.auth(),
-        headers: wire.headers(),
+        path: wire.models_path().to_string(),
         body: None,
-        timeout: settings.models_fetch_timeout,
-        cancel,
+        limit: shared.config().settings.proxy.max_upstream_response_size,
     };
-    let mut response = worker::call(worker, call)
+    let body = peek_call(shared, worker, provider, request)
         .await
-        .map_err(|e| e.to_string())?;
-    if response.status == StatusCode::LOOP_DETECTED {
-        return Err(format!(
-            "HTTP 508: {}_API_BASE leads back into this proxy (a request loop); set it to the \
-             provider's real URL",
-            provider.name.to_ascii_uppercase()
-        ));
-    }
-    if !response.status.is_success() {
-        return Err(format!("HTTP {}", response.status.as_u16()));
-    }
-    let body = worker::read_body(
-        &mut response.body,
-        settings.max_upstream_response_size,
-        deadline,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            PeekCallError::NoKey => "no key".to_string(),
+            PeekCallError::Failed(why) => why,
+        })?;
     wire.model_ids(&body)
         .ok_or_else(|| "the answer has no `data` list of models".to_string())
 }

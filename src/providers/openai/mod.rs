@@ -177,7 +177,7 @@ pub struct Rewritten {
 /// repeated `model`) takes the exact path: parse into a `Value`, prefix,
 /// re-encode.
 pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
-    let Some(answer) = answer::scan(body) else {
+    let Some(answer) = json_scan::scan_answer(body) else {
         return rewrite_response_value(body, provider);
     };
     let usage = answer.usage;
@@ -196,14 +196,14 @@ pub fn rewrite_response(body: &[u8], provider: &str) -> Option<Rewritten> {
     Some(Rewritten { body, usage })
 }
 
-pub use answer::Request as PlainRequest;
+pub use json_scan::Request as PlainRequest;
 
 /// The client's request, if its top level is plain enough to be forwarded
 /// as sent with only `model` replaced (see [`with_model`]): a valid JSON
 /// object — exactly as `serde_json` would accept it — with no escaped or
 /// repeated member names, whose `model` is a string without escapes.
 pub fn plain_request(body: &[u8]) -> Option<PlainRequest> {
-    answer::scan_request(body)
+    json_scan::scan_request(body)
 }
 
 /// A plain request (see [`plain_request`]) with the text of `model`
@@ -395,7 +395,7 @@ fn value_offset(data: &str, name: &str) -> Option<usize> {
     None
 }
 
-mod answer;
+mod json_scan;
 
 #[cfg(test)]
 mod tests;

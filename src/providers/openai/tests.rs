@@ -116,7 +116,7 @@ fn plain_answers_take_the_fast_path() {
         " {\"a\" : [ 1 , -2.5e-3 , \"x\\\"y\\u00e9\\ud83d\\ude00\" ] ,\n\"model\":\"m\"}\t",
         r#"{}"#,
     ] {
-        assert!(answer::scan(body.as_bytes()).is_some(), "{body}");
+        assert!(json_scan::scan_answer(body.as_bytes()).is_some(), "{body}");
     }
     for body in [
         r#"{"model":"m\u0031"}"#,
@@ -125,7 +125,7 @@ fn plain_answers_take_the_fast_path() {
         r#"[]"#,
         r#"{"a":1e400}"#,
     ] {
-        assert!(answer::scan(body.as_bytes()).is_none(), "{body}");
+        assert!(json_scan::scan_answer(body.as_bytes()).is_none(), "{body}");
     }
 }
 
@@ -134,7 +134,7 @@ fn nesting_limit_is_serde_json_s() {
     for depth in 125..=130 {
         let body = format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
         let full = serde_json::from_str::<Value>(&body).is_ok();
-        let fast = answer::scan(body.as_bytes()).is_some();
+        let fast = json_scan::scan_answer(body.as_bytes()).is_some();
         assert!(!fast || full, "depth {depth}");
         assert_eq!(fast, full, "depth {depth}");
     }
@@ -181,7 +181,7 @@ fn fast_path_agrees_with_a_full_parse_on_generated_bodies() {
         let full = serde_json::from_slice::<Value>(&body)
             .ok()
             .filter(Value::is_object);
-        if answer::scan(&body).is_none() {
+        if json_scan::scan_answer(&body).is_none() {
             continue;
         }
         fast_count += 1;

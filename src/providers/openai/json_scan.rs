@@ -6,7 +6,16 @@
 //! `model`), since the caller then takes the exact path; it must never
 //! accept what `serde_json` refuses. The tests check this against
 //! `serde_json` on many generated bodies. The same scanner checks client
-//! requests (`request.rs`).
+//! requests (`json_scan/request.rs`).
+//!
+//! Why not `serde_json` with borrowed fields (`&str` for `model`,
+//! `IgnoredAny` for the rest, after one `str::from_utf8`): measured under
+//! callgrind on the benchmark's chat request and the mock's answer, it
+//! takes 2,290 instructions for the request where this takes 1,550, and
+//! 6,290 for the answer (with the rewrite) where this takes 5,080: about
+//! 1,950 more per non-streaming request. It would also need extra checks
+//! to refuse what `Value` refuses (`IgnoredAny` accepts out-of-range
+//! numbers such as `1e999`).
 
 use std::ops::Range;
 
@@ -31,7 +40,7 @@ pub struct Answer {
 
 /// `None` when the body is invalid, or valid but not plain enough (see
 /// the module's doc): the caller then parses it fully.
-pub fn scan(body: &[u8]) -> Option<Answer> {
+pub fn scan_answer(body: &[u8]) -> Option<Answer> {
     let mut answer = Answer {
         model: None,
         usage: TokenUsage::default(),
