@@ -65,6 +65,20 @@ fn rest_key_1(mock: &MockUpstream, addr: &str, model: &str) {
     panic!("key 1 was never tried for {model}");
 }
 
+/// Waits (up to 10 s) until the database's generation side file names a
+/// flushed generation.
+fn wait_for_side_file(data: &Path) {
+    let side = data.join("state.sled").join("proxy-generation");
+    for _ in 0..500 {
+        let text = std::fs::read_to_string(&side).unwrap_or_default();
+        if text.trim().parse::<u64>().is_ok_and(|g| g > 0) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{} never named a generation", side.display());
+}
+
 fn corrupt_copies(data: &Path) -> usize {
     std::fs::read_dir(data)
         .unwrap()
@@ -83,6 +97,10 @@ fn a_database_that_lost_records_is_reported_and_a_copy_kept() {
         let data = dir.path().join("data");
         let running = Running::start(command(dir.path(), &mock));
         rest_key_1(&mock, &running.addr, damage);
+        // The side file is mirrored just after the cooldown's flush, off
+        // the pool's thread; a kill between the two leaves nothing to
+        // compare a damaged database with.
+        wait_for_side_file(&data);
         running.kill_hard();
 
         let db = data.join("state.sled").join("db");
