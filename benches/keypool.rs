@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, System};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use llm_key_proxy::keypool::{acquire, AcquireKey, KeyPool, Outcome, PoolOptions, PoolProvider};
+use llm_key_proxy::keypool::{acquire, AcquireKey, KeyPool, PoolOptions, PoolProvider};
 use llm_key_proxy::secret::Secret;
+use llm_key_proxy::vocab::Outcome;
 
 const PROVIDER: &str = "bench";
 const MODEL: &str = "bench-model";

@@ -10,36 +10,8 @@
 //!
 //! The pool and its resilience rules work without the HTTP server; they are
 //! the `llm-key-pool` crate (`crates/keypool/`), which a library user can
-//! depend on alone, without actix-web or awc. Lease a key, call the
-//! provider yourself, and report the outcome; the pool rotates, cools keys
-//! down and counts usage (see `examples/library.rs`):
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use actix::Actor;
-//! use llm_key_proxy::keypool::{acquire, AcquireKey, KeyPool, Outcome, PoolOptions, PoolProvider};
-//! use llm_key_proxy::secret::Secret;
-//!
-//! # async fn demo() -> Result<(), llm_key_proxy::keypool::AcquireError> {
-//! let provider = PoolProvider {
-//!     name: "groq".into(),
-//!     keys: vec![Secret::new("gsk_first_key"), Secret::new("gsk_second_key")],
-//!     max_concurrent_per_key: Some(1),
-//! };
-//! let pool = KeyPool::new([provider], None, PoolOptions::default()).start();
-//! let wanted = AcquireKey {
-//!     provider: "groq".into(),
-//!     model: "llama-3.1-8b-instant".into(),
-//!     exclude: vec![],
-//!     wait_budget: Duration::ZERO,
-//! };
-//! let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-//! let lease = acquire(&pool, wanted, deadline).await?;
-//! // … call the provider with `lease.key().expose()` …
-//! lease.finish(Outcome::Success { prompt_tokens: 10, completion_tokens: 20 });
-//! # Ok(())
-//! # }
-//! ```
+//! depend on alone, without actix-web or awc: see its crate docs and
+//! `cargo run -p llm-key-pool --example library`.
 //!
 //! # Layout
 //!
@@ -52,7 +24,7 @@
 //! keeps it from using anything of the proxy.
 //!
 //! - [`vocab`] — the words every layer shares: failure kinds, `Failure`,
-//!   verdicts, outcomes, usage counters, how a key is sent, transport errors.
+//!   verdicts, outcomes, usage counters, transport errors.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
 //! - [`resilience`] — pure rules: classification, generic retry hints,
 //!   cooldown policy, backoff, the daily reset schedule and the injectable
@@ -61,9 +33,9 @@
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
 //!   leases, usage. Knows nothing of the configuration.
 //! - [`error`] — `InitError` (startup) and `ApiError` (one request).
-//! - [`providers`] — provider presets and the upstream wire formats, each
-//!   with its own error knowledge (Gemini's `RetryInfo`, Anthropic's
-//!   rate-limit headers).
+//! - [`providers`] — provider presets, how a key is sent, and the upstream
+//!   wire formats, each with its own error knowledge (Gemini's `RetryInfo`,
+//!   Anthropic's rate-limit headers).
 //! - [`sse`] — server-sent event parsing and framing.
 //! - [`inbound`] — the client-facing APIs behind one trait, `InboundApi`:
 //!   `openai_chat.rs` (OpenAI chat) and `anthropic/` (Anthropic messages);

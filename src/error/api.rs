@@ -98,10 +98,6 @@ pub enum ApiError {
     Unavailable(&'static str),
 }
 
-/// The `code` of [`ApiError::LoopDetected`]; an upstream 508 with it is a
-/// loop through this proxy (see `resilience::classify`).
-pub use crate::vocab::LOOP_DETECTED;
-
 /// The OpenAI error body.
 #[derive(Debug, Serialize)]
 pub struct ErrorEnvelope<'a> {
@@ -158,7 +154,7 @@ impl ApiError {
             ApiError::Timeout(_) => ("timeout_error", Some("timeout")),
             ApiError::BadUpstreamAnswer(_) => ("upstream_error", Some("bad_upstream_response")),
             ApiError::Unavailable(_) => ("service_unavailable", Some("unavailable")),
-            ApiError::LoopDetected => ("loop_detected_error", Some(LOOP_DETECTED)),
+            ApiError::LoopDetected => ("loop_detected_error", Some(crate::vocab::LOOP_DETECTED)),
         }
     }
 

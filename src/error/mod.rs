@@ -5,7 +5,7 @@
 mod api;
 mod init;
 
-pub use api::{retry_after_secs, ApiError, ErrorBody, ErrorEnvelope, LOOP_DETECTED};
+pub use api::{retry_after_secs, ApiError, ErrorBody, ErrorEnvelope};
 pub use init::InitError;
 
 /// A character as error messages name it: `` `?` ``, "a space", or the

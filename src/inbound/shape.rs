@@ -3,10 +3,11 @@
 //! upstream call that fails (and may cool a key down) for the client's
 //! mistake.
 //!
-//! This module owns the rules every wire format shares: the client's
+//! This module owns the rules every client API shares: the client's
 //! `model` string ([`check_model_id`]), the chat `messages` array
-//! ([`check_messages`]) and the `stream` flag ([`stream_flag`]). Rules that depend on where a format puts the model
-//! (Gemini's URL) belong to the format (`WireFormat::check_model`).
+//! ([`check_messages`]) and the `stream` flag ([`stream_flag`]). Rules that
+//! depend on where an upstream format puts the model (Gemini's URL) belong
+//! to that format (`WireFormat::check_model`).
 
 use serde_json::{Map, Value};
 

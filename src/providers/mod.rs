@@ -19,11 +19,25 @@ use serde_json::{Map, Value};
 
 use std::time::Duration;
 
-use crate::resilience::classify::{classify_status, Verdict};
+use crate::resilience::classify::classify_status;
 use crate::resilience::hints;
+use crate::vocab::Verdict;
 
-use crate::vocab::Auth;
-pub use crate::vocab::TokenUsage;
+/// How a provider key is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>` (OpenAI-compatible providers).
+    Bearer,
+    /// The key alone in this header (`x-goog-api-key`, `x-api-key`).
+    Header(&'static str),
+}
+
+/// Tokens an upstream answer reported using.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
 pub use embedding::EmbeddingEncoding;
 pub use openai::{Rewritten, StreamItem};
 

@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use super::rotation::{Answer, Forward, Operation};
 use super::stream_relay::{FirstEventFailure, Relay};
 use super::Shared;
-use crate::keypool::{Failure, Lease, Outcome};
+use crate::keypool::Lease;
 use crate::providers::classify_stream_error;
-use crate::resilience::classify::{classify_transport, Verdict};
+use crate::resilience::classify::classify_transport;
+use crate::vocab::{Failure, Outcome, Verdict};
 use crate::worker::{self, CallUpstream, UpstreamWorker};
 
 /// Largest error body read to classify a failure (quota markers, hints).

@@ -3,13 +3,11 @@
 //! provider.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::body::read_json_object;
 use super::count::count;
 use super::Shared;
-use crate::error::ApiError;
-use crate::inbound::anthropic::{openai_request_from_messages, require_provider_prefix};
 use crate::inbound::{AnthropicMessages, InboundApi};
 use crate::worker::UpstreamWorker;
 
@@ -25,10 +23,8 @@ pub async fn count_tokens(
         let config = shared.config();
         let limit = config.settings.server.max_body_size;
         let body = read_json_object(req.headers(), payload, limit).await?;
-        let openai =
-            openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
-        let openai = openai.as_object().cloned().unwrap_or_default();
-        require_provider_prefix(&openai, &|| super::serve::provider_names(&config))?;
+        let (openai, ()) =
+            AnthropicMessages::parse(body, &|| super::serve::provider_names(&config))?;
         count(&shared, &worker, &openai).await
     };
     match counted.await {

@@ -64,7 +64,7 @@ pub async fn peek_call(
         timeout: settings.models_fetch_timeout,
         cancel,
     };
-    let failed = |e: worker::TransportError| PeekCallError::Failed(e.to_string());
+    let failed = |e: crate::vocab::TransportError| PeekCallError::Failed(e.to_string());
     let mut response = worker::call(worker, call).await.map_err(failed)?;
     if response.status == StatusCode::LOOP_DETECTED {
         return Err(PeekCallError::Failed(format!(

@@ -28,13 +28,12 @@ use super::stream_relay::Relay;
 use super::Shared;
 use crate::config::Config;
 use crate::error::{retry_after_secs, ApiError};
-use crate::keypool::{
-    acquire, AcquireError, AcquireKey, Failure, FailureKind, Outcome, Rest, RestCause,
-};
+use crate::keypool::{acquire, AcquireError, AcquireKey, Rest, RestCause};
 use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
 use crate::secret::Secret;
+use crate::vocab::{Failure, FailureKind, Outcome};
 use crate::worker::UpstreamWorker;
 
 /// What the client asked for.

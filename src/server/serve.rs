@@ -152,7 +152,9 @@ pub async fn proxy_call(
         };
         let outbound = match operation {
             Operation::Embeddings(_) => wire.embeddings_request(body, &target.model),
-            _ => wire.completions_request(body, &target.model, stream),
+            Operation::Completions => wire.completions_request(body, &target.model, stream),
+            // The chat APIs are served by `serve`.
+            Operation::Chat => wire.chat_request(body, &target.model, stream),
         }
         .map_err(ApiError::invalid)?;
         Ok::<_, ApiError>(Forward {

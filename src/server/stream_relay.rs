@@ -25,16 +25,15 @@ use tokio::time::Instant;
 
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::inbound::StreamFrames;
-use crate::keypool::{Failure, Lease, Outcome};
+use crate::keypool::Lease;
 use crate::providers::classify_stream_error;
 use crate::providers::TokenUsage;
 use crate::providers::{StreamItem, StreamTranslator};
 use crate::reqlog::LogHandle;
-use crate::resilience::classify::Verdict;
 use crate::resilience::clock::Clock;
 use crate::secret::Secret;
 use crate::sse::SseParser;
-use crate::worker::TransportError;
+use crate::vocab::{Failure, Outcome, TransportError, Verdict};
 
 /// Frames buffered between the relay task and the client connection.
 const CLIENT_BUFFER_FRAMES: usize = 16;

@@ -18,8 +18,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::providers::Auth;
 use crate::secret::Secret;
-pub use crate::vocab::{Auth, TransportError};
+use crate::vocab::TransportError;
 pub use client::ClientSettings;
 
 /// Body chunks buffered between the upstream and the relay; the pump waits

@@ -4,13 +4,16 @@
 //! so `llm_key_proxy::keypool::…` paths work too.
 //!
 //! Lease a key, call the provider yourself, and report the outcome; the
-//! pool rotates, cools keys down and counts usage:
+//! pool rotates, cools keys down and counts usage (the whole round —
+//! a 429, rotation, usage — is `cargo run -p llm-key-pool --example
+//! library`):
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use actix::Actor;
-//! use llm_key_pool::keypool::{acquire, AcquireKey, KeyPool, Outcome, PoolOptions, PoolProvider};
+//! use llm_key_pool::keypool::{acquire, AcquireKey, KeyPool, PoolOptions, PoolProvider};
 //! use llm_key_pool::secret::Secret;
+//! use llm_key_pool::vocab::Outcome;
 //!
 //! # async fn demo() -> Result<(), llm_key_pool::keypool::AcquireError> {
 //! let provider = PoolProvider {
@@ -38,7 +41,7 @@
 //! Bottom to top; a module uses only the ones listed before it.
 //!
 //! - [`vocab`] — the words every layer shares: failure kinds, `Failure`,
-//!   verdicts, outcomes, usage counters, how a key is sent, transport errors.
+//!   verdicts, outcomes, usage counters, transport errors.
 //! - [`secret`] — the `Secret` newtype (masked `Debug`/`Display`) and key ids.
 //! - [`resilience`] — pure rules: classification, generic retry hints,
 //!   cooldown policy, backoff, the daily reset schedule and the injectable

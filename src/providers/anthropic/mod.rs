@@ -1,6 +1,6 @@
 //! Anthropic's Messages API wire format, converted to and from the OpenAI
 //! Chat Completions format the proxy speaks internally. Pure functions on
-//! [`serde_json::Value`]; no I/O and no other project dependencies.
+//! [`serde_json::Value`]; no I/O.
 //!
 //! This is the outbound direction: the proxy calls Anthropic for an
 //! OpenAI-speaking client ([`messages_request`], [`chat_response`],

@@ -17,11 +17,10 @@ use super::{
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
-    client_wants_usage, unix_now, EmbeddingEncoding, HeaderView, Outbound, ReshapedStream,
+    client_wants_usage, unix_now, Auth, EmbeddingEncoding, HeaderView, Outbound, ReshapedStream,
     Rewritten, StreamTranslator, WireFormat,
 };
 use crate::resilience::hints;
-use crate::vocab::Auth;
 
 /// Anthropic's Messages API, natively.
 #[derive(Clone, Copy, Debug, Default)]
@@ -153,8 +152,7 @@ mod tests {
     use actix_web::http::StatusCode;
     use chrono::DateTime;
 
-    use crate::resilience::classify::Verdict;
-    use crate::vocab::{Failure, FailureKind};
+    use crate::vocab::{Failure, FailureKind, Verdict};
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!(

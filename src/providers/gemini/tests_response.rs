@@ -264,7 +264,7 @@ fn stream_error_event_becomes_an_openai_error() {
     let crate::vocab::Verdict::Failed(crate::vocab::Failure { kind, hint }) = verdict else {
         panic!("not a failure: {verdict:?}");
     };
-    assert_eq!(kind, crate::keypool::FailureKind::RateLimited);
+    assert_eq!(kind, crate::vocab::FailureKind::RateLimited);
     assert_eq!(hint.map(|h| h.as_millis()), Some(37_482));
 }
 
@@ -281,7 +281,7 @@ fn a_per_day_quota_in_a_stream_error_is_a_quota_failure() {
         matches!(
             verdict,
             crate::vocab::Verdict::Failed(crate::vocab::Failure {
-                kind: crate::keypool::FailureKind::Quota,
+                kind: crate::vocab::FailureKind::Quota,
                 ..
             })
         ),

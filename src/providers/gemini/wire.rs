@@ -18,12 +18,12 @@ use super::{
 use crate::providers::openai::rewrite_response;
 use crate::providers::openai_error_envelope;
 use crate::providers::{
-    client_wants_usage, unix_now, EmbeddingEncoding, HeaderView, Outbound, ReshapedStream,
+    client_wants_usage, unix_now, Auth, EmbeddingEncoding, HeaderView, Outbound, ReshapedStream,
     Rewritten, StreamTranslator, WireFormat,
 };
-use crate::resilience::classify::{classify_status, Verdict};
+use crate::resilience::classify::classify_status;
 use crate::resilience::hints;
-use crate::vocab::{Auth, Failure, FailureKind};
+use crate::vocab::{Failure, FailureKind, Verdict};
 
 /// Markers of Google's answer to an invalid or expired key (HTTP 400).
 const INVALID_KEY_MARKERS: &[&str] = &["API_KEY_INVALID", "API key not valid", "API key expired"];

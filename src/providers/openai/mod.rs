@@ -11,9 +11,10 @@ use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{EmbeddingEncoding, HeaderView, Outbound, StreamTranslator, TokenUsage, WireFormat};
+use super::{
+    Auth, EmbeddingEncoding, HeaderView, Outbound, StreamTranslator, TokenUsage, WireFormat,
+};
 use crate::resilience::hints;
-use crate::vocab::Auth;
 
 /// The OpenAI-compatible format: the request goes through almost as is.
 #[derive(Clone, Copy, Debug, Default)]

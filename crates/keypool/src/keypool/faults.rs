@@ -82,10 +82,10 @@ impl ErrorLog {
 mod tests {
     use super::*;
     use crate::keypool::{
-        acquire, AcquireKey, Failure, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions,
-        PoolProvider, Shutdown,
+        acquire, AcquireKey, GetUsage, KeyPool, PoolOptions, PoolProvider, Shutdown,
     };
     use crate::secret::Secret;
+    use crate::vocab::{Failure, FailureKind, Outcome};
     use actix::Actor;
 
     #[actix_rt::test]

@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Counters, Failure, FailureKind, KeyState, Outcome};
+use super::state::KeyState;
 use crate::resilience::clock::after;
 use crate::resilience::policy;
+use crate::vocab::{Counters, Failure, FailureKind, Outcome};
 
 /// Where an attempt stands in its provider's lease sequence: the number of
 /// its lease, and the latest lease handed out when it ended. Failures of

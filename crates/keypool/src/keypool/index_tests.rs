@@ -8,8 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::provider::ProviderPool;
 use super::select;
-use super::state::{Failure, FailureKind, KeyState, Outcome};
+use super::state::KeyState;
 use crate::secret::Secret;
+use crate::vocab::{Failure, FailureKind, Outcome};
 
 const MODELS: [&str; 3] = ["a", "b", "c"];
 const SEEDS: u64 = 300;

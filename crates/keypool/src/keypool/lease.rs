@@ -6,9 +6,9 @@ use actix::Addr;
 use tokio::sync::oneshot;
 
 use super::messages::{CountAttempt, ReportOutcome};
-use super::state::{Failure, Outcome};
 use super::KeyPool;
 use crate::secret::Secret;
+use crate::vocab::{Failure, FailureKind, Outcome};
 
 /// Longest a request waits for its key-state change to reach the disk.
 pub const DURABILITY_WAIT: Duration = Duration::from_secs(2);
@@ -81,7 +81,7 @@ impl Lease {
     /// Counts a failed attempt that will be retried on this same key: it
     /// shows in the key's usage (requests, failures), but the key stays
     /// leased and its health is judged when the lease finishes.
-    pub fn count_retried(&self, kind: super::FailureKind) {
+    pub fn count_retried(&self, kind: FailureKind) {
         self.pool.do_send(CountAttempt {
             provider: self.provider.clone(),
             model: self.model.clone(),

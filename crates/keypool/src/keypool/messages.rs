@@ -9,10 +9,10 @@ use tokio::time::Instant;
 
 use super::report::UsageReport;
 use super::select::{Later, RestCause};
-use super::state::Outcome;
 use super::{KeyPool, Lease, Waiter};
 use crate::resilience::clock::{after, until};
 use crate::secret::Secret;
+use crate::vocab::Outcome;
 
 /// Asks for a key of `provider` to call `model`, skipping the keys at the
 /// positions in `exclude` (already tried by this request). `wait_budget`

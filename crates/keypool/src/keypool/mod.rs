@@ -52,7 +52,6 @@ use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};
 pub use select::RestCause;
 use state::KeyState;
-pub use state::{Failure, FailureKind, Outcome};
 
 /// How often changed usage is written to the store. With sled's own 500 ms
 /// sync, usage reaches the disk within a second.

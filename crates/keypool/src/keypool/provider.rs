@@ -14,9 +14,10 @@ use super::health::LeaseSpan;
 use super::index::Index;
 use super::records::MAX_RECORDS_PER_KEY;
 use super::select::Later;
-use super::state::{KeyState, Outcome};
+use super::state::KeyState;
 use super::{KeyPool, Lease, Waiter};
 use crate::secret::{KeyId, Secret};
+use crate::vocab::Outcome;
 
 /// The keys of one provider and the requests waiting for them.
 pub(super) struct ProviderPool {

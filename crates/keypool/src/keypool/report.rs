@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::messages::ResetCooldowns;
-use super::state::{Counters, FailureKind, KeyState};
+use super::state::KeyState;
 use super::KeyPool;
+use crate::vocab::{Counters, FailureKind};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct UsageReport {

@@ -10,7 +10,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{FailureKind, KeyState};
+use super::state::KeyState;
+use crate::vocab::FailureKind;
 
 /// Where a key stands for one model at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::secret::{KeyId, Secret};
-pub use crate::vocab::{Counters, Failure, FailureKind, Outcome, Usage};
+use crate::vocab::{FailureKind, Usage};
 
 /// One key of one provider.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub struct KeyState {
 
 /// One key's state for one model. It exists while a lease for the model is
 /// in flight, and stays (in memory and on disk) only once it is a record:
-/// see [`Outcome::earns_record`].
+/// see [`crate::vocab::Outcome::earns_record`].
 #[derive(Debug, Default)]
 pub struct ModelState {
     pub in_flight: u32,

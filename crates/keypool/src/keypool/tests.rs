@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use super::*;
 use crate::resilience::clock::ManualClock;
 use crate::store::Store;
+use crate::vocab::{Failure, FailureKind, Outcome};
 
 const KEY_A: &str = "sk-pool-test-key-aaaa";
 const KEY_B: &str = "sk-pool-test-key-bbbb";

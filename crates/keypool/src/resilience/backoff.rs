@@ -1,6 +1,6 @@
 //! Backoff between retries of one key: `base × 2^n` plus up to `base` of
 //! jitter, so clients retrying together do not retry in lockstep. One place
-//! owns it; the relay calls it.
+//! owns it; the rotation loop calls it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

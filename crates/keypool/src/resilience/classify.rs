@@ -1,5 +1,5 @@
 //! What one upstream attempt means for the request and for the key — the
-//! status table below, in one place. The relay and the pool act on the
+//! status table below, in one place. The rotation loop and the pool act on the
 //! verdict; nothing else interprets statuses.
 //!
 //! | outcome | verdict | key state | next |
@@ -16,7 +16,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::Value;
 
-pub use crate::vocab::Verdict;
+use crate::vocab::Verdict;
 use crate::vocab::{Failure, FailureKind, TransportError, LOOP_DETECTED};
 
 /// Body fragments that mark a quota spent for the day (or for good), as

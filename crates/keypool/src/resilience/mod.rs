@@ -3,7 +3,7 @@
 //! long a failing key rests ([`policy`]), how long to wait before retrying
 //! the same key ([`backoff`]), when the daily reset runs ([`schedule`]), and
 //! the clock they all read ([`clock`]). Pure rules; the key pool and the
-//! relay apply them.
+//! rotation loop apply them.
 
 pub mod backoff;
 pub mod classify;

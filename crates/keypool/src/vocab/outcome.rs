@@ -50,13 +50,6 @@ pub struct Usage {
     pub lifetime: Counters,
 }
 
-/// Tokens an upstream answer reported using.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TokenUsage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
 // === impl Outcome ===
 
 impl Outcome {

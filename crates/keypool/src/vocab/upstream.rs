@@ -1,14 +1,5 @@
-//! Words about the call to a provider that the wire formats, the
-//! classifier and the transport share.
-
-/// How a provider key is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Auth {
-    /// `Authorization: Bearer <key>` (OpenAI-compatible providers).
-    Bearer,
-    /// The key alone in this header (`x-goog-api-key`, `x-api-key`).
-    Header(&'static str),
-}
+//! Words about the call to a provider that the classifier and the
+//! transport share.
 
 /// A call that produced no usable HTTP exchange.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

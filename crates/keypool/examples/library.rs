@@ -2,17 +2,15 @@
 //! went, rotate, and read usage.
 //!
 //! ```sh
-//! cargo run --example library
+//! cargo run -p llm-key-pool --example library
 //! ```
 
 use std::time::Duration;
 
 use actix::Actor;
-use llm_key_proxy::keypool::{
-    acquire, AcquireKey, Failure, FailureKind, GetUsage, KeyPool, Outcome, PoolOptions,
-    PoolProvider,
-};
-use llm_key_proxy::secret::Secret;
+use llm_key_pool::keypool::{acquire, AcquireKey, GetUsage, KeyPool, PoolOptions, PoolProvider};
+use llm_key_pool::secret::Secret;
+use llm_key_pool::vocab::{Failure, FailureKind, Outcome};
 use tokio::time::Instant;
 
 fn request(model: &str) -> AcquireKey {
