@@ -133,7 +133,7 @@ impl Handler<Write> for RequestLogger {
             );
         }
         self.queue.done();
-        if self.keep > 0 && self.written % PRUNE_EVERY == 0 {
+        if self.keep > 0 && self.written.is_multiple_of(PRUNE_EVERY) {
             match writer::prune(&self.dir, self.keep) {
                 Ok(0) => {}
                 Ok(n) => log::debug!("request logs: deleted the {n} oldest"),

@@ -49,6 +49,13 @@ pub fn open_checked(data_dir: &Path, path: &Path) -> Result<Opened, OpenError> {
         reason,
     };
     std::fs::create_dir_all(data_dir).map_err(|e| io_error(data_dir, e, fail))?;
+    // A database in use is left alone: a second proxy, or `stats`, must not
+    // copy a live database (nor the copy directory of the proxy using it).
+    if held_elsewhere(path) {
+        return Err(OpenError::DataDirInUse {
+            path: path.to_path_buf(),
+        });
+    }
     let saved_generation = generation::read_side(path).unwrap_or(0);
     // sled zeroes what it cannot read while opening: the damaged files can
     // only be kept by copying them first. Only a database that has been
@@ -104,6 +111,25 @@ pub fn is_disk_full(error: &std::io::Error) -> bool {
         error.kind(),
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded
     ) || matches!(error.raw_os_error(), Some(28 | 122))
+}
+
+/// Whether another handle holds the database at `path` (sled locks its
+/// `db` file exclusively), waiting as long as [`open_waiting_for_lock`]
+/// does for one that is letting go. A database that does not exist yet, or
+/// cannot be probed, is not held.
+fn held_elsewhere(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path.join("db")) else {
+        return false;
+    };
+    for _ in 0..=LOCK_RETRIES {
+        match file.try_lock_shared() {
+            // Released when `file` is dropped.
+            Ok(()) => return false,
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(LOCK_RETRY_PAUSE),
+            Err(std::fs::TryLockError::Error(_)) => return false,
+        }
+    }
+    true
 }
 
 fn open_waiting_for_lock(path: &Path) -> sled::Result<sled::Db> {
@@ -288,5 +314,34 @@ mod tests {
             "{err}"
         );
         assert!(path.exists());
+    }
+
+    #[test]
+    fn a_database_in_use_is_neither_copied_nor_its_check_copy_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sled");
+        let running = open(&path).unwrap();
+        // A saved database (a copy would be made), and the running proxy's
+        // own check copy in progress.
+        std::fs::write(path.join("proxy-generation"), "5\n").unwrap();
+        let check = dir.path().join(COPY_DIR);
+        std::fs::create_dir_all(&check).unwrap();
+        std::fs::write(check.join("sentinel"), "the running proxy's").unwrap();
+
+        let err = open_checked(dir.path(), &path).err().unwrap().to_string();
+        assert!(err.contains("another llm-key-proxy is running"), "{err}");
+        assert!(
+            check.join("sentinel").exists(),
+            "its check copy is left alone"
+        );
+        assert_eq!(
+            std::fs::read_dir(&check).unwrap().count(),
+            1,
+            "nothing copied"
+        );
+
+        drop(running);
+        assert!(!held_elsewhere(&path), "released with its handle");
+        assert!(!held_elsewhere(&dir.path().join("none")), "no database");
     }
 }
