@@ -116,6 +116,46 @@ pub fn check_messages(body: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses a legacy completion or embeddings request whose `field`
+/// (`prompt`, `input`) is not text in one of the shapes OpenAI accepts: a
+/// string, or a non-empty array of strings, of token ids, or of non-empty
+/// arrays of token ids.
+pub fn check_texts(body: &Map<String, Value>, field: &'static str) -> Result<(), ApiError> {
+    let shapes = "a string, or an array of strings (or of token ids), e.g. \"Hello\" or \
+                  [\"Hello\", \"World\"]";
+    let refuse = |what: String| Err(ApiError::invalid_param(what, field));
+    let items = match body.get(field) {
+        Some(Value::String(_)) => return Ok(()),
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => return refuse(format!("`{field}` is required: {shapes}")),
+        Some(other) => return refuse(format!("`{field}` must be {shapes}, not {}", kind(other))),
+    };
+    let token_ids = |v: &Value| {
+        v.as_array()
+            .is_some_and(|t| !t.is_empty() && t.iter().all(Value::is_u64))
+    };
+    let valid = |v: &Value| v.is_string() || v.is_u64() || token_ids(v);
+    if items.is_empty() {
+        return refuse(format!("`{field}` is empty: {shapes}"));
+    }
+    if let Some((i, odd)) = items.iter().enumerate().find(|(_, v)| !valid(v)) {
+        return refuse(format!(
+            "`{field}[{i}]` is {}, not a string, a token id or an array of token ids: \
+             `{field}` must be {shapes}",
+            kind(odd)
+        ));
+    }
+    let uniform = items.iter().all(Value::is_string)
+        || items.iter().all(Value::is_u64)
+        || items.iter().all(token_ids);
+    if !uniform {
+        return refuse(format!(
+            "`{field}` mixes strings, token ids and arrays of token ids: use one kind, {shapes}"
+        ));
+    }
+    Ok(())
+}
+
 /// A JSON value's kind, for error messages.
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -207,5 +247,36 @@ mod tests {
         assert!(!stream_flag(json!({}).as_object().unwrap()).unwrap());
         assert!(stream_flag(json!({"stream":true}).as_object().unwrap()).unwrap());
         assert!(stream_flag(json!({"stream":"yes"}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn prompt_and_input_must_be_text() {
+        let check = |body: Value, field| {
+            let body = body.as_object().unwrap().clone();
+            check_texts(&body, field).map_err(|e| e.to_string())
+        };
+        for ok in [
+            json!("hi"),
+            json!(["a", "b"]),
+            json!([1, 2]),
+            json!([[1], [2, 3]]),
+        ] {
+            assert_eq!(check(json!({ "prompt": ok }), "prompt"), Ok(()), "{ok}");
+        }
+        for (input, says) in [
+            (json!(null), "`input` is required"),
+            (json!(42), "not a number"),
+            (json!({"text": "hi"}), "not an object"),
+            (json!([]), "`input` is empty"),
+            (json!(["a", {}]), "`input[1]` is an object"),
+            (json!([[]]), "`input[0]` is an array"),
+            (json!([1.5]), "`input[0]` is a number"),
+            (json!(["a", 1]), "mixes strings"),
+        ] {
+            let err = check(json!({ "input": input }), "input").unwrap_err();
+            assert!(err.contains(says), "{input}: {err}");
+        }
+        let missing = check(json!({}), "prompt").unwrap_err();
+        assert!(missing.contains("`prompt` is required"), "{missing}");
     }
 }

@@ -11,7 +11,7 @@ use super::rotation::{forward, Answer, Forward, Operation};
 use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::inbound::shape::stream_flag;
+use crate::inbound::shape::{check_messages, check_texts, stream_flag};
 use crate::inbound::{InboundApi, OpenAiChat};
 use crate::providers::{openai, EmbeddingEncoding, Format};
 use crate::reqlog::LogHandle;
@@ -150,6 +150,11 @@ pub async fn proxy_call(
             ),
             other => other,
         };
+        match operation {
+            Operation::Embeddings(_) => check_texts(&body, "input")?,
+            Operation::Completions => check_texts(&body, "prompt")?,
+            Operation::Chat => check_messages(&body)?,
+        }
         let outbound = match operation {
             Operation::Embeddings(_) => wire.embeddings_request(body, &target.model),
             Operation::Completions => wire.completions_request(body, &target.model, stream),
@@ -198,7 +203,8 @@ fn plain_openai<'a>(
     }
     let path = match operation {
         Operation::Chat if plain.stream? || !plain.messages => return None,
-        Operation::Completions if plain.stream? => return None,
+        Operation::Completions if plain.stream? || !plain.prompt => return None,
+        Operation::Embeddings(_) if !plain.input => return None,
         Operation::Chat => openai::CHAT_PATH,
         Operation::Completions => openai::COMPLETIONS_PATH,
         // `encoding_format` goes upstream as sent.

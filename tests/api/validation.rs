@@ -59,6 +59,63 @@ async fn chat_messages_must_be_a_non_empty_array_of_objects_with_a_role() {
 }
 
 #[actix_web::test]
+async fn completion_prompts_and_embedding_inputs_must_be_text() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "/v1/completions",
+            "prompt",
+            json!(null),
+            "`prompt` is required",
+        ),
+        (
+            "/v1/completions",
+            "prompt",
+            json!({"text": "hi"}),
+            "not an object",
+        ),
+        ("/v1/completions", "prompt", json!([]), "`prompt` is empty"),
+        (
+            "/v1/embeddings",
+            "input",
+            json!(null),
+            "`input` is required",
+        ),
+        (
+            "/v1/embeddings",
+            "input",
+            json!([{}]),
+            "`input[0]` is an object",
+        ),
+        ("/v1/embeddings", "input", json!(["a", 1]), "mixes strings"),
+    ];
+    for (path, field, value, expected) in cases {
+        let mut body = json!({"model": "mock/m"});
+        if !value.is_null() {
+            body[field] = value;
+        }
+        let (status, answer) = app.post_json(path, &body).await;
+        let message = refused(status, &answer);
+        assert!(message.contains(expected), "{path} {body}: {message}");
+        assert_eq!(answer["error"]["param"], field, "{answer}");
+    }
+    assert_eq!(app.mock.total_calls(), 0, "nothing reached the upstream");
+    // Text in every shape OpenAI accepts still goes through.
+    for (path, field, value) in [
+        ("/v1/completions", "prompt", json!("Say hi")),
+        ("/v1/completions", "prompt", json!([[1, 2], [3]])),
+        ("/v1/embeddings", "input", json!(["a", "b"])),
+        ("/v1/embeddings", "input", json!([1, 2, 3])),
+    ] {
+        let body = json!({"model": "mock/m", field: value});
+        let (status, answer) = app.post_json(path, &body).await;
+        assert_eq!(status, StatusCode::OK, "{path} {body}: {answer}");
+    }
+    assert_eq!(app.mock.total_calls(), 4);
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn model_ids_with_whitespace_control_characters_or_too_long_are_refused() {
     let app = spawn_app().await;
     let long = format!("mock/{}", "m".repeat(300));

@@ -1,6 +1,7 @@
 //! The client's side of the single pass: a request whose top level is
 //! plain enough to forward with only `model` replaced, and whether its
-//! `messages` has the shape every chat request needs.
+//! `messages` (chat) or `prompt`/`input` (completions, embeddings) has the
+//! shape such a request needs.
 
 use std::ops::Range;
 
@@ -19,6 +20,11 @@ pub struct Request {
     /// each and no escaped member names: the shape a chat request must
     /// have. `false` leaves the judgement to the general path.
     pub messages: bool,
+    /// `prompt` is a string or a non-empty array of strings (other shapes
+    /// OpenAI accepts take the general path).
+    pub prompt: bool,
+    /// `input`, likewise.
+    pub input: bool,
 }
 
 /// Top-level members a plain request may have. Real requests have a
@@ -32,6 +38,7 @@ pub fn scan_request(body: &[u8]) -> Option<Request> {
     let mut model = None;
     let mut stream = Some(false);
     let mut messages = false;
+    let (mut prompt, mut input) = (false, false);
     top_level(body, |name, s| {
         if names.len() >= MAX_REQUEST_MEMBERS || names.contains(&name) {
             return None;
@@ -49,6 +56,8 @@ pub fn scan_request(body: &[u8]) -> Option<Request> {
                 s.value(1)?;
             }
             b"messages" => messages = s.messages()?,
+            b"prompt" => prompt = s.texts()?,
+            b"input" => input = s.texts()?,
             _ => s.value(1)?,
         }
         Some(())
@@ -57,6 +66,8 @@ pub fn scan_request(body: &[u8]) -> Option<Request> {
         model: model?,
         stream,
         messages,
+        prompt,
+        input,
     })
 }
 
@@ -81,6 +92,39 @@ impl Scanner<'_> {
             match self.next()? {
                 b',' => self.ws(),
                 b']' => return Some(shaped),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A top-level `prompt` or `input` value, validated like any value:
+    /// `Some(true)` when it is a string or a non-empty array of strings.
+    fn texts(&mut self) -> Option<bool> {
+        match self.peek()? {
+            b'"' => {
+                self.value(1)?;
+                return Some(true);
+            }
+            b'[' => {}
+            _ => {
+                self.value(1)?;
+                return Some(false);
+            }
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(false);
+        }
+        let mut strings = true;
+        loop {
+            strings &= self.peek()? == b'"';
+            self.value(2)?;
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b']' => return Some(strings),
                 _ => return None,
             }
         }
@@ -180,6 +224,40 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"us\x"}]}"#,
         ] {
             assert_eq!(shaped(body), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn plain_requests_note_whether_prompt_and_input_are_text() {
+        let texts = |body: &str| scan_request(body.as_bytes()).map(|p| (p.prompt, p.input));
+        for (body, expected) in [
+            (r#"{"model":"m","prompt":"hi"}"#, (true, false)),
+            (r#"{"model":"m","input":["a","b"]}"#, (false, true)),
+            (r#"{"model":"m","prompt":"a","input":"b"}"#, (true, true)),
+            (r#"{"model":"m"}"#, (false, false)),
+            (r#"{"model":"m","input":[]}"#, (false, false)),
+            (r#"{"model":"m","input":[{}]}"#, (false, false)),
+            (r#"{"model":"m","input":["a",1]}"#, (false, false)),
+            (r#"{"model":"m","input":[1,2]}"#, (false, false)),
+            (r#"{"model":"m","prompt":null}"#, (false, false)),
+            (r#"{"model":"m","prompt":{"a":"b"}}"#, (false, false)),
+        ] {
+            assert_eq!(texts(body), Some(expected), "{body}");
+            let full: Map<String, Value> = serde_json::from_str(body).unwrap();
+            for (noted, field) in [(expected.0, "prompt"), (expected.1, "input")] {
+                let checked = crate::inbound::shape::check_texts(&full, field).is_ok();
+                assert!(
+                    !noted || checked,
+                    "{body}: noted {field} must pass the full check"
+                );
+            }
+        }
+        for body in [
+            r#"{"model":"m","input":["a"}"#,
+            r#"{"model":"m","input":["a",]}"#,
+            r#"{"model":"m","prompt":"a\x"}"#,
+        ] {
+            assert_eq!(texts(body), None, "{body}");
         }
     }
 }
