@@ -12,6 +12,7 @@ mod bounded_state;
 mod catalog;
 mod chat;
 mod claude_code;
+mod codex_cli;
 mod completions;
 mod concurrency;
 mod conformance;
