@@ -166,6 +166,10 @@ async fn the_proxy_key_is_required_as_on_every_v1_route() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // Nothing is stored: a response id is not found, in OpenAI's envelope.
+    let (status, error) = app.get_json("/v1/responses/resp_123").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+    assert_eq!(error["error"]["code"], "not_found");
     assert_eq!(app.mock.total_calls(), 0);
     app.stop().await;
 }
