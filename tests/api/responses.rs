@@ -223,6 +223,52 @@ async fn reasoning_and_a_cut_answer_come_back_as_the_response_says() {
     app.stop().await;
 }
 
+#[actix_web::test]
+async fn a_response_is_counted_in_metrics_and_kept_in_the_request_log() {
+    let logs_tmp = tempfile::tempdir().unwrap();
+    let logs = logs_tmp.path().join("logs");
+    let app = spawn_with(Options {
+        extra_env: vec![
+            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
+            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let body = json!({"model": "mock/m", "input": "hi", "stream": true});
+    let answer = post(&app, &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+
+    let mut res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    for line in [
+        r#"llm_proxy_requests_total{provider="mock",model="m",status="200"} 1"#,
+        r#"llm_proxy_request_duration_seconds_count{route="/v1/responses"} 1"#,
+        r#"llm_proxy_upstream_attempts_total{provider="mock",class="success"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
+
+    let metadata = || {
+        let dir = std::fs::read_dir(&logs).ok()?.find_map(|e| {
+            let path = e.ok()?.path();
+            path.join("metadata.json").exists().then_some(path)
+        })?;
+        let text = std::fs::read_to_string(dir.join("metadata.json")).ok()?;
+        let request = std::fs::read_to_string(dir.join("request.json")).ok()?;
+        Some((serde_json::from_str::<Value>(&text).ok()?, request))
+    };
+    eventually("the request log", || metadata().is_some()).await;
+    let (metadata, request) = metadata().unwrap();
+    assert_eq!(metadata["status"], 200, "{metadata}");
+    assert_eq!(metadata["completion_tokens"], 3, "{metadata}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&request).unwrap()["input"],
+        "hi"
+    );
+    app.stop().await;
+}
+
 /// A provider of another wire format behind the route (the mock's
 /// default answers in its dialect): its text, JSON and streamed, as a
 /// Responses answer, with usage.
