@@ -38,9 +38,9 @@
 //!   Anthropic's rate-limit headers).
 //! - [`sse`] — server-sent event parsing and framing.
 //! - [`inbound`] — the client-facing APIs behind one trait, `InboundApi`:
-//!   `openai_chat.rs` (OpenAI chat) and `anthropic/` (Anthropic messages);
-//!   `shape.rs`, the checks every request gets; `responses/`, the Responses
-//!   API's translators, not yet served.
+//!   `openai_chat.rs` (OpenAI chat), `anthropic/` (Anthropic messages) and
+//!   `responses/` (OpenAI Responses); `shape.rs`, the checks every request
+//!   gets.
 //! - [`tokens`] — token counting with tiktoken.
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`reqlog`] — the optional request log.

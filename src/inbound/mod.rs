@@ -11,7 +11,7 @@
 //!
 //! - [`openai_chat`]: OpenAI Chat Completions, the internal shape itself.
 //! - [`anthropic`]: Anthropic's Messages API (`POST /v1/messages`).
-//! - [`responses`]: the OpenAI Responses API's translators (not yet served).
+//! - [`responses`]: OpenAI's Responses API (`POST /v1/responses`).
 //! - [`shape`]: cheap checks on a client's request that every API shares.
 //!
 //! Nothing here reads the configuration or calls a provider.
@@ -31,6 +31,7 @@ use crate::error::ApiError;
 
 pub use anthropic::AnthropicMessages;
 pub use openai_chat::OpenAiChat;
+pub use responses::OpenAiResponses;
 
 /// How a client's chat request is to be answered.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +85,13 @@ pub trait InboundApi: 'static {
 
     /// The translator for one stream of `provider`'s `model`.
     fn stream(provider: &str, model: &str, context: Self::Context) -> Box<dyn StreamFrames>;
+
+    /// Headers a successful answer (JSON or stream) or the provider's
+    /// refusal carries besides the API's own, from the request's context
+    /// (e.g. what the proxy left out of the request). None by default.
+    fn headers(_context: &Self::Context) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 
     /// The proxy's own error, in the API's envelope, with the status (and
     /// `Retry-After`) the error has everywhere.

@@ -12,7 +12,7 @@ use super::rotation::Operation;
 use super::serve::{proxy_call, serve};
 use super::Shared;
 use crate::error::ApiError;
-use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat};
+use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses};
 use crate::keypool::{GetUsage, ResetCooldowns};
 use crate::providers::EmbeddingEncoding;
 use crate::worker::UpstreamWorker;
@@ -34,6 +34,7 @@ pub fn client_apis(v1: actix_web::Scope) -> actix_web::Scope {
                 ))
             },
         ))
+        .service(client_api::<OpenAiResponses>("/responses"))
 }
 
 /// The route table, with the chat APIs `apis` registers. Every `/v1` route

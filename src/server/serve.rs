@@ -3,6 +3,7 @@
 //! embeddings routes ([`proxy_call`]). Both forward through the rotation
 //! loop and render its [`Answer`] in the client's API.
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
@@ -81,8 +82,27 @@ async fn chat<A: InboundApi>(
     }
 }
 
-/// `answer` to `request` in the client's API.
+/// `answer` to `request` in the client's API, with the headers the API
+/// adds from the request's context.
 fn render<A: InboundApi>(
+    answer: Answer,
+    request: &Forward,
+    context: A::Context,
+) -> Result<HttpResponse, ApiError> {
+    let headers = A::headers(&context);
+    let mut response = respond::<A>(answer, request, context)?;
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+fn respond<A: InboundApi>(
     answer: Answer,
     request: &Forward,
     context: A::Context,

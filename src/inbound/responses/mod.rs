@@ -1,8 +1,10 @@
 //! OpenAI's Responses API (`POST /v1/responses`), translated to and from
 //! the OpenAI chat format the proxy routes, so any provider can serve it.
 //! Pure functions on [`serde_json::Value`]; no I/O, no clock, no ids drawn
-//! here (the route passes the response id and time in).
+//! here, except in `api.rs`, which draws the response id and time.
 //!
+//! - `api.rs`: [`OpenAiResponses`], the API the server serves at `POST
+//!   /v1/responses`.
 //! - `request.rs`: [`chat_request`], the request → [`ChatRequest`];
 //!   `input.rs` its input items, `tools.rs` its tools and the [`ToolMap`]
 //!   that maps tool calls back.
@@ -16,6 +18,7 @@
 //! `docs/design/responses-api.md` has the mapping tables, the event
 //! sequence and the Codex CLI findings behind them.
 
+mod api;
 mod errors;
 mod input;
 mod request;
@@ -34,6 +37,7 @@ mod tests_tools;
 
 use serde_json::{Map, Value};
 
+pub use api::OpenAiResponses;
 pub use errors::{
     failed_error, failure_code, with_retry_hint, CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA,
     RATE_LIMIT_EXCEEDED, SERVER_ERROR,
@@ -50,7 +54,7 @@ pub const DROPPED_TOOLS_HEADER: &str = "x-llm-key-proxy-dropped-tools";
 /// What the answer side needs to build a `response`: the id and creation
 /// time the route chose, the model as the client named it (with the
 /// provider prefix), the tool map and the echoed request fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResponseContext {
     /// `resp_…`; item ids are derived from it.
     pub id: String,

@@ -1,0 +1,257 @@
+//! [`OpenAiResponses`]: how the proxy serves `POST /v1/responses` — the
+//! request translated to OpenAI chat ([`chat_request`]), the answer
+//! ([`response_object`]) and each stream chunk ([`ToResponsesStream`])
+//! translated back; errors in OpenAI's envelope, which the Responses API
+//! shares with chat.
+//!
+//! Responses are not stored yet: `previous_response_id` is refused with a
+//! 400 that says so, and every `response` says `store: false`, whatever
+//! the request asked, so no client counts on fetching it again.
+
+use actix_web::http::header::HeaderValue;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::{
+    chat_request, response_object, sse_frame, Event, ResponseContext, ToResponsesStream,
+    DROPPED_TOOLS_HEADER,
+};
+use crate::error::ApiError;
+use crate::inbound::shape::stream_flag;
+use crate::inbound::{ChatOptions, InboundApi, StreamFrames};
+use crate::providers::unix_now;
+
+/// What an `input` looks like, for error messages.
+const INPUT_EXAMPLE: &str = r#"e.g. "Hello" or [{"role": "user", "content": "Hello"}]"#;
+
+/// The top-level fields an error message may name as its `param`.
+const PARAMS: &[&str] = &[
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "reasoning",
+    "text",
+    "stream",
+    "store",
+    "previous_response_id",
+    "metadata",
+    "user",
+    "background",
+    "conversation",
+    "prompt",
+];
+
+/// OpenAI's Responses API.
+pub struct OpenAiResponses;
+
+impl InboundApi for OpenAiResponses {
+    /// The tool map, the echoed request fields and the response's id.
+    type Context = ResponseContext;
+
+    fn parse(
+        body: Map<String, Value>,
+        _providers: &dyn Fn() -> Vec<String>,
+    ) -> Result<(Map<String, Value>, ResponseContext), ApiError> {
+        let body = Value::Object(body);
+        if body
+            .get("previous_response_id")
+            .is_some_and(|id| !id.is_null())
+        {
+            return Err(ApiError::invalid_param(
+                "previous_response_id is not supported yet: this proxy does not store \
+                 responses, so send the whole conversation in `input` (earlier output items \
+                 included)",
+                "previous_response_id",
+            ));
+        }
+        if body["input"].as_array().is_some_and(Vec::is_empty) {
+            return Err(ApiError::invalid_param(
+                format!("`input` is empty: send at least one item, {INPUT_EXAMPLE}"),
+                "input",
+            ));
+        }
+        let request = chat_request(&body, &[]).map_err(refused)?;
+        let model = body["model"].as_str().unwrap_or_default();
+        let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
+        let mut context = request.context(&id, unix_now(), model);
+        // Nothing is kept: the response must not promise otherwise.
+        context.echo.insert("store".into(), false.into());
+        Ok((request.chat, context))
+    }
+
+    fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
+        Ok(ChatOptions {
+            stream: stream_flag(body)?,
+            // The usage chunk carries the counts `response.completed`
+            // reports (the request asked for it with `include_usage`).
+            wants_usage: true,
+        })
+    }
+
+    fn json(
+        _status: StatusCode,
+        body: Vec<u8>,
+        context: ResponseContext,
+    ) -> Result<HttpResponse, ApiError> {
+        let chat: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let response = response_object(&chat, &context).map_err(|e| {
+            ApiError::BadUpstreamAnswer(format!(
+                "the provider answered, but its answer could not be translated to a Responses \
+                 `response`: {e}"
+            ))
+        })?;
+        Ok(HttpResponse::Ok().json(response))
+    }
+
+    fn stream(_provider: &str, _model: &str, context: ResponseContext) -> Box<dyn StreamFrames> {
+        Box::new(Events(ToResponsesStream::new(context)))
+    }
+
+    /// The dropped built-in tools, named for the client.
+    fn headers(context: &ResponseContext) -> Vec<(&'static str, String)> {
+        context
+            .tools
+            .dropped_header()
+            .map(|dropped| (DROPPED_TOOLS_HEADER, dropped))
+            .into_iter()
+            .collect()
+    }
+
+    fn error(error: &ApiError) -> HttpResponse {
+        error.error_response()
+    }
+
+    /// The same status, the provider's message (and its `type`, `param`
+    /// and `code` where it gave them as strings), in OpenAI's envelope —
+    /// whichever format the provider spoke.
+    fn refusal(status: StatusCode, _content_type: HeaderValue, body: Bytes) -> HttpResponse {
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let error = &parsed["error"];
+        let message = error["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        let text = |key: &str| error[key].as_str().map(str::to_string);
+        HttpResponse::build(status).json(json!({ "error": {
+            "message": message,
+            "type": text("type").unwrap_or_else(|| "invalid_request_error".into()),
+            "param": text("param"),
+            "code": text("code"),
+        }}))
+    }
+}
+
+/// A translator's refusal as a 400 naming the field it is about, with an
+/// example where the field has an obvious one.
+fn refused(message: String) -> ApiError {
+    let param = param_of(&message);
+    let message = if message == "missing \"model\"" {
+        "`model` is required: name the provider and the model, e.g. \"openai/gpt-4o-mini\""
+            .to_string()
+    } else if message == "missing \"input\"" {
+        format!("`input` is required: {INPUT_EXAMPLE}")
+    } else if message.starts_with("\"input\" must be") {
+        format!("{message}, {INPUT_EXAMPLE}")
+    } else {
+        message
+    };
+    match param {
+        Some(param) => ApiError::invalid_param(message, param),
+        None => ApiError::invalid(message),
+    }
+}
+
+/// The top-level field a translator's message starts with (`"model" must
+/// be…`, `missing "input"`, `input[2]: …`, `tools[0]: …`).
+fn param_of(message: &str) -> Option<&'static str> {
+    let rest = message.strip_prefix("missing ").unwrap_or(message);
+    let rest = rest.strip_prefix("unknown ").unwrap_or(rest);
+    let rest = rest.trim_start_matches('"');
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+        .collect();
+    let name = if name == "text" || rest.starts_with("text.format") {
+        "text"
+    } else {
+        name.as_str()
+    };
+    PARAMS.iter().copied().find(|p| *p == name)
+}
+
+/// One stream's Responses events, framed `event: …\ndata: …\n\n`.
+struct Events(ToResponsesStream);
+
+impl StreamFrames for Events {
+    fn chunk(&mut self, data: &str) -> Bytes {
+        match serde_json::from_str::<Value>(data) {
+            Ok(chunk) => framed(self.0.events(&chunk)),
+            Err(_) => Bytes::new(),
+        }
+    }
+
+    /// The translator turns an `{"error":…}` chunk into `response.failed`,
+    /// the stream's last event.
+    fn error(&mut self, data: &str) -> Bytes {
+        match serde_json::from_str::<Value>(data) {
+            Ok(chunk) if chunk.get("error").is_some() => framed(self.0.events(&chunk)),
+            _ => framed(self.0.fail(super::SERVER_ERROR, data)),
+        }
+    }
+
+    /// `response.completed` or `response.incomplete`, unless the stream
+    /// failed already.
+    fn end(&mut self) -> Bytes {
+        framed(self.0.finish())
+    }
+}
+
+fn framed(events: Vec<Event>) -> Bytes {
+    let mut out = String::new();
+    for (name, data) in events {
+        out.push_str(&sse_frame(name, &data));
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_names_the_field_it_is_about() {
+        assert_eq!(param_of("missing \"model\""), Some("model"));
+        assert_eq!(param_of("\"input\" must be a string"), Some("input"));
+        assert_eq!(param_of("input[2]: unknown item type \"x\""), Some("input"));
+        assert_eq!(param_of("tools[0]: missing \"type\""), Some("tools"));
+        assert_eq!(param_of("unknown tool_choice \"x\""), Some("tool_choice"));
+        assert_eq!(param_of("text.format needs a \"type\""), Some("text"));
+        assert_eq!(param_of("the request body must be"), None);
+    }
+
+    #[actix_web::test]
+    async fn a_provider_refusal_keeps_its_words_in_openai_envelope() {
+        let gemini = br#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#;
+        let res = OpenAiResponses::refusal(
+            StatusCode::BAD_REQUEST,
+            HeaderValue::from_static("application/json"),
+            Bytes::from_static(gemini),
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": {"message": "bad", "type": "invalid_request_error",
+                             "param": null, "code": null}})
+        );
+    }
+}
