@@ -61,6 +61,12 @@ pub trait InboundApi: 'static {
     /// non-streaming one may go upstream without being parsed.
     const OPENAI_BODY: bool = false;
 
+    /// The client speaks OpenAI's Responses API, so a provider that serves
+    /// it natively gets the body as sent (only `model` replaced) and its
+    /// answer goes back as it came, streams framed by
+    /// [`responses::PassThrough`].
+    const RESPONSES: bool = false;
+
     /// The client's body as an OpenAI chat body (`model` as the client
     /// sent it, `provider/model`) and the request's context, or why it is
     /// refused (a 400). `providers` lists the configured providers, for a

@@ -12,7 +12,8 @@ use super::rotation::{Answer, Forward, Operation};
 use super::stream_relay::{FirstEventFailure, Relay};
 use super::Shared;
 use crate::keypool::Lease;
-use crate::providers::classify_stream_error;
+use crate::providers::openai::responses::{rewrite_responses_answer, ResponsesStream};
+use crate::providers::{classify_stream_error, StreamTranslator};
 use crate::resilience::classify::classify_transport;
 use crate::vocab::{Failure, Outcome, Verdict};
 use crate::worker::{self, CallUpstream, UpstreamWorker};
@@ -76,8 +77,10 @@ pub async fn attempt(
     let now = shared.clock.now();
     if upstream.status.is_success() {
         if request.stream {
-            let translator =
-                wire.stream(provider, &request.target.model, request.client_wants_usage);
+            let translator: Box<dyn StreamTranslator> = match request.operation {
+                Operation::Responses => Box::new(ResponsesStream::new(provider)),
+                _ => wire.stream(provider, &request.target.model, request.client_wants_usage),
+            };
             let mut relay = Relay::new(
                 upstream.body,
                 translator,
@@ -101,6 +104,7 @@ pub async fn attempt(
         let rewritten = match request.operation {
             Operation::Chat => wire.chat_response(&body, provider, model),
             Operation::Completions => wire.completions_response(&body, provider),
+            Operation::Responses => rewrite_responses_answer(&body, provider),
             Operation::Embeddings(encoding) => {
                 wire.embeddings_response(&body, provider, model, encoding)
             }

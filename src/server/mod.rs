@@ -15,6 +15,7 @@ mod middleware;
 mod models;
 mod peek_call;
 pub mod reload;
+mod responses_native;
 mod rotation;
 mod routes;
 mod serve;

@@ -44,6 +44,9 @@ pub enum Operation {
     Completions,
     /// Embeddings, with the vector encoding the client asked for.
     Embeddings(EmbeddingEncoding),
+    /// OpenAI's Responses API, passed through to a provider that serves it
+    /// natively.
+    Responses,
 }
 
 /// One client request to forward, already in the provider's wire format.

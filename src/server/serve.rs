@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 use super::body::{parse_json_object, read_body, resolve_model, resolve_target};
+use super::responses_native;
 use super::rotation::{forward, Answer, Forward, Operation};
 use super::Shared;
 use crate::config::Config;
@@ -52,6 +53,13 @@ async fn chat<A: InboundApi>(
     }
     let body = parse_json_object(&raw)?;
     let log = super::start_log(shared, req, &body);
+    if A::RESPONSES {
+        if let Some(native) = responses_native::request(&config, &raw, &body, log.clone()) {
+            let request = native.map_err(|e| refused_early(log.as_ref(), e))?;
+            let answer = forward(shared, worker, req, &request).await?;
+            return Ok(responses_native::render::<A>(answer));
+        }
+    }
     let prepared = async {
         let (body, context) = A::parse(body, &|| provider_names(&config))?;
         let target = resolve_target(&config, &body)?;
@@ -173,13 +181,15 @@ pub async fn proxy_call(
         match operation {
             Operation::Embeddings(_) => check_texts(&body, "input")?,
             Operation::Completions => check_texts(&body, "prompt")?,
-            Operation::Chat => check_messages(&body)?,
+            // The chat APIs are served by `serve`, Responses included.
+            Operation::Chat | Operation::Responses => check_messages(&body)?,
         }
         let outbound = match operation {
             Operation::Embeddings(_) => wire.embeddings_request(body, &target.model),
             Operation::Completions => wire.completions_request(body, &target.model, stream),
-            // The chat APIs are served by `serve`.
-            Operation::Chat => wire.chat_request(body, &target.model, stream),
+            Operation::Chat | Operation::Responses => {
+                wire.chat_request(body, &target.model, stream)
+            }
         }
         .map_err(ApiError::invalid)?;
         Ok::<_, ApiError>(Forward {
@@ -225,6 +235,8 @@ fn plain_openai<'a>(
         Operation::Chat if plain.stream? || !plain.messages => return None,
         Operation::Completions if plain.stream? || !plain.prompt => return None,
         Operation::Embeddings(_) if !plain.input => return None,
+        // Passed through by `responses_native`, never here.
+        Operation::Responses => return None,
         Operation::Chat => openai::CHAT_PATH,
         Operation::Completions => openai::COMPLETIONS_PATH,
         // `encoding_format` goes upstream as sent.

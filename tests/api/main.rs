@@ -32,6 +32,7 @@ mod request_logs;
 mod resilience;
 mod responses;
 mod responses_errors;
+mod responses_native;
 mod responses_tools;
 mod rotation;
 mod secrets;

@@ -172,7 +172,8 @@ impl StreamScript {
         StreamScript::raw(events.iter().map(Value::to_string).collect())
     }
 
-    /// Arbitrary raw payloads (each becomes `data: <payload>\n\n`).
+    /// Arbitrary raw payloads (each becomes `data: <payload>\n\n`, or
+    /// `<payload>\n\n` when it starts with `event:`).
     pub fn raw(events: Vec<String>) -> StreamScript {
         StreamScript {
             events,

@@ -124,6 +124,11 @@ pub(super) async fn handle(
         (Method::POST, "/v1/chat/completions") => {
             handle_post(&state, &req, Route::Chat, parsed.unwrap_or(Value::Null)).await
         }
+        // The Responses API: scripted replies only (a `with_body` answer or
+        // a raw stream); unscripted, it answers like chat.
+        (Method::POST, "/v1/responses") => {
+            handle_post(&state, &req, Route::Chat, parsed.unwrap_or(Value::Null)).await
+        }
         (Method::POST, "/v1/completions") => {
             handle_post(
                 &state,
@@ -341,6 +346,15 @@ enum Item {
     Cut,
 }
 
+/// `data: <event>`, or the event as is when it names itself (`event: …`).
+fn frame(event: &str) -> String {
+    if event.starts_with("event:") {
+        format!("{event}\n\n")
+    } else {
+        format!("data: {event}\n\n")
+    }
+}
+
 pub(super) fn stream_response(
     status: StatusCode,
     headers: &[(String, String)],
@@ -364,7 +378,7 @@ pub(super) fn stream_response(
     let mut items: VecDeque<Item> = VecDeque::new();
     let limit = script.cut_after.unwrap_or(usize::MAX);
     for ev in script.events.iter().take(limit) {
-        items.push_back(Item::Data(Bytes::from(format!("data: {ev}\n\n"))));
+        items.push_back(Item::Data(Bytes::from(frame(ev))));
     }
     if script.cut_after.is_some() {
         items.push_back(Item::Cut);

@@ -3,7 +3,8 @@
 //! Every `<PROVIDER>_API_KEY` or `<PROVIDER>_API_KEY_<anything>` variable adds
 //! a key to provider `<provider>` (lower-cased). `<P>_API_BASE` overrides a
 //! preset's base URL or defines a custom OpenAI-compatible provider.
-//! `MAX_CONCURRENT_REQUESTS_PER_KEY_<P>` and `<P>_MODELS` tune a provider.
+//! `MAX_CONCURRENT_REQUESTS_PER_KEY_<P>` and `<P>_MODELS` tune a provider;
+//! `<P>_RESPONSES` says whether it serves the Responses API natively.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +38,10 @@ pub struct ProviderConfig {
     pub models: ModelFilter,
     /// The wire format the provider speaks.
     pub format: Format,
+    /// The provider serves OpenAI's Responses API itself (the `openai`
+    /// preset, or `<P>_RESPONSES=native`): `POST /v1/responses` goes to its
+    /// `/responses` as sent, with only `model` replaced.
+    pub responses_native: bool,
 }
 
 /// The key pool's view of a configured provider. Here rather than in the
@@ -176,6 +181,7 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
         }
         found.providers.push(ProviderConfig {
             format: preset.map_or(Format::OpenAi, |p| p.format),
+            responses_native: responses_native(env, &name, &upper)?,
             max_concurrent_per_key: max_concurrent(env, &upper)?,
             static_models: static_models(env, &upper)?,
             models: ModelFilter::parse(
@@ -223,6 +229,22 @@ fn empty_summary(empty: &[String]) -> Option<String> {
                 names.join(", ")
             ))
         }
+    }
+}
+
+/// `<P>_RESPONSES`: `native` (the provider serves `/responses` itself) or
+/// `translated` (through chat); unset means native for the `openai` preset
+/// only. Only OpenAI-compatible providers can be native.
+fn responses_native(env: &dyn Env, name: &str, upper: &str) -> Result<bool, InitError> {
+    let var = format!("{upper}_RESPONSES");
+    match env.get(&var).as_deref().map(str::trim) {
+        None | Some("") => Ok(name == "openai"),
+        Some(v) if v.eq_ignore_ascii_case("native") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("translated") => Ok(false),
+        Some(v) => Err(InitError::Config(format!(
+            "`{var}={v}` is not a Responses mode: use `native` (the provider serves \
+             /responses itself) or `translated` (through its chat API)"
+        ))),
     }
 }
 

@@ -161,3 +161,37 @@ fn bad_values_are_errors_that_name_the_variable() {
         assert!(err.contains(var), "{err}");
     }
 }
+
+#[test]
+fn responses_are_native_for_openai_and_providers_marked_so() {
+    let env = EnvMap::from([
+        ("OPENAI_API_KEY", "sk-openai-key-000000000"),
+        ("GROQ_API_KEY", "gsk_groq_key_0000000000"),
+        ("VLLM_API_KEY", "unused"),
+        ("VLLM_API_BASE", "http://localhost:8000/v1"),
+        ("VLLM_RESPONSES", "native"),
+    ]);
+    let d = discover(&env).unwrap();
+    let native: Vec<(&str, bool)> = d
+        .providers
+        .iter()
+        .map(|p| (p.name.as_str(), p.responses_native))
+        .collect();
+    assert_eq!(
+        native,
+        vec![("groq", false), ("openai", true), ("vllm", true)]
+    );
+
+    let env = EnvMap::from([
+        ("OPENAI_API_KEY", "sk-openai-key-000000000"),
+        ("OPENAI_RESPONSES", "translated"),
+    ]);
+    assert!(!discover(&env).unwrap().providers[0].responses_native);
+
+    let env = EnvMap::from([
+        ("OPENAI_API_KEY", "sk-openai-key-000000000"),
+        ("OPENAI_RESPONSES", "maybe"),
+    ]);
+    let error = discover(&env).unwrap_err().to_string();
+    assert!(error.contains("OPENAI_RESPONSES=maybe"), "{error}");
+}

@@ -6,7 +6,10 @@
 //!
 //! Responses are not stored yet: `previous_response_id` is refused with a
 //! 400 that says so, and every `response` says `store: false`, whatever
-//! the request asked, so no client counts on fetching it again.
+//! the request asked, so no client counts on fetching it again. (A
+//! provider that serves the Responses API natively never comes here: the
+//! server passes the request through, `previous_response_id` and `store`
+//! included, and frames its stream with [`PassThrough`](super::PassThrough).)
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
@@ -55,6 +58,8 @@ pub struct OpenAiResponses;
 impl InboundApi for OpenAiResponses {
     /// The tool map, the echoed request fields and the response's id.
     type Context = ResponseContext;
+
+    const RESPONSES: bool = true;
 
     fn parse(
         body: Map<String, Value>,

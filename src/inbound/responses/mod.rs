@@ -12,6 +12,8 @@
 //! - `stream.rs`: [`ToResponsesStream`], chat chunks → Responses events;
 //!   `stream/calls.rs` its tool calls.
 //! - `errors.rs`: the `error.code` of `response.failed`.
+//! - `native.rs`: [`PassThrough`], the events of a provider that serves
+//!   the Responses API natively, relayed as sent.
 //! - `tests_request.rs`, `tests_tools.rs`, `tests_answer.rs`,
 //!   `tests_stream.rs`: exact shapes.
 //!
@@ -21,6 +23,7 @@
 mod api;
 mod errors;
 mod input;
+mod native;
 mod request;
 mod response;
 mod stream;
@@ -43,6 +46,7 @@ pub use errors::{
     RATE_LIMIT_EXCEEDED, SERVER_ERROR,
 };
 pub use input::input_items;
+pub use native::PassThrough;
 pub use request::{chat_request, ChatRequest};
 pub use response::response_object;
 pub use stream::{sse_frame, Event, ToResponsesStream};

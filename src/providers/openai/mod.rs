@@ -397,6 +397,7 @@ fn value_offset(data: &str, name: &str) -> Option<usize> {
 }
 
 mod json_scan;
+pub mod responses;
 
 #[cfg(test)]
 mod tests;
