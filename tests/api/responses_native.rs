@@ -144,6 +144,36 @@ async fn a_native_stream_cut_ends_with_response_failed() {
 }
 
 #[actix_web::test]
+async fn a_provider_failure_after_output_is_relayed_as_sent() {
+    let app = openai_app().await;
+    let mut events = native_events("gpt-5");
+    let failed = json!({"type": "response.failed", "sequence_number": 3,
+        "response": {"id": "resp_s", "status": "failed", "model": "gpt-5",
+                     "error": {"code": "server_error", "message": "boom"}}});
+    events[3] = format!("event: response.failed\ndata: {failed}");
+    let script = StreamScript::raw(events.clone()).without_done();
+    app.mock
+        .script(KEY_1, "gpt-5", vec![Reply::ok().with_stream(script)]);
+    let body = json!({"model": "openai/gpt-5", "input": "hi", "stream": true});
+    let answer = post(&app, &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let text = answer.text.replace(": keep-alive\n\n", "");
+    let expected: String = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}\n\n",
+                e.replace("\"model\":\"gpt-5\"", "\"model\":\"openai/gpt-5\"")
+            )
+        })
+        .collect();
+    assert_eq!(text, expected);
+    let usage = app.usage_in("openai", KEY_1, "gpt-5").await;
+    assert_eq!(usage["daily"]["successes"], 0, "{usage}");
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn a_rate_limited_key_rotates_in_native_mode() {
     let app = openai_app().await;
     app.mock.script(

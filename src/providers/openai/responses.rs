@@ -32,21 +32,22 @@ fn usage_of(usage: &Value) -> TokenUsage {
 
 /// One native Responses stream: each event relayed as sent (its `type`
 /// names its SSE event), `model` prefixed; the usage of the terminal
-/// `response.completed` / `response.incomplete` / `response.failed`. An
-/// `error` event, or a `response.failed` before any output, is the
-/// stream's error in OpenAI's `{"error":…}` envelope, so it is judged (and
-/// rotated on) like a chat stream's.
+/// `response.completed` / `response.incomplete`. An `error` or
+/// `response.failed` event is also the stream's error in OpenAI's
+/// `{"error":…}` envelope, so it is judged like a chat stream's: as the
+/// first event, it rotates to the next key (and is not relayed); later, it
+/// is relayed and then fails the attempt.
 pub struct ResponsesStream {
     provider: String,
-    /// Some event other than the opening ones was relayed.
-    output_began: bool,
+    /// Some event was relayed.
+    relayed: bool,
 }
 
 impl ResponsesStream {
     pub fn new(provider: &str) -> ResponsesStream {
         ResponsesStream {
             provider: provider.to_string(),
-            output_began: false,
+            relayed: false,
         }
     }
 }
@@ -62,30 +63,27 @@ impl StreamTranslator for ResponsesStream {
         };
         let kind = event["type"].as_str().unwrap_or_default();
         let failed = kind == "response.failed";
-        if kind == "error" || (failed && !self.output_began) {
-            let error = if failed {
-                &event["response"]["error"]
-            } else {
-                event.get("error").unwrap_or(&event)
-            };
-            return vec![StreamItem::Error(envelope(error))];
+        let error = match kind {
+            "error" => Some(envelope(event.get("error").unwrap_or(&event))),
+            "response.failed" => Some(envelope(&event["response"]["error"])),
+            _ => None,
+        };
+        if let (Some(error), false) = (&error, self.relayed) {
+            return vec![StreamItem::Error(error.clone())];
         }
-        if !matches!(kind, "response.created" | "response.in_progress") {
-            self.output_began = true;
-        }
-        let terminal = matches!(
-            kind,
-            "response.completed" | "response.incomplete" | "response.failed"
-        );
+        self.relayed = true;
+        let terminal = matches!(kind, "response.completed" | "response.incomplete") || failed;
         let usage = terminal.then(|| usage_of(&event["response"]["usage"]));
         let mut items = vec![StreamItem::Chunk {
             data: Some(prefix_model_text(data, &self.provider)),
             usage,
             finished: terminal,
         }];
-        if terminal {
-            items.push(StreamItem::Done);
-        }
+        items.push(match error {
+            Some(error) => StreamItem::Error(error),
+            None if terminal => StreamItem::Done,
+            None => return items,
+        });
         items
     }
 }
@@ -158,6 +156,16 @@ mod tests {
         let value: Value = serde_json::from_str(data).unwrap();
         assert_eq!(value["error"]["code"], "rate_limit_exceeded");
         assert_eq!(value["error"]["message"], "slow down");
+    }
+
+    #[test]
+    fn a_later_failure_is_relayed_then_fails_the_stream() {
+        let mut stream = ResponsesStream::new("openai");
+        stream.items(r#"{"type":"response.created","response":{"model":"m"}}"#);
+        let failed = r#"{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}"#;
+        let items = stream.items(failed);
+        assert!(chunk(&items).2);
+        assert!(matches!(&items[1], StreamItem::Error(e) if e.contains("boom")));
     }
 
     #[test]
