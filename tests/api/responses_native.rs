@@ -280,3 +280,65 @@ async fn a_custom_provider_goes_native_only_when_marked() {
     assert_eq!(app.mock.path_calls("/v1/chat/completions"), 1);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_native_request_is_logged_like_chat() {
+    let logs_tmp = tempfile::tempdir().unwrap();
+    let logs = logs_tmp.path().join("logs");
+    let app = spawn_with(Options {
+        provider: "openai",
+        extra_env: vec![
+            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
+            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    app.mock.script(
+        KEY_1,
+        "gpt-5",
+        vec![Reply::status(429).with_header("Retry-After", "30")],
+    );
+    app.mock.script(
+        KEY_2,
+        "gpt-5",
+        vec![Reply::ok().with_body(native_answer("gpt-5"))],
+    );
+    let answer = post(&app, &json!({"model": "openai/gpt-5", "input": "hi"})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+
+    let metadata = |dir: &std::path::Path| dir.join("metadata.json");
+    let mut dir = None;
+    for _ in 0..200 {
+        dir = std::fs::read_dir(&logs).ok().and_then(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .find(|p| p.is_dir() && metadata(p).exists())
+        });
+        if dir.is_some() {
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let dir = dir.expect("a request log directory");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let meta = read("metadata.json");
+    assert_eq!(meta["status"], 200);
+    assert_eq!(meta["provider"], "openai");
+    assert_eq!(meta["model"], "gpt-5");
+    let classes: Vec<&str> = meta["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["rate_limited", "success"]);
+    assert_eq!(meta["prompt_tokens"], 12);
+    assert_eq!(
+        read("response.json")["output"][0]["type"],
+        "web_search_call"
+    );
+    app.stop().await;
+}

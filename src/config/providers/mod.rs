@@ -179,9 +179,18 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
                 placeholders.join(", ")
             ));
         }
+        let format = preset.map_or(Format::OpenAi, |p| p.format);
+        let mut responses_native = responses_native(env, &name, &upper)?;
+        if responses_native && format != Format::OpenAi {
+            found.warnings.push(format!(
+                "`{upper}_RESPONSES=native` is ignored: `{name}` speaks its own API, so \
+                 /v1/responses is translated for it"
+            ));
+            responses_native = false;
+        }
         found.providers.push(ProviderConfig {
-            format: preset.map_or(Format::OpenAi, |p| p.format),
-            responses_native: responses_native(env, &name, &upper)?,
+            format,
+            responses_native,
             max_concurrent_per_key: max_concurrent(env, &upper)?,
             static_models: static_models(env, &upper)?,
             models: ModelFilter::parse(

@@ -189,6 +189,14 @@ fn responses_are_native_for_openai_and_providers_marked_so() {
     assert!(!discover(&env).unwrap().providers[0].responses_native);
 
     let env = EnvMap::from([
+        ("GEMINI_API_KEY", "gemini-key-0000000000000"),
+        ("GEMINI_RESPONSES", "native"),
+    ]);
+    let d = discover(&env).unwrap();
+    assert!(!d.providers[0].responses_native);
+    assert!(d.warnings.iter().any(|w| w.contains("GEMINI_RESPONSES")));
+
+    let env = EnvMap::from([
         ("OPENAI_API_KEY", "sk-openai-key-000000000"),
         ("OPENAI_RESPONSES", "maybe"),
     ]);
