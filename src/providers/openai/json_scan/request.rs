@@ -75,6 +75,30 @@ impl Scanner<'_> {
     /// A top-level `messages` value, validated like any value in the same
     /// pass: `Some(true)` when it has the shape of [`Request::messages`].
     fn messages(&mut self) -> Option<bool> {
+        self.non_empty_array_of(Self::message)
+    }
+
+    /// A top-level `prompt` or `input` value, validated like any value:
+    /// `Some(true)` when it is a string or a non-empty array of strings.
+    fn texts(&mut self) -> Option<bool> {
+        if self.peek()? == b'"' {
+            self.value(1)?;
+            return Some(true);
+        }
+        self.non_empty_array_of(|s| {
+            let string = s.peek()? == b'"';
+            s.value(2)?;
+            Some(string)
+        })
+    }
+
+    /// A top-level value, validated like any value: `Some(true)` when it
+    /// is a non-empty array whose every element `element` (which scans it)
+    /// judged well shaped.
+    fn non_empty_array_of(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Option<bool>,
+    ) -> Option<bool> {
         if self.peek()? != b'[' {
             self.value(1)?;
             return Some(false);
@@ -87,44 +111,11 @@ impl Scanner<'_> {
         }
         let mut shaped = true;
         loop {
-            shaped &= self.message()?;
+            shaped &= element(self)?;
             self.ws();
             match self.next()? {
                 b',' => self.ws(),
                 b']' => return Some(shaped),
-                _ => return None,
-            }
-        }
-    }
-
-    /// A top-level `prompt` or `input` value, validated like any value:
-    /// `Some(true)` when it is a string or a non-empty array of strings.
-    fn texts(&mut self) -> Option<bool> {
-        match self.peek()? {
-            b'"' => {
-                self.value(1)?;
-                return Some(true);
-            }
-            b'[' => {}
-            _ => {
-                self.value(1)?;
-                return Some(false);
-            }
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(false);
-        }
-        let mut strings = true;
-        loop {
-            strings &= self.peek()? == b'"';
-            self.value(2)?;
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
-                b']' => return Some(strings),
                 _ => return None,
             }
         }
