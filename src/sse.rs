@@ -114,6 +114,23 @@ fn parse_event(raw: &[u8]) -> Option<SseEvent> {
     data.map(|data| SseEvent { data })
 }
 
+/// Frames named events (`event: <name>` and one `data:` line of compact
+/// JSON, which has no raw newlines), in order, as the Anthropic and
+/// Responses streams send them.
+pub fn named_frames<'a>(
+    events: impl IntoIterator<Item = (&'a str, serde_json::Value)>,
+) -> bytes::Bytes {
+    let mut out = String::new();
+    for (name, data) in events {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push_str("\ndata: ");
+        out.push_str(&data.to_string());
+        out.push_str("\n\n");
+    }
+    bytes::Bytes::from(out)
+}
+
 /// Frames `data` as one SSE event (one `data:` line per line of `data`).
 pub fn frame(data: &str) -> bytes::Bytes {
     let mut out = String::with_capacity(data.len() + 8);

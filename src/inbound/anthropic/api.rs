@@ -13,6 +13,7 @@ use super::{error_body, messages_response, openai_request_from_messages, ToAnthr
 use crate::error::ApiError;
 use crate::inbound::shape::stream_flag;
 use crate::inbound::{ChatOptions, InboundApi, StreamFrames};
+use crate::sse::named_frames;
 
 /// Anthropic's Messages API.
 pub struct AnthropicMessages;
@@ -127,7 +128,7 @@ struct Events(ToAnthropicStream);
 impl StreamFrames for Events {
     fn chunk(&mut self, data: &str) -> Bytes {
         match serde_json::from_str::<Value>(data) {
-            Ok(chunk) => framed(self.0.events(&chunk)),
+            Ok(chunk) => named_frames(self.0.events(&chunk)),
             Err(_) => Bytes::new(),
         }
     }
@@ -139,18 +140,6 @@ impl StreamFrames for Events {
     }
 
     fn end(&mut self) -> Bytes {
-        framed(self.0.finish())
+        named_frames(self.0.finish())
     }
-}
-
-fn framed(events: Vec<(&'static str, Value)>) -> Bytes {
-    let mut out = String::new();
-    for (name, data) in events {
-        out.push_str("event: ");
-        out.push_str(name);
-        out.push_str("\ndata: ");
-        out.push_str(&data.to_string());
-        out.push_str("\n\n");
-    }
-    Bytes::from(out)
 }

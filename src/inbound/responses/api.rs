@@ -18,13 +18,13 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::{
-    chat_request, response_object, sse_frame, Event, ResponseContext, ToResponsesStream,
-    DROPPED_TOOLS_HEADER,
+    chat_request, response_object, ResponseContext, ToResponsesStream, DROPPED_TOOLS_HEADER,
 };
 use crate::error::ApiError;
 use crate::inbound::shape::stream_flag;
 use crate::inbound::{ChatOptions, InboundApi, StreamFrames};
 use crate::providers::unix_now;
+use crate::sse::named_frames;
 
 /// What an `input` looks like, for error messages.
 const INPUT_EXAMPLE: &str = r#"e.g. "Hello" or [{"role": "user", "content": "Hello"}]"#;
@@ -198,7 +198,7 @@ struct Events(ToResponsesStream);
 impl StreamFrames for Events {
     fn chunk(&mut self, data: &str) -> Bytes {
         match serde_json::from_str::<Value>(data) {
-            Ok(chunk) => framed(self.0.events(&chunk)),
+            Ok(chunk) => named_frames(self.0.events(&chunk)),
             Err(_) => Bytes::new(),
         }
     }
@@ -207,24 +207,16 @@ impl StreamFrames for Events {
     /// the stream's last event.
     fn error(&mut self, data: &str) -> Bytes {
         match serde_json::from_str::<Value>(data) {
-            Ok(chunk) if chunk.get("error").is_some() => framed(self.0.events(&chunk)),
-            _ => framed(self.0.fail(super::SERVER_ERROR, data)),
+            Ok(chunk) if chunk.get("error").is_some() => named_frames(self.0.events(&chunk)),
+            _ => named_frames(self.0.fail(super::SERVER_ERROR, data)),
         }
     }
 
     /// `response.completed` or `response.incomplete`, unless the stream
     /// failed already.
     fn end(&mut self) -> Bytes {
-        framed(self.0.finish())
+        named_frames(self.0.finish())
     }
-}
-
-fn framed(events: Vec<Event>) -> Bytes {
-    let mut out = String::new();
-    for (name, data) in events {
-        out.push_str(&sse_frame(name, &data));
-    }
-    Bytes::from(out)
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ pub type Event = (&'static str, Value);
 
 /// `event: <name>\ndata: <json>\n\n`.
 pub fn sse_frame(name: &str, data: &Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
+    let frame = crate::sse::named_frames([(name, data.clone())]);
+    String::from_utf8_lossy(&frame).into_owned()
 }
 
 /// The open text item: assistant text or reasoning summary.
