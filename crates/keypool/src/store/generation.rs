@@ -81,10 +81,22 @@ pub fn decode(raw: Option<&[u8]>) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
+/// Writes the side file so that after a power loss it holds either the
+/// old generation or the new one: the temporary file's bytes are synced
+/// before the rename, and the directory after it (a rename that reached
+/// the disk ahead of the bytes would leave an empty file, and no record
+/// of what the database held).
 fn write_side(side: &Path, generation: u64) -> std::io::Result<()> {
+    use std::io::Write as _;
     let tmp = side.with_extension("tmp");
-    std::fs::write(&tmp, format!("{generation}\n"))?;
-    std::fs::rename(&tmp, side)
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(format!("{generation}\n").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, side)?;
+    if let Some(dir) = side.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
