@@ -12,11 +12,14 @@
 //! - [`openai_chat`]: OpenAI Chat Completions, the internal shape itself.
 //! - [`anthropic`]: Anthropic's Messages API (`POST /v1/messages`).
 //! - [`responses`]: OpenAI's Responses API (`POST /v1/responses`).
+//! - [`chunk`]: the parts of an OpenAI chat chunk every stream translator
+//!   reads.
 //! - [`shape`]: cheap checks on a client's request that every API shares.
 //!
 //! Nothing here reads the configuration or calls a provider.
 
 pub mod anthropic;
+pub mod chunk;
 pub mod openai_chat;
 pub mod responses;
 pub mod shape;

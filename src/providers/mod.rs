@@ -283,6 +283,16 @@ where
     }
 }
 
+/// `value[key]` as a string slice.
+pub fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// `value[key]` as a number, 0 when absent.
+pub fn u64_of(value: &Value, key: &str) -> u64 {
+    value.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
 /// Whether an OpenAI request asked for the stream's usage chunk.
 pub fn client_wants_usage(body: &Map<String, Value>) -> bool {
     body.get("stream_options")

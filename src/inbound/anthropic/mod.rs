@@ -48,7 +48,7 @@ pub use request::openai_request_from_messages;
 pub use response::{error_body, messages_response};
 pub use stream::ToAnthropicStream;
 
-use crate::providers::anthropic::{str_of, u64_of};
+use crate::providers::{str_of, u64_of};
 
 /// Anthropic error `type` for an HTTP status: 400 `invalid_request_error`,
 /// 401 `authentication_error`, 403 `permission_error`, 404

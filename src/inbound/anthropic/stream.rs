@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::response::{anthropic_usage, message_id, openai_error_message};
 use super::{error_type, stop_reason, str_of};
+use crate::inbound::chunk::ChunkParts;
 
 /// Kind of the content block currently open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,44 +65,34 @@ impl ToAnthropicStream {
         if self.done {
             return out;
         }
-        if let Some(error) = openai_chunk.get("error").filter(|e| !e.is_null()) {
+        let parts = ChunkParts::of(openai_chunk);
+        if let Some(error) = parts.error {
             self.done = true;
             out.push(("error", error_event(error)));
             return out;
         }
         self.start(str_of(openai_chunk, "id"), &mut out);
-        if let Some(usage) = openai_chunk.get("usage").filter(|u| u.is_object()) {
+        if let Some(usage) = parts.usage {
             self.usage = Some(usage.clone());
         }
-        let choice = openai_chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .and_then(|c| c.first());
-        let Some(choice) = choice else {
-            return out;
-        };
-        let delta = choice.get("delta").unwrap_or(&Value::Null);
-        let reasoning = str_of(delta, "reasoning_content").or_else(|| str_of(delta, "reasoning"));
-        if let Some(text) = reasoning.filter(|t| !t.is_empty()) {
+        if let Some(text) = parts.reasoning() {
             let index = self.open_block(Block::Thinking, &Value::Null, &mut out);
             out.push(block_delta(
                 index,
                 json!({ "type": "thinking_delta", "thinking": text }),
             ));
         }
-        if let Some(text) = str_of(delta, "content").filter(|t| !t.is_empty()) {
+        if let Some(text) = parts.text("content") {
             let index = self.open_block(Block::Text, &Value::Null, &mut out);
             out.push(block_delta(
                 index,
                 json!({ "type": "text_delta", "text": text }),
             ));
         }
-        if let Some(Value::Array(calls)) = delta.get("tool_calls") {
-            for (position, call) in calls.iter().enumerate() {
-                self.tool_call_delta(position, call, &mut out);
-            }
+        for (position, call) in parts.tool_calls().iter().enumerate() {
+            self.tool_call_delta(position, call, &mut out);
         }
-        if let Some(reason) = str_of(choice, "finish_reason") {
+        if let Some(reason) = parts.finish_reason() {
             self.finish_reason = Some(reason.to_string());
             self.close(&mut out);
         }

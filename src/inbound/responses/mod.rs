@@ -40,6 +40,8 @@ mod tests_tools;
 
 use serde_json::{Map, Value};
 
+use crate::providers::{str_of, u64_of};
+
 pub use api::OpenAiResponses;
 pub use errors::{
     failed_error, failure_code, with_retry_hint, CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA,
@@ -94,14 +96,4 @@ impl ChatRequest {
             echo: self.echo.clone(),
         }
     }
-}
-
-/// `value[key]` as a string slice.
-fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
-}
-
-/// `value[key]` as a number, 0 when absent.
-fn u64_of(value: &Value, key: &str) -> u64 {
-    value.get(key).and_then(Value::as_u64).unwrap_or(0)
 }

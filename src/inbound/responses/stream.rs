@@ -12,7 +12,8 @@ use super::errors::failed_error;
 use super::response::{
     finish_status, message_item, output_text, reasoning_item, responses_usage, skeleton,
 };
-use super::{str_of, ResponseContext};
+use super::ResponseContext;
+use crate::inbound::chunk::ChunkParts;
 
 /// One event: its name (also its `type`) and data.
 pub type Event = (&'static str, Value);
@@ -86,37 +87,27 @@ impl ToResponsesStream {
         if self.done {
             return out;
         }
-        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+        let parts = ChunkParts::of(chunk);
+        if let Some(error) = parts.error {
             self.terminal_failed(failed_error(error), &mut out);
             return out;
         }
         self.start(&mut out);
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        if let Some(usage) = parts.usage {
             self.usage = Some(usage.clone());
         }
-        let choice = chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .and_then(|c| c.first());
-        let Some(choice) = choice else {
-            return out;
-        };
-        let delta = choice.get("delta").unwrap_or(&Value::Null);
-        let reasoning = str_of(delta, "reasoning_content").or_else(|| str_of(delta, "reasoning"));
-        if let Some(text) = reasoning.filter(|t| !t.is_empty()) {
+        if let Some(text) = parts.reasoning() {
             self.text_delta(true, text, &mut out);
         }
         for key in ["content", "refusal"] {
-            if let Some(text) = str_of(delta, key).filter(|t| !t.is_empty()) {
+            if let Some(text) = parts.text(key) {
                 self.text_delta(false, text, &mut out);
             }
         }
-        if let Some(Value::Array(calls)) = delta.get("tool_calls") {
-            for (position, call) in calls.iter().enumerate() {
-                self.tool_delta(position, call, &mut out);
-            }
+        for (position, call) in parts.tool_calls().iter().enumerate() {
+            self.tool_delta(position, call, &mut out);
         }
-        if let Some(reason) = str_of(choice, "finish_reason") {
+        if let Some(reason) = parts.finish_reason() {
             self.finish_reason = Some(reason.to_string());
             self.close_all(&mut out);
         }

@@ -26,6 +26,8 @@ mod response_out;
 mod stream_out;
 mod wire;
 
+use super::{str_of, u64_of};
+
 /// A fixture file of `tests/fixtures/anthropic/`, as a `&'static str`.
 #[cfg(test)]
 macro_rules! fixture {
@@ -72,19 +74,6 @@ pub(crate) fn finish_reason(stop_reason: &str) -> &'static str {
         // end_turn, stop_sequence, pause_turn and anything newer.
         _ => "stop",
     }
-}
-
-/// `value[key]` as a string slice.
-pub(crate) fn str_of<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(serde_json::Value::as_str)
-}
-
-/// `value[key]` as a number, 0 when absent.
-pub(crate) fn u64_of(value: &serde_json::Value, key: &str) -> u64 {
-    value
-        .get(key)
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0)
 }
 
 /// Helpers shared by the test files.
