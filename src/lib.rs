@@ -40,7 +40,7 @@
 //! - [`inbound`] — the client-facing APIs behind one trait, `InboundApi`:
 //!   `openai_chat.rs` (OpenAI chat), `anthropic/` (Anthropic messages) and
 //!   `responses/` (OpenAI Responses); `shape.rs`, the checks every request
-//!   gets.
+//!   gets; `chunk.rs`, how their stream translators read an OpenAI chunk.
 //! - [`tokens`] — token counting with tiktoken.
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`reqlog`] — the optional request log.
