@@ -11,7 +11,9 @@
 //! - `keys`: `<provider>\0<key id>` → [`KeyRecord`] (lockout);
 //! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset;
 //!   `generation` → the number of the last explicit flush (see
-//!   `generation`).
+//!   `generation`);
+//! - `responses`, `responses_by_age`: stored Responses API responses (see
+//!   [`responses`]).
 //!
 //! A database that cannot be opened is moved aside (kept for inspection)
 //! and a fresh one is started; one that opens but lost records is kept,
@@ -29,6 +31,10 @@ mod generation;
 mod layout_tests;
 mod open;
 mod records;
+pub mod responses;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod responses_tests;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -44,6 +50,7 @@ pub use error::OpenError;
 use generation::Generation;
 pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
+pub use responses::{ResponseLimits, ResponseStore, StoredResponse};
 
 /// Current version of every record.
 const RECORD_VERSION: u32 = 1;
