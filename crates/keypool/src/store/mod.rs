@@ -32,9 +32,6 @@ mod layout_tests;
 mod open;
 mod records;
 pub mod responses;
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod responses_tests;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -80,6 +77,8 @@ pub struct StoreLocation {
     generation: Arc<Generation>,
     /// Test seam: writes fail as on a full disk while set.
     disk_full: Arc<AtomicBool>,
+    /// The trees of [`ResponseStore`]s, swapped by [`Store::reopen`].
+    responses: responses::Slot,
 }
 
 /// The error an injected full disk gives.
@@ -105,6 +104,7 @@ impl Store {
             generation: Arc::new(Generation::new(&path, opened.generation)),
             path,
             disk_full: Arc::default(),
+            responses: Arc::default(),
         };
         let store = Store::with_trees(opened.db, location).map_err(|e| OpenError::DataDir {
             path: data_dir.to_path_buf(),
@@ -124,8 +124,11 @@ impl Store {
         if location.disk_full.load(Ordering::Relaxed) {
             return Err(INJECTED_DISK_FULL.to_string());
         }
+        // sled lets go of the file lock only once every tree is dropped.
+        responses::release(&location.responses);
         let db = open::reopen(&location.path)?;
         let store = Store::with_trees(db, location.clone()).map_err(|e| e.to_string())?;
+        responses::attach(&location.responses, &store.db)?;
         let held = store.meta.get(generation::META_KEY).ok().flatten();
         location
             .generation
