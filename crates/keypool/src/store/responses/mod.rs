@@ -37,11 +37,11 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::{Store, Versioned, RECORD_VERSION};
+use record::{age_key, decode_i64, decode_u64, expired, Entry, InputOnly};
 pub use record::{
     is_valid_id, ChainError, PutError, ResponseLimits, StoredResponse, ID_PREFIX, MAX_CHAIN,
     MAX_ID_LEN,
 };
-use record::{Entry, InputOnly};
 
 mod record;
 #[cfg(test)]
@@ -361,33 +361,6 @@ impl Trees {
         self.total = self.total.saturating_sub(decode_u64(size));
         Ok(())
     }
-}
-
-fn expired(limits: &ResponseLimits, stored_at_ms: i64, now: DateTime<Utc>) -> bool {
-    let ttl_ms = i64::try_from(limits.ttl.as_millis()).unwrap_or(i64::MAX);
-    now.timestamp_millis() >= stored_at_ms.saturating_add(ttl_ms)
-}
-
-/// `<stored at, ms, 8 bytes big-endian><id>`: oldest first.
-fn age_key(stored_at_ms: i64, id: &str) -> Vec<u8> {
-    // Times before 1970 sort first too; none are expected.
-    let mut key = u64::try_from(stored_at_ms)
-        .unwrap_or(0)
-        .to_be_bytes()
-        .to_vec();
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-fn decode_u64(bytes: &[u8]) -> u64 {
-    bytes
-        .get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_be_bytes)
-}
-
-fn decode_i64(key: &[u8]) -> i64 {
-    i64::try_from(decode_u64(key)).unwrap_or(i64::MAX)
 }
 
 fn transaction_error(e: TransactionError<()>) -> String {

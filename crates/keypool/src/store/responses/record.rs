@@ -1,8 +1,9 @@
-//! What a stored response is, its bounds, its id rule and the errors the
-//! store gives.
+//! What a stored response is, its bounds, its id rule, the errors the
+//! store gives, and the layout of the age index.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -114,4 +115,34 @@ pub fn is_valid_id(id: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         })
+}
+
+/// Whether a record stored at `stored_at_ms` is past the TTL at `now`.
+pub(super) fn expired(limits: &ResponseLimits, stored_at_ms: i64, now: DateTime<Utc>) -> bool {
+    let ttl_ms = i64::try_from(limits.ttl.as_millis()).unwrap_or(i64::MAX);
+    now.timestamp_millis() >= stored_at_ms.saturating_add(ttl_ms)
+}
+
+/// `<stored at, ms, 8 bytes big-endian><id>`: oldest first.
+pub(super) fn age_key(stored_at_ms: i64, id: &str) -> Vec<u8> {
+    // Times before 1970 sort first too; none are expected.
+    let mut key = u64::try_from(stored_at_ms)
+        .unwrap_or(0)
+        .to_be_bytes()
+        .to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The big-endian number at the start of an index key or value.
+pub(super) fn decode_u64(bytes: &[u8]) -> u64 {
+    bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The time an index key starts with.
+pub(super) fn decode_i64(key: &[u8]) -> i64 {
+    i64::try_from(decode_u64(key)).unwrap_or(i64::MAX)
 }
