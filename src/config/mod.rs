@@ -11,6 +11,7 @@ pub mod duration;
 pub mod env;
 pub mod filters;
 pub mod providers;
+pub mod responses;
 pub mod typos;
 
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
+pub use responses::ResponsesSettings;
 
 /// The documented defaults, compiled in so the binary runs from any
 /// directory.
@@ -63,6 +65,12 @@ pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
     ("RETRY_BACKOFF_BASE", "proxy.retry_backoff_base"),
     ("DAILY_RESET_TIME", "proxy.daily_reset_time"),
     ("DAILY_RESET_TIMEZONE", "proxy.daily_reset_timezone"),
+    ("RESPONSES_STORE_TTL", "responses.store_ttl"),
+    ("RESPONSES_MAX_STORED_BYTES", "responses.max_stored_bytes"),
+    (
+        "RESPONSES_MAX_RESPONSE_BYTES",
+        "responses.max_response_bytes",
+    ),
 ];
 
 /// Shortest `PROXY_API_KEY` accepted on a non-loopback address: anything
@@ -76,6 +84,7 @@ pub const MIN_PROXY_KEY_LEN: usize = 16;
 pub struct Settings {
     pub server: ServerSettings,
     pub proxy: ProxySettings,
+    pub responses: ResponsesSettings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -217,6 +226,7 @@ impl Config {
             }
         }
         self.daily_schedule()?;
+        self.settings.responses.validate()?;
         if self.proxy_api_key.is_none() && !is_loopback(&server.host) {
             return Err(InitError::Config(format!(
                 "refusing to listen on {} without PROXY_API_KEY: anyone on the network could \

@@ -11,7 +11,9 @@
 //! - `keys`: `<provider>\0<key id>` → [`KeyRecord`] (lockout);
 //! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset;
 //!   `generation` → the number of the last explicit flush (see
-//!   `generation`).
+//!   `generation`);
+//! - `responses`, `responses_by_age`: stored Responses API responses (see
+//!   [`responses`]).
 //!
 //! A database that cannot be opened is moved aside (kept for inspection)
 //! and a fresh one is started; one that opens but lost records is kept,
@@ -29,6 +31,7 @@ mod generation;
 mod layout_tests;
 mod open;
 mod records;
+pub mod responses;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,7 @@ pub use error::OpenError;
 use generation::Generation;
 pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
+pub use responses::{ResponseLimits, ResponseStore, StoredResponse};
 
 /// Current version of every record.
 const RECORD_VERSION: u32 = 1;
@@ -73,6 +77,8 @@ pub struct StoreLocation {
     generation: Arc<Generation>,
     /// Test seam: writes fail as on a full disk while set.
     disk_full: Arc<AtomicBool>,
+    /// The trees of [`ResponseStore`]s, swapped by [`Store::reopen`].
+    responses: responses::Slot,
 }
 
 /// The error an injected full disk gives.
@@ -98,6 +104,7 @@ impl Store {
             generation: Arc::new(Generation::new(&path, opened.generation)),
             path,
             disk_full: Arc::default(),
+            responses: Arc::default(),
         };
         let store = Store::with_trees(opened.db, location).map_err(|e| OpenError::DataDir {
             path: data_dir.to_path_buf(),
@@ -117,8 +124,11 @@ impl Store {
         if location.disk_full.load(Ordering::Relaxed) {
             return Err(INJECTED_DISK_FULL.to_string());
         }
+        // sled lets go of the file lock only once every tree is dropped.
+        responses::release(&location.responses);
         let db = open::reopen(&location.path)?;
         let store = Store::with_trees(db, location.clone()).map_err(|e| e.to_string())?;
+        responses::attach(&location.responses, &store.db)?;
         let held = store.meta.get(generation::META_KEY).ok().flatten();
         location
             .generation
