@@ -43,6 +43,11 @@ pub enum ApiError {
     #[error("{0}")]
     ModelNotFound(String),
 
+    /// `GET`/`DELETE /v1/responses/{id}` for a response the proxy does not
+    /// keep (never stored, expired, deleted or evicted).
+    #[error("{0}")]
+    ResponseNotFound(String),
+
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
 
@@ -142,6 +147,7 @@ impl ApiError {
             }
             ApiError::NotFound { .. } => ("invalid_request_error", Some("not_found")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
+            ApiError::ResponseNotFound(_) => ("invalid_request_error", Some("not_found")),
             ApiError::MethodNotAllowed { .. } => {
                 ("invalid_request_error", Some("method_not_allowed"))
             }
@@ -189,7 +195,9 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound { .. } | ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. }
+            | ApiError::ModelNotFound(_)
+            | ApiError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,

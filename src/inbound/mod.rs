@@ -28,13 +28,28 @@ use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::store::ResponseStore;
 
 pub use anthropic::AnthropicMessages;
 pub use openai_chat::OpenAiChat;
 pub use responses::OpenAiResponses;
+
+/// What [`InboundApi::parse`] may consult besides the client's body.
+#[derive(Clone, Copy)]
+pub struct ParseEnv<'a> {
+    /// The configured providers' names, for a message that lists them.
+    pub providers: &'a dyn Fn() -> Vec<String>,
+    /// The stored Responses API responses, where `previous_response_id`
+    /// is looked up and an answer is kept; `None` where nothing is stored.
+    pub responses: Option<&'a ResponseStore>,
+    /// When the request arrived, on the server's clock (a stored
+    /// response's time to live runs from it).
+    pub now: DateTime<Utc>,
+}
 
 /// How a client's chat request is to be answered.
 #[derive(Clone, Copy, Debug)]
@@ -72,11 +87,10 @@ pub trait InboundApi: 'static {
 
     /// The client's body as an OpenAI chat body (`model` as the client
     /// sent it, `provider/model`) and the request's context, or why it is
-    /// refused (a 400). `providers` lists the configured providers, for a
-    /// message that names them.
+    /// refused (a 400).
     fn parse(
         body: Map<String, Value>,
-        providers: &dyn Fn() -> Vec<String>,
+        env: &ParseEnv<'_>,
     ) -> Result<(Map<String, Value>, Self::Context), ApiError>;
 
     /// The rest of the request, read once its model resolved (so a

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::body::read_json_object;
 use super::count::count;
 use super::Shared;
-use crate::inbound::{AnthropicMessages, InboundApi};
+use crate::inbound::{AnthropicMessages, InboundApi, ParseEnv};
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
@@ -23,8 +23,13 @@ pub async fn count_tokens(
         let config = shared.config();
         let limit = config.settings.server.max_body_size;
         let body = read_json_object(req.headers(), payload, limit).await?;
-        let (openai, ()) =
-            AnthropicMessages::parse(body, &|| super::serve::provider_names(&config))?;
+        let names = || super::serve::provider_names(&config);
+        let env = ParseEnv {
+            providers: &names,
+            responses: None,
+            now: shared.clock.now(),
+        };
+        let (openai, ()) = AnthropicMessages::parse(body, &env)?;
         count(&shared, &worker, &openai).await
     };
     match counted.await {

@@ -20,6 +20,7 @@ mod rotation;
 mod routes;
 mod serve;
 mod status;
+mod stored_responses;
 mod stream_relay;
 #[cfg(test)]
 mod tests_inbound;
@@ -38,7 +39,7 @@ use crate::inbound::OpenAiChat;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
-use crate::store::Store;
+use crate::store::{ResponseStore, Store};
 use crate::worker::{ClientSettings, UpstreamWorker};
 pub use middleware::is_authorized;
 
@@ -57,6 +58,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
     pub models: models::ModelsCache,
+    /// The Responses API's stored responses (in the state database).
+    pub responses: Option<ResponseStore>,
 }
 
 /// A started proxy.
@@ -94,6 +97,12 @@ async fn start_serving(
     apis: routes::ClientApis,
 ) -> Result<RunningApp, InitError> {
     let store = Store::open(&config.settings.server.data_dir)?;
+    let responses = store
+        .responses(config.settings.responses.limits())
+        .map_err(|e| InitError::DataDir {
+            path: config.settings.server.data_dir.clone(),
+            reason: format!("its stored responses cannot be read ({e})"),
+        })?;
     let providers = config.providers.iter().map(PoolProvider::from);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let options = PoolOptions {
@@ -123,6 +132,7 @@ async fn start_serving(
         pool: pool.clone(),
         metrics: metrics::Metrics::default(),
         clock,
+        responses: Some(responses),
         config: std::sync::RwLock::new(Arc::new(config)),
     });
     let app_shared = shared.clone();

@@ -66,11 +66,11 @@ pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
 }
 
 /// Settings fixed at startup (the listener, the database, the logger, the
-/// schedule's timer, the cache).
+/// schedule's timer, the cache, the stored responses' bounds).
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.settings, &new.settings);
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 9] = [
+    let checks: [(&'static str, bool); 10] = [
         ("server.host", a.server.host != b.server.host),
         ("server.port", a.server.port != b.server.port),
         ("server.data_dir", a.server.data_dir != b.server.data_dir),
@@ -89,6 +89,10 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "proxy.models_cache_ttl",
             a.proxy.models_cache_ttl != b.proxy.models_cache_ttl,
+        ),
+        (
+            "responses.store_ttl/max_stored_bytes/max_response_bytes",
+            a.responses.limits() != b.responses.limits(),
         ),
     ];
     for (name, differs) in checks {

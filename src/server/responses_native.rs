@@ -4,7 +4,9 @@
 //! through the same rotation loop as chat; the answer comes back as the
 //! provider sent it, `model` prefixed. Nothing is translated, so nothing is
 //! lost: built-in tools, `store` and `previous_response_id` are the
-//! provider's business.
+//! provider's business — except a `previous_response_id` this proxy kept
+//! (the conversation began on a translated provider), which the provider
+//! cannot know: that conversation is put before the input instead.
 
 use actix_web::HttpResponse;
 use bytes::Bytes;
@@ -14,9 +16,9 @@ use super::body::resolve_model;
 use super::rotation::{Answer, Forward, Operation};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::inbound::responses::PassThrough;
+use crate::inbound::responses::{input_items, prior_items, PassThrough};
 use crate::inbound::shape::stream_flag;
-use crate::inbound::InboundApi;
+use crate::inbound::{InboundApi, ParseEnv};
 use crate::providers::openai::responses::RESPONSES_PATH;
 use crate::providers::{openai, Format};
 use crate::reqlog::LogHandle;
@@ -28,6 +30,7 @@ pub fn request<'a>(
     config: &'a Config,
     raw: &[u8],
     body: &Map<String, Value>,
+    env: &ParseEnv<'_>,
     log: Option<LogHandle>,
 ) -> Option<Result<Forward<'a>, ApiError>> {
     let model = body.get("model")?.as_str()?;
@@ -39,10 +42,14 @@ pub fn request<'a>(
         Ok(stream) => stream,
         Err(e) => return Some(Err(e)),
     };
-    let outbound = openai::plain_request(raw)
-        .and_then(|plain| openai::with_model(raw, &plain, &target.model))
-        .map(Bytes::from)
-        .map_or_else(|| reencoded(body, &target.model), Ok);
+    let outbound = match continued_here(body, env) {
+        Some(Ok(body)) => reencoded(&body, &target.model),
+        Some(Err(e)) => Err(e),
+        None => openai::plain_request(raw)
+            .and_then(|plain| openai::with_model(raw, &plain, &target.model))
+            .map(Bytes::from)
+            .map_or_else(|| reencoded(body, &target.model), Ok),
+    };
     Some(outbound.map(|outbound| Forward {
         config,
         operation: Operation::Responses,
@@ -53,6 +60,30 @@ pub fn request<'a>(
         client_wants_usage: false,
         log,
     }))
+}
+
+/// `body` with the conversation before it in `input`, when its
+/// `previous_response_id` names a response this proxy kept; `None` for any
+/// other body (the provider's own ids pass through).
+fn continued_here(
+    body: &Map<String, Value>,
+    env: &ParseEnv<'_>,
+) -> Option<Result<Map<String, Value>, ApiError>> {
+    let id = body.get("previous_response_id")?.as_str()?;
+    let store = env.responses?;
+    store.get(id, env.now).ok()??;
+    let mut items = match prior_items(Some(store), id, env.now) {
+        Ok(items) => items,
+        Err(e) => return Some(Err(e)),
+    };
+    match input_items(body.get("input")) {
+        Ok(own) => items.extend(own),
+        Err(e) => return Some(Err(ApiError::invalid_param(e, "input"))),
+    }
+    let mut body = body.clone();
+    body.remove("previous_response_id");
+    body.insert("input".into(), Value::Array(items));
+    Some(Ok(body))
 }
 
 /// A body the byte-level replacement does not vouch for (escapes, repeated

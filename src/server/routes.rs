@@ -34,7 +34,18 @@ pub fn client_apis(v1: actix_web::Scope) -> actix_web::Scope {
                 ))
             },
         ))
-        .service(client_api::<OpenAiResponses>("/responses"))
+        .service(client_api_with::<OpenAiResponses>("/responses", |routes| {
+            use super::stored_responses::{delete, input_items, retrieve};
+            routes
+                .service(
+                    only::<OpenAiResponses>("/{id}", web::get().to(retrieve))
+                        .route(web::delete().to(delete)),
+                )
+                .service(only::<OpenAiResponses>(
+                    "/{id}/input_items",
+                    web::get().to(input_items),
+                ))
+        }))
 }
 
 /// The route table, with the chat APIs `apis` registers. Every `/v1` route

@@ -14,7 +14,7 @@ use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::inbound::shape::{check_messages, check_texts, stream_flag};
-use crate::inbound::{InboundApi, OpenAiChat};
+use crate::inbound::{InboundApi, OpenAiChat, ParseEnv};
 use crate::providers::{openai, EmbeddingEncoding, Format};
 use crate::reqlog::LogHandle;
 use crate::worker::UpstreamWorker;
@@ -53,15 +53,21 @@ async fn chat<A: InboundApi>(
     }
     let body = parse_json_object(&raw)?;
     let log = super::start_log(shared, req, &body);
+    let names = || provider_names(&config);
+    let env = ParseEnv {
+        providers: &names,
+        responses: shared.responses.as_ref(),
+        now: shared.clock.now(),
+    };
     if A::RESPONSES {
-        if let Some(native) = responses_native::request(&config, &raw, &body, log.clone()) {
+        if let Some(native) = responses_native::request(&config, &raw, &body, &env, log.clone()) {
             let request = native.map_err(|e| refused_early(log.as_ref(), e))?;
             let answer = forward(shared, worker, req, &request).await?;
             return Ok(responses_native::render::<A>(answer));
         }
     }
     let prepared = async {
-        let (body, context) = A::parse(body, &|| provider_names(&config))?;
+        let (body, context) = A::parse(body, &env)?;
         let target = resolve_target(&config, &body)?;
         let chat = A::options(&body)?;
         let wire = target.provider.format.wire();

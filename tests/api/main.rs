@@ -33,6 +33,7 @@ mod resilience;
 mod responses;
 mod responses_errors;
 mod responses_native;
+mod responses_stored;
 mod responses_tools;
 mod rotation;
 mod secrets;

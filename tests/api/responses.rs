@@ -135,7 +135,7 @@ async fn a_string_input_is_answered_with_a_response_object() {
                "total_tokens": 15})
     );
     assert_eq!(response["metadata"], json!({"run": "7"}));
-    assert_eq!(response["store"], false, "nothing is stored yet");
+    assert_eq!(response["store"], true, "kept unless `store: false`");
     assert!(answer.dropped_tools.is_none());
 
     let sent = app.mock.last_body("/v1/chat/completions").unwrap();

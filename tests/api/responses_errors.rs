@@ -78,6 +78,38 @@ async fn a_stream_cut_after_output_began_ends_with_response_failed() {
 }
 
 #[actix_web::test]
+async fn a_rate_limit_after_output_began_says_when_to_retry() {
+    let app = spawn_app().await;
+    let mut script = StreamScript::chat("m", &["one", " two"], false);
+    script.events.truncate(2);
+    script.events.push(
+        json!({"error": {"message": "Rate limit reached for tokens.", "type": "tokens",
+                         "code": "rate_limit_exceeded"}})
+        .to_string(),
+    );
+    app.mock
+        .script(KEY_1, "m", vec![Reply::ok().with_stream(script)]);
+    let body = json!({"model": "mock/m", "input": "hi", "stream": true});
+    let answer = post(&app, &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let events = events(&answer.text);
+    let (name, last) = events.last().unwrap();
+    assert_eq!(name, "response.failed", "{}", answer.text);
+    assert_eq!(
+        last["response"]["error"],
+        json!({"code": "rate_limit_exceeded",
+               "message": "Rate limit reached for tokens. Please try again in 1s."}),
+        "Codex retries after the wait the message names"
+    );
+    assert_eq!(
+        app.mock.total_calls(),
+        1,
+        "never retried after output began"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn the_provider_refusing_keeps_its_status_in_openai_envelope() {
     let app = spawn_app().await;
     for key in [KEY_1, KEY_2] {
@@ -119,7 +151,7 @@ async fn bad_requests_are_400s_in_openai_envelope_that_say_what_is_wrong() {
         (
             json!({"model": "mock/m", "input": "hi", "previous_response_id": "resp_1"}),
             "previous_response_id",
-            "not supported yet",
+            "Previous response with id 'resp_1' not found",
         ),
         (
             json!({"model": "m", "input": "hi"}),
@@ -166,7 +198,7 @@ async fn the_proxy_key_is_required_as_on_every_v1_route() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
-    // Nothing is stored: a response id is not found, in OpenAI's envelope.
+    // An id never stored is not found, in OpenAI's envelope.
     let (status, error) = app.get_json("/v1/responses/resp_123").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
     assert_eq!(error["error"]["code"], "not_found");

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{error_body, messages_response, openai_request_from_messages, ToAnthropicStream};
 use crate::error::ApiError;
 use crate::inbound::shape::stream_flag;
-use crate::inbound::{ChatOptions, InboundApi, StreamFrames};
+use crate::inbound::{ChatOptions, InboundApi, ParseEnv, StreamFrames};
 use crate::sse::named_frames;
 
 /// Anthropic's Messages API.
@@ -26,12 +26,12 @@ impl InboundApi for AnthropicMessages {
 
     fn parse(
         body: Map<String, Value>,
-        providers: &dyn Fn() -> Vec<String>,
+        env: &ParseEnv<'_>,
     ) -> Result<(Map<String, Value>, ()), ApiError> {
         let openai =
             openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
         let openai = openai.as_object().cloned().unwrap_or_default();
-        require_provider_prefix(&openai, providers)?;
+        require_provider_prefix(&openai, env.providers)?;
         Ok((openai, ()))
     }
 

@@ -4,12 +4,14 @@
 //! translated back; errors in OpenAI's envelope, which the Responses API
 //! shares with chat.
 //!
-//! Responses are not stored yet: `previous_response_id` is refused with a
-//! 400 that says so, and every `response` says `store: false`, whatever
-//! the request asked, so no client counts on fetching it again. (A
-//! provider that serves the Responses API natively never comes here: the
-//! server passes the request through, `previous_response_id` and `store`
-//! included, and frames its stream with [`PassThrough`](super::PassThrough).)
+//! Responses are kept unless the request says `store: false`
+//! ([`Keeper`]): a JSON answer once rendered, a stream at its
+//! `response.completed` or `response.incomplete`. `previous_response_id`
+//! puts the stored conversation before the request's input
+//! ([`prior_items`]). (A provider that serves the Responses API natively
+//! never comes here: the server passes the request through,
+//! `previous_response_id` and `store` included, and frames its stream with
+//! [`PassThrough`](super::PassThrough).)
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
@@ -17,12 +19,13 @@ use actix_web::{HttpResponse, ResponseError};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::keep::{prior_items, Keeper};
 use super::{
     chat_request, response_object, ResponseContext, ToResponsesStream, DROPPED_TOOLS_HEADER,
 };
 use crate::error::ApiError;
 use crate::inbound::shape::stream_flag;
-use crate::inbound::{ChatOptions, InboundApi, StreamFrames};
+use crate::inbound::{ChatOptions, InboundApi, ParseEnv, StreamFrames};
 use crate::providers::unix_now;
 use crate::sse::named_frames;
 
@@ -55,41 +58,58 @@ const PARAMS: &[&str] = &[
 /// OpenAI's Responses API.
 pub struct OpenAiResponses;
 
+/// One request's answer side: what the translation needs, and the keeper
+/// of the response unless it is not to be stored.
+#[derive(Default)]
+pub struct Turn {
+    context: ResponseContext,
+    keeper: Option<Keeper>,
+}
+
 impl InboundApi for OpenAiResponses {
-    /// The tool map, the echoed request fields and the response's id.
-    type Context = ResponseContext;
+    type Context = Turn;
 
     const RESPONSES: bool = true;
 
     fn parse(
         body: Map<String, Value>,
-        _providers: &dyn Fn() -> Vec<String>,
-    ) -> Result<(Map<String, Value>, ResponseContext), ApiError> {
+        env: &ParseEnv<'_>,
+    ) -> Result<(Map<String, Value>, Turn), ApiError> {
         let body = Value::Object(body);
-        if body
-            .get("previous_response_id")
-            .is_some_and(|id| !id.is_null())
-        {
-            return Err(ApiError::invalid_param(
-                "previous_response_id is not supported yet: this proxy does not store \
-                 responses, so send the whole conversation in `input` (earlier output items \
-                 included)",
-                "previous_response_id",
-            ));
-        }
         if body["input"].as_array().is_some_and(Vec::is_empty) {
             return Err(ApiError::invalid_param(
                 format!("`input` is empty: send at least one item, {INPUT_EXAMPLE}"),
                 "input",
             ));
         }
-        let request = chat_request(&body, &[]).map_err(refused)?;
+        let prior = match &body["previous_response_id"] {
+            Value::Null => Vec::new(),
+            Value::String(id) => prior_items(env.responses, id, env.now)?,
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "`previous_response_id` must be a string: the `id` of an earlier \
+                     response, e.g. \"resp_abc123\"",
+                    "previous_response_id",
+                ))
+            }
+        };
+        let request = chat_request(&body, &prior).map_err(refused)?;
         let model = body["model"].as_str().unwrap_or_default();
         let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
         let mut context = request.context(&id, unix_now(), model);
-        // Nothing is kept: the response must not promise otherwise.
-        context.echo.insert("store".into(), false.into());
-        Ok((request.chat, context))
+        let keeper = match (request.store, env.responses) {
+            (true, Some(store)) => Some(Keeper::new(
+                store.clone(),
+                &id,
+                request.previous_response_id,
+                request.input,
+                env.now,
+            )),
+            _ => None,
+        };
+        // The response says whether it can be fetched again.
+        context.echo.insert("store".into(), keeper.is_some().into());
+        Ok((request.chat, Turn { context, keeper }))
     }
 
     fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
@@ -101,28 +121,30 @@ impl InboundApi for OpenAiResponses {
         })
     }
 
-    fn json(
-        _status: StatusCode,
-        body: Vec<u8>,
-        context: ResponseContext,
-    ) -> Result<HttpResponse, ApiError> {
+    fn json(_status: StatusCode, body: Vec<u8>, turn: Turn) -> Result<HttpResponse, ApiError> {
         let chat: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let response = response_object(&chat, &context).map_err(|e| {
+        let response = response_object(&chat, &turn.context).map_err(|e| {
             ApiError::BadUpstreamAnswer(format!(
                 "the provider answered, but its answer could not be translated to a Responses \
                  `response`: {e}"
             ))
         })?;
+        if let Some(keeper) = turn.keeper {
+            keeper.keep(&response);
+        }
         Ok(HttpResponse::Ok().json(response))
     }
 
-    fn stream(_provider: &str, _model: &str, context: ResponseContext) -> Box<dyn StreamFrames> {
-        Box::new(Events(ToResponsesStream::new(context)))
+    fn stream(_provider: &str, _model: &str, turn: Turn) -> Box<dyn StreamFrames> {
+        Box::new(Events {
+            stream: ToResponsesStream::new(turn.context),
+            keeper: turn.keeper,
+        })
     }
 
     /// The dropped built-in tools, named for the client.
-    fn headers(context: &ResponseContext) -> Vec<(&'static str, String)> {
-        context
+    fn headers(turn: &Turn) -> Vec<(&'static str, String)> {
+        turn.context
             .tools
             .dropped_header()
             .map(|dropped| (DROPPED_TOOLS_HEADER, dropped))
@@ -193,12 +215,17 @@ fn param_of(message: &str) -> Option<&'static str> {
 }
 
 /// One stream's Responses events, framed `event: …\ndata: …\n\n`.
-struct Events(ToResponsesStream);
+struct Events {
+    stream: ToResponsesStream,
+    /// Keeps the response of `response.completed` or `response.incomplete`
+    /// (a failed stream is not kept: there is no answer to continue from).
+    keeper: Option<Keeper>,
+}
 
 impl StreamFrames for Events {
     fn chunk(&mut self, data: &str) -> Bytes {
         match serde_json::from_str::<Value>(data) {
-            Ok(chunk) => named_frames(self.0.events(&chunk)),
+            Ok(chunk) => named_frames(self.stream.events(&chunk)),
             Err(_) => Bytes::new(),
         }
     }
@@ -206,16 +233,24 @@ impl StreamFrames for Events {
     /// The translator turns an `{"error":…}` chunk into `response.failed`,
     /// the stream's last event.
     fn error(&mut self, data: &str) -> Bytes {
+        self.keeper = None;
         match serde_json::from_str::<Value>(data) {
-            Ok(chunk) if chunk.get("error").is_some() => named_frames(self.0.events(&chunk)),
-            _ => named_frames(self.0.fail(super::SERVER_ERROR, data)),
+            Ok(chunk) if chunk.get("error").is_some() => named_frames(self.stream.events(&chunk)),
+            _ => named_frames(self.stream.fail(super::SERVER_ERROR, data)),
         }
     }
 
     /// `response.completed` or `response.incomplete`, unless the stream
     /// failed already.
     fn end(&mut self) -> Bytes {
-        named_frames(self.0.finish())
+        let frames = named_frames(self.stream.finish());
+        let finished = self.stream.final_response();
+        if let (Some(keeper), Some(response)) = (self.keeper.take(), finished) {
+            if response["status"] != "failed" {
+                keeper.keep(response);
+            }
+        }
+        frames
     }
 }
 

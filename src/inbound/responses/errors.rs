@@ -20,14 +20,26 @@ pub const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
 /// Anything else (a cut stream, a provider fault).
 pub const SERVER_ERROR: &str = "server_error";
 
+/// The wait a rate-limited stream's `response.failed` asks for when the
+/// provider named none: short, because the client's retry comes back to
+/// the proxy, which answers it with another key (or waits for one itself,
+/// or refuses it with a 429 and `Retry-After` before any event).
+pub const RETRY_SOON_SECS: u64 = 1;
+
 /// The `response.failed` error for an OpenAI-style `error` value (the
 /// `{"error":…}` event the relay sends when a stream breaks): its code one
-/// of the four above, its message the provider's.
+/// of the four above, its message the provider's — for a rate limit, with
+/// `Please try again in N s.` unless it says when already.
 pub fn failed_error(error: &Value) -> Value {
     let message = str_of(error, "message")
         .or_else(|| error.as_str())
         .map_or_else(|| error.to_string(), str::to_string);
-    json!({ "code": failure_code(error), "message": message })
+    let code = failure_code(error);
+    let message = match code {
+        RATE_LIMIT_EXCEEDED => with_retry_hint(&message, RETRY_SOON_SECS),
+        _ => message,
+    };
+    json!({ "code": code, "message": message })
 }
 
 /// The code clients act on for an OpenAI-style `error` value, judged from

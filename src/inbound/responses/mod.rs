@@ -1,7 +1,8 @@
 //! OpenAI's Responses API (`POST /v1/responses`), translated to and from
 //! the OpenAI chat format the proxy routes, so any provider can serve it.
 //! Pure functions on [`serde_json::Value`]; no I/O, no clock, no ids drawn
-//! here, except in `api.rs`, which draws the response id and time.
+//! here, except in `api.rs`, which draws the response id and time, and
+//! `keep.rs`, which reads and writes the stored responses.
 //!
 //! - `api.rs`: [`OpenAiResponses`], the API the server serves at `POST
 //!   /v1/responses`.
@@ -12,6 +13,8 @@
 //! - `stream.rs`: [`ToResponsesStream`], chat chunks → Responses events;
 //!   `stream/calls.rs` its tool calls.
 //! - `errors.rs`: the `error.code` of `response.failed`.
+//! - `keep.rs`: stored responses: the conversation `previous_response_id`
+//!   names ([`prior_items`]), and the answer kept ([`Keeper`]).
 //! - `native.rs`: [`PassThrough`], the events of a provider that serves
 //!   the Responses API natively, relayed as sent.
 //! - `tests_request.rs`, `tests_tools.rs`, `tests_answer.rs`,
@@ -23,6 +26,7 @@
 mod api;
 mod errors;
 mod input;
+mod keep;
 mod native;
 mod request;
 mod response;
@@ -42,12 +46,13 @@ use serde_json::{Map, Value};
 
 use crate::providers::{str_of, u64_of};
 
-pub use api::OpenAiResponses;
+pub use api::{OpenAiResponses, Turn};
 pub use errors::{
     failed_error, failure_code, with_retry_hint, CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA,
     RATE_LIMIT_EXCEEDED, SERVER_ERROR,
 };
 pub use input::input_items;
+pub use keep::{prior_items, Keeper, PREVIOUS_RESPONSE_NOT_FOUND};
 pub use native::PassThrough;
 pub use request::{chat_request, ChatRequest};
 pub use response::response_object;

@@ -171,7 +171,19 @@ fn failure_codes_clients_act_on() {
     );
     assert_eq!(
         failed_error(&json!({"code": "rate_limit_exceeded", "message": "Rate limit reached."})),
-        json!({"code": "rate_limit_exceeded", "message": "Rate limit reached."})
+        json!({"code": "rate_limit_exceeded",
+               "message": "Rate limit reached. Please try again in 1s."}),
+        "a rate limit says when to retry, the form Codex reads"
+    );
+    assert_eq!(
+        failed_error(&json!({"code": "rate_limit_exceeded",
+                             "message": "Limit. Please try again in 20s."})),
+        json!({"code": "rate_limit_exceeded", "message": "Limit. Please try again in 20s."}),
+        "the provider's own wait is kept"
+    );
+    assert_eq!(
+        failed_error(&json!({"code": "server_error", "message": "cut"})),
+        json!({"code": "server_error", "message": "cut"})
     );
     assert_eq!(
         with_retry_hint("Rate limit reached.", 7),

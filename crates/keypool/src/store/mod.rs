@@ -47,7 +47,10 @@ pub use error::OpenError;
 use generation::Generation;
 pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
-pub use responses::{ResponseLimits, ResponseStore, StoredResponse};
+pub use responses::{
+    is_valid_id as is_valid_response_id, ChainError, PutError, ResponseLimits, ResponseStore,
+    StoredResponse,
+};
 
 /// Current version of every record.
 const RECORD_VERSION: u32 = 1;

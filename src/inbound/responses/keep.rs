@@ -1,0 +1,122 @@
+//! Stored responses on the translated path: the conversation a
+//! `previous_response_id` names, read before the request is translated
+//! ([`prior_items`]), and the answer kept once it is complete ([`Keeper`]).
+//!
+//! The store itself ([`ResponseStore`]) knows nothing of the API; here is
+//! what a stored response holds: the `response` object as the client got
+//! it, this request's own input items (each with an `id`, for
+//! `GET /v1/responses/{id}/input_items`), and the response it continued.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::store::{ChainError, ResponseStore, StoredResponse};
+
+/// OpenAI's `code` for a `previous_response_id` that names no stored
+/// response; clients recover on it (by sending the whole conversation).
+pub const PREVIOUS_RESPONSE_NOT_FOUND: &str = "previous_response_not_found";
+
+/// The input and output items of the conversation that ends with response
+/// `id`, oldest first: what comes before the new request's input.
+/// Instructions are not among them (each request's are its own, as with
+/// OpenAI).
+pub fn prior_items(
+    store: Option<&ResponseStore>,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Value>, ApiError> {
+    let Some(store) = store else {
+        return Err(not_found(format!(
+            "Previous response with id '{id}' not found: this proxy keeps no responses \
+             (its state store is not available), so send the whole conversation in `input`"
+        )));
+    };
+    let chain = store.chain(id, now).map_err(|e| match e {
+        ChainError::NotFound(id) => not_found(format!(
+            "Previous response with id '{id}' not found: it was never stored (sent with \
+             `store: false`, or answered by another proxy or a provider directly), or it \
+             expired or was deleted; send the whole conversation in `input` instead"
+        )),
+        ChainError::Broken { missing } => not_found(format!(
+            "Previous response with id '{id}' cannot be continued: response '{missing}', \
+             earlier in its conversation, expired or was deleted; send the whole \
+             conversation in `input` instead"
+        )),
+        ChainError::TooLong => ApiError::invalid_param(e.to_string(), "previous_response_id"),
+        ChainError::Storage(why) => {
+            log::error!("stored responses cannot be read: {why}");
+            ApiError::Unavailable("the stored responses cannot be read")
+        }
+    })?;
+    let mut items = Vec::new();
+    for record in chain {
+        items.extend(record.input);
+        if let Some(Value::Array(output)) = record.response.get("output") {
+            items.extend(output.iter().cloned());
+        }
+    }
+    Ok(items)
+}
+
+fn not_found(message: String) -> ApiError {
+    ApiError::InvalidRequest {
+        message,
+        param: Some("previous_response_id"),
+        code: Some(PREVIOUS_RESPONSE_NOT_FOUND),
+    }
+}
+
+/// Keeps one request's answer, unless the request said `store: false`.
+pub struct Keeper {
+    store: ResponseStore,
+    id: String,
+    previous_response_id: Option<String>,
+    input: Vec<Value>,
+    now: DateTime<Utc>,
+}
+
+// === impl Keeper ===
+
+impl Keeper {
+    /// The keeper of response `id`, whose request's own input is `input`
+    /// (ids are given to the items that have none: `in_<id>_<index>`).
+    pub fn new(
+        store: ResponseStore,
+        id: &str,
+        previous_response_id: Option<String>,
+        mut input: Vec<Value>,
+        now: DateTime<Utc>,
+    ) -> Keeper {
+        let base = id.strip_prefix("resp_").unwrap_or(id);
+        for (index, item) in input.iter_mut().enumerate() {
+            if let Some(item) = item.as_object_mut() {
+                item.entry("id")
+                    .or_insert_with(|| format!("in_{base}_{index}").into());
+            }
+        }
+        Keeper {
+            store,
+            id: id.to_string(),
+            previous_response_id,
+            input,
+            now,
+        }
+    }
+
+    /// Stores `response` (the object the client got) with the request's
+    /// input. A response too large to keep, or a store that fails, is
+    /// logged: the client has its answer either way, and a later
+    /// `previous_response_id` says it is not found.
+    pub fn keep(self, response: &Value) {
+        let record = StoredResponse {
+            created_at: response["created_at"].as_i64().unwrap_or_default(),
+            previous_response_id: self.previous_response_id,
+            response: response.clone(),
+            input: self.input,
+        };
+        if let Err(e) = self.store.put(&self.id, &record, self.now) {
+            log::warn!("response {} not stored: {e}", self.id);
+        }
+    }
+}
