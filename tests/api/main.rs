@@ -26,6 +26,7 @@ mod loops;
 mod messages;
 mod messages_input;
 mod metrics;
+mod openai_sdk;
 mod persistence;
 mod reload;
 mod request_logs;
