@@ -21,12 +21,12 @@ use mock_upstream::{Reply, StreamScript};
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The shell tool Codex 0.171 offers (`{"cmd": "…"}`).
-const SHELL_TOOL: &str = "exec_command";
+pub const SHELL_TOOL: &str = "exec_command";
 
 /// A working `codex`, or `None` with the reason printed (the test is then
 /// skipped). With `LLMKP_REQUIRE_TOOLS` set (`.ci/run` sets it) a missing
 /// CLI fails the test instead, so CI cannot pass without running it.
-fn codex_or_skip() -> Option<PathBuf> {
+pub fn codex_or_skip() -> Option<PathBuf> {
     let Some(codex) = find_codex() else {
         return skip_without(
             "Codex CLI (`codex`) not found on PATH or in npm's global prefix; \
@@ -62,14 +62,14 @@ fn find_codex() -> Option<PathBuf> {
 }
 
 /// What a CLI run printed: `--json` events on stdout.
-struct Run {
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
     /// The `item.completed` items of the JSONL output.
-    fn items(&self) -> Vec<Value> {
+    pub fn items(&self) -> Vec<Value> {
         self.stdout
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -79,10 +79,11 @@ impl Run {
     }
 }
 
-/// The `config.toml` of a Codex home whose provider is the proxy at `base`.
-fn config(base: &str) -> String {
+/// The `config.toml` of a Codex home whose provider is the proxy at `base`,
+/// asking for `model`.
+fn config(base: &str, model: &str) -> String {
     format!(
-        "model = \"mock/gpt-test\"\n\
+        "model = \"{model}\"\n\
          model_provider = \"proxy\"\n\
          \n\
          [model_providers.proxy]\n\
@@ -98,9 +99,9 @@ fn config(base: &str) -> String {
 
 /// Runs `codex exec <prompt>` against the proxy, in a fresh home and work
 /// directory, off the actix thread (the proxy's actors live there).
-async fn run_codex(codex: PathBuf, app: &TestApp, prompt: &str) -> Run {
+pub async fn run_codex(codex: PathBuf, app: &TestApp, model: &str, prompt: &str) -> Run {
     let home = tempfile::tempdir().unwrap();
-    let config = config(&app.base);
+    let config = config(&app.base, model);
     let prompt = prompt.to_string();
     let run = actix_rt::task::spawn_blocking(move || {
         let home = home.path();
@@ -173,7 +174,7 @@ fn answer(text: Option<&str>, tool: Option<(&str, Value)>) -> Reply {
 }
 
 /// A value no earlier run can have left behind.
-fn nonce() -> String {
+pub fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
@@ -187,7 +188,7 @@ async fn codex_answers_a_prompt_through_an_openai_provider() {
     let expected = format!("answer-{nonce}");
     app.mock
         .reply_when(&format!("ping {nonce}"), answer(Some(&expected), None));
-    let run = run_codex(codex, &app, &format!("ping {nonce}")).await;
+    let run = run_codex(codex, &app, "mock/gpt-test", &format!("ping {nonce}")).await;
     let said = run
         .items()
         .iter()
@@ -224,7 +225,7 @@ async fn codex_runs_a_shell_command_and_its_output_reaches_the_provider() {
         &format!("run {nonce}"),
         answer(None, Some((SHELL_TOOL, json!({"cmd": command})))),
     );
-    let run = run_codex(codex, &app, &format!("run {nonce}")).await;
+    let run = run_codex(codex, &app, "mock/gpt-test", &format!("run {nonce}")).await;
     let said = run
         .items()
         .iter()

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::script::StreamScript;
-use super::serve::{json_response, scripted, stream_response, Shared};
+use super::serve::{json_response, scripted_for, stream_response, Shared};
 
 pub(super) async fn handle(
     state: &Shared,
@@ -24,7 +24,7 @@ pub(super) async fn handle(
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
     let model = body["model"].as_str().unwrap_or_default().to_string();
-    let (status, reply, guard) = match scripted(state, &key, &model, error).await {
+    let (status, reply, guard) = match scripted_for(state, &key, &model, Some(&body), error).await {
         Ok(response) => return response,
         Err(default) => default,
     };

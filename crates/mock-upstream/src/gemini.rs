@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::script::StreamScript;
-use super::serve::{json_response, lock, scripted, stream_response, Shared};
+use super::serve::{json_response, lock, scripted_for, stream_response, Shared};
 
 pub(super) async fn handle(
     state: &Shared,
@@ -33,12 +33,13 @@ pub(super) async fn handle(
         .get("x-goog-api-key")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
+    let body = body.unwrap_or(Value::Null);
+    let unavailable = |code| error(code, "UNAVAILABLE");
     let (status, reply, guard) =
-        match scripted(state, &key, model, |code| error(code, "UNAVAILABLE")).await {
+        match scripted_for(state, &key, model, Some(&body), unavailable).await {
             Ok(response) => return response,
             Err(default) => default,
         };
-    let body = body.unwrap_or(Value::Null);
     match action {
         "generateContent" => json_response(status, &reply.headers, &response("hello from gemini")),
         "streamGenerateContent" => stream_response(

@@ -122,8 +122,8 @@ impl MockUpstream {
         }
     }
 
-    /// Answers `reply` to every OpenAI-format request (any key, any model)
-    /// whose JSON body contains `needle`, before any [`Self::script`];
+    /// Answers `reply` to every request of any dialect (any key, any
+    /// model) whose JSON body contains `needle`, before any [`Self::script`];
     /// [`Self::bodies_with`] gives those bodies. For clients that send
     /// requests of their own besides the ones a test scripts (Claude Code).
     pub fn reply_when(&self, needle: &str, reply: Reply) {

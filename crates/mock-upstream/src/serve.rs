@@ -236,19 +236,10 @@ pub(super) fn next_reply(state: &Shared, key: &str, model: &str, body: Option<&V
 /// The scripted part of a reply, shared by every dialect: counts the call,
 /// holds it in flight, waits the delay, and answers when the script decides
 /// (a stream, a body, an error status with `error(status)` as body).
-/// Otherwise hands back what the dialect needs for its default answer.
-pub(super) async fn scripted(
-    state: &Shared,
-    key: &str,
-    model: &str,
-    error: fn(u16) -> Value,
-) -> Result<HttpResponse, (StatusCode, Reply, InFlightGuard)> {
-    scripted_for(state, key, model, None, error).await
-}
-
-/// [`scripted`], where a request `body` containing a needle of
+/// Otherwise hands back what the dialect needs for its default answer. A
+/// request `body` containing a needle of
 /// [`MockUpstream::reply_when`](super::MockUpstream::reply_when) gets that
-/// reply.
+/// reply before any script.
 pub(super) async fn scripted_for(
     state: &Shared,
     key: &str,
