@@ -1,11 +1,14 @@
 //! One suite every wire format passes against the scripted upstream:
 //! non-stream, stream, embeddings (where the provider has them), 429 with a
-//! hint, 401, 500, a malformed stream event, and a stream cut mid-way.
+//! hint, 401, 500, a malformed stream event, and a stream cut mid-way; and
+//! the same failures through the Responses API (`responses_*`): a 429 that
+//! rotates, every key resting, a stream cut after output began.
 
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::responses::{events as response_events, output_text, post};
 use mock_upstream::{anthropic, gemini, Reply, StreamScript};
 
 /// The events of a finished stream: payloads, `[DONE]` excluded.
@@ -152,6 +155,47 @@ macro_rules! conformance {
                 let last = chunks.last().unwrap();
                 assert_eq!(last["error"]["code"], "stream_interrupted", "{events:?}");
                 assert!(text_of(&chunks).starts_with("one"), "{events:?}");
+                assert_eq!(app.mock.total_calls(), 1, "never retried after output began");
+                app.stop().await;
+            }
+
+            #[actix_web::test]
+            async fn responses_rate_limit_rotates() {
+                let app = app().await;
+                app.mock.script(KEY_1, "m", vec![Reply::status(429).with_header("Retry-After", "30")]);
+                let answer = post(&app, &json!({"model": MODEL, "input": "hi"})).await;
+                assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+                assert_eq!(output_text(&answer.json()), $text);
+                assert_eq!((app.mock.calls(KEY_1, "m"), app.mock.calls(KEY_2, "m")), (1, 1));
+                app.stop().await;
+            }
+
+            #[actix_web::test]
+            async fn responses_every_key_resting() {
+                let app = app().await;
+                for key in [KEY_1, KEY_2] {
+                    app.mock.script(key, "m", vec![Reply::status(429).with_header("Retry-After", "600")]);
+                }
+                let answer = post(&app, &json!({"model": MODEL, "input": "hi", "stream": true})).await;
+                assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.text);
+                assert!(answer.retry_after.is_some());
+                assert_eq!(answer.json()["error"]["code"], "rate_limit_exceeded");
+                assert_eq!(app.mock.total_calls(), 2);
+                app.stop().await;
+            }
+
+            #[actix_web::test]
+            async fn responses_mid_stream_disconnect() {
+                let app = app().await;
+                let cut = stream_of(&["one", " two", " three", " four"]).cut_after(3);
+                app.mock.script(KEY_1, "m", vec![Reply::ok().with_stream(cut)]);
+                let answer = post(&app, &json!({"model": MODEL, "input": "hi", "stream": true})).await;
+                assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+                let events = response_events(&answer.text);
+                let (name, last) = events.last().unwrap();
+                assert_eq!(name, "response.failed", "{}", answer.text);
+                assert_eq!(last["response"]["error"]["code"], "server_error");
+                assert!(answer.text.contains("response.output_text.delta"));
                 assert_eq!(app.mock.total_calls(), 1, "never retried after output began");
                 app.stop().await;
             }
