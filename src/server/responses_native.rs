@@ -14,9 +14,10 @@ use serde_json::{Map, Value};
 
 use super::body::resolve_model;
 use super::rotation::{Answer, Forward, Operation};
+use super::serve::encode;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::inbound::responses::{input_items, prior_items, PassThrough};
+use crate::inbound::responses::{check_input, input_items, prior_items, PassThrough};
 use crate::inbound::shape::stream_flag;
 use crate::inbound::{InboundApi, ParseEnv};
 use crate::providers::openai::responses::RESPONSES_PATH;
@@ -38,7 +39,9 @@ pub fn request<'a>(
     if !target.provider.responses_native || target.provider.format != Format::OpenAi {
         return None;
     }
-    let stream = match stream_flag(body) {
+    // What the provider would refuse anyway is refused without a call.
+    let checked = check_input(body.get("input")).and_then(|()| stream_flag(body));
+    let stream = match checked {
         Ok(stream) => stream,
         Err(e) => return Some(Err(e)),
     };
@@ -91,9 +94,7 @@ fn continued_here(
 fn reencoded(body: &Map<String, Value>, model: &str) -> Result<Bytes, ApiError> {
     let mut body = body.clone();
     body.insert("model".into(), Value::String(model.to_string()));
-    serde_json::to_vec(&body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
+    encode(&Value::Object(body))
 }
 
 /// The provider's answer as it sent it (`model` prefixed already); its

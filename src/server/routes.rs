@@ -8,13 +8,11 @@ use serde_json::json;
 use super::body::{optional_str, read_optional_json_object};
 use super::middleware::{is_authorized, require_proxy_key};
 use super::models::{list_models, retrieve_model};
-use super::rotation::Operation;
-use super::serve::{proxy_call, serve};
+use super::serve::{proxy_call, serve, OpenAiOnly};
 use super::Shared;
 use crate::error::ApiError;
 use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses};
 use crate::keypool::{GetUsage, ResetCooldowns};
-use crate::providers::EmbeddingEncoding;
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
@@ -112,7 +110,7 @@ async fn completions(
     shared: web::Data<Shared>,
     worker: Worker,
 ) -> Result<HttpResponse, ApiError> {
-    proxy_call(req, payload, shared, worker, Operation::Completions).await
+    proxy_call(req, payload, shared, worker, OpenAiOnly::Completions).await
 }
 
 async fn embeddings(
@@ -121,9 +119,7 @@ async fn embeddings(
     shared: web::Data<Shared>,
     worker: Worker,
 ) -> Result<HttpResponse, ApiError> {
-    // The encoding is read from the body once it is parsed.
-    let operation = Operation::Embeddings(EmbeddingEncoding::Float);
-    proxy_call(req, payload, shared, worker, operation).await
+    proxy_call(req, payload, shared, worker, OpenAiOnly::Embeddings).await
 }
 
 async fn models(shared: web::Data<Shared>, worker: Worker) -> HttpResponse {

@@ -13,7 +13,7 @@ use super::rotation::{forward, Answer, Forward, Operation};
 use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::inbound::shape::{check_messages, check_texts, stream_flag};
+use crate::inbound::shape::{check_texts, stream_flag};
 use crate::inbound::{InboundApi, OpenAiChat, ParseEnv};
 use crate::providers::{openai, EmbeddingEncoding, Format};
 use crate::reqlog::LogHandle;
@@ -149,10 +149,21 @@ fn refused_early(log: Option<&LogHandle>, e: ApiError) -> ApiError {
     e
 }
 
-fn encode(body: &serde_json::Value) -> Result<Bytes, ApiError> {
+/// A request body as JSON bytes for the provider.
+pub fn encode(body: &serde_json::Value) -> Result<Bytes, ApiError> {
     serde_json::to_vec(body)
         .map(Bytes::from)
         .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
+}
+
+/// What the OpenAI-only routes serve ([`proxy_call`]); the chat APIs,
+/// Responses included, are served by [`serve`].
+#[derive(Clone, Copy, Debug)]
+pub enum OpenAiOnly {
+    /// Legacy text completions (`POST /v1/completions`).
+    Completions,
+    /// `POST /v1/embeddings`.
+    Embeddings,
 }
 
 /// The OpenAI-only routes: legacy text completions and embeddings, answered
@@ -162,12 +173,17 @@ pub async fn proxy_call(
     payload: web::Payload,
     shared: web::Data<Shared>,
     worker: Worker,
-    operation: Operation,
+    call: OpenAiOnly,
 ) -> Result<HttpResponse, ApiError> {
     let config = shared.config();
     let limit = config.settings.server.max_body_size;
     let raw = read_body(req.headers(), payload, limit).await?;
-    if let Some(request) = plain_openai(&shared, &config, &req, &raw, operation) {
+    let plain = match call {
+        OpenAiOnly::Completions => Operation::Completions,
+        // Unparsed, `encoding_format` goes upstream as sent.
+        OpenAiOnly::Embeddings => Operation::Embeddings(EmbeddingEncoding::Float),
+    };
+    if let Some(request) = plain_openai(&shared, &config, &req, &raw, plain) {
         let answer = forward(&shared, &worker, &req, &request).await?;
         return render::<OpenAiChat>(answer, &request, ());
     }
@@ -175,29 +191,23 @@ pub async fn proxy_call(
     let log = super::start_log(&shared, &req, &body);
     let prepared = async {
         let target = resolve_target(&config, &body)?;
-        let stream = !matches!(operation, Operation::Embeddings(_)) && stream_flag(&body)?;
         let wire = target.provider.format.wire();
-        let operation = match operation {
-            Operation::Embeddings(_) => Operation::Embeddings(
-                EmbeddingEncoding::of(&body)
-                    .map_err(|e| ApiError::invalid_param(e, "encoding_format"))?,
-            ),
-            other => other,
-        };
-        match operation {
-            Operation::Embeddings(_) => check_texts(&body, "input")?,
-            Operation::Completions => check_texts(&body, "prompt")?,
-            // The chat APIs are served by `serve`, Responses included.
-            Operation::Chat | Operation::Responses => check_messages(&body)?,
-        }
-        let outbound = match operation {
-            Operation::Embeddings(_) => wire.embeddings_request(body, &target.model),
-            Operation::Completions => wire.completions_request(body, &target.model, stream),
-            Operation::Chat | Operation::Responses => {
-                wire.chat_request(body, &target.model, stream)
+        let (operation, stream, outbound) = match call {
+            OpenAiOnly::Embeddings => {
+                let encoding = EmbeddingEncoding::of(&body)
+                    .map_err(|e| ApiError::invalid_param(e, "encoding_format"))?;
+                check_texts(&body, "input")?;
+                let outbound = wire.embeddings_request(body, &target.model);
+                (Operation::Embeddings(encoding), false, outbound)
             }
-        }
-        .map_err(ApiError::invalid)?;
+            OpenAiOnly::Completions => {
+                let stream = stream_flag(&body)?;
+                check_texts(&body, "prompt")?;
+                let outbound = wire.completions_request(body, &target.model, stream);
+                (Operation::Completions, stream, outbound)
+            }
+        };
+        let outbound = outbound.map_err(ApiError::invalid)?;
         Ok::<_, ApiError>(Forward {
             config: &config,
             operation,

@@ -342,3 +342,32 @@ async fn a_native_request_is_logged_like_chat() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_bad_input_is_refused_before_any_native_call() {
+    let app = openai_app().await;
+    for (body, says) in [
+        (json!({"model": "openai/gpt-5"}), "`input` is required"),
+        (
+            json!({"model": "openai/gpt-5", "input": 5}),
+            "must be a string or an array",
+        ),
+        (
+            json!({"model": "openai/gpt-5", "input": []}),
+            "`input` is empty",
+        ),
+    ] {
+        let answer = post(&app, &body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            answer.text
+        );
+        let error = answer.json()["error"].clone();
+        assert_eq!(error["param"], "input", "{error}");
+        assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+    }
+    assert_eq!(app.mock.total_calls(), 0);
+    app.stop().await;
+}

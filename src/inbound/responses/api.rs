@@ -76,12 +76,7 @@ impl InboundApi for OpenAiResponses {
         env: &ParseEnv<'_>,
     ) -> Result<(Map<String, Value>, Turn), ApiError> {
         let body = Value::Object(body);
-        if body["input"].as_array().is_some_and(Vec::is_empty) {
-            return Err(ApiError::invalid_param(
-                format!("`input` is empty: send at least one item, {INPUT_EXAMPLE}"),
-                "input",
-            ));
-        }
+        check_input(body.get("input"))?;
         let prior = match &body["previous_response_id"] {
             Value::Null => Vec::new(),
             Value::String(id) => prior_items(env.responses, id, env.now)?,
@@ -174,6 +169,20 @@ impl InboundApi for OpenAiResponses {
             "code": text("code"),
         }}))
     }
+}
+
+/// A request's `input` is there, a string or a list of items, and not
+/// empty; a 400 that says what is wrong otherwise. (Its items are checked
+/// by the translation, or by a provider that serves Responses natively.)
+pub fn check_input(input: Option<&Value>) -> Result<(), ApiError> {
+    let items = super::input_items(input).map_err(refused)?;
+    if items.is_empty() {
+        return Err(ApiError::invalid_param(
+            format!("`input` is empty: send at least one item, {INPUT_EXAMPLE}"),
+            "input",
+        ));
+    }
+    Ok(())
 }
 
 /// A translator's refusal as a 400 naming the field it is about, with an

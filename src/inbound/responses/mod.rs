@@ -46,7 +46,7 @@ use serde_json::{Map, Value};
 
 use crate::providers::{str_of, u64_of};
 
-pub use api::{OpenAiResponses, Turn};
+pub use api::{check_input, OpenAiResponses, Turn};
 pub use errors::{
     failed_error, failure_code, with_retry_hint, CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA,
     RATE_LIMIT_EXCEEDED, SERVER_ERROR,
