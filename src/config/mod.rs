@@ -11,7 +11,10 @@ pub mod duration;
 pub mod env;
 pub mod filters;
 pub mod providers;
+pub mod routes;
 pub mod typos;
+
+use std::collections::BTreeMap;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
+pub use routes::{Route, RouteSettings, Routes};
 
 /// The documented defaults, compiled in so the binary runs from any
 /// directory.
@@ -63,6 +67,7 @@ pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
     ("RETRY_BACKOFF_BASE", "proxy.retry_backoff_base"),
     ("DAILY_RESET_TIME", "proxy.daily_reset_time"),
     ("DAILY_RESET_TIMEZONE", "proxy.daily_reset_timezone"),
+    ("STICKY_SESSIONS", "routing.sticky_sessions"),
 ];
 
 /// Shortest `PROXY_API_KEY` accepted on a non-loopback address: anything
@@ -76,6 +81,22 @@ pub const MIN_PROXY_KEY_LEN: usize = 16;
 pub struct Settings {
     pub server: ServerSettings,
     pub proxy: ProxySettings,
+    #[serde(default)]
+    pub routing: RoutingSettings,
+    /// `[routes.<name>]`; the environment's `ROUTE_<NAME>` join them in
+    /// [`Config::routes`], which is what a masked dump shows.
+    #[serde(default, skip_serializing)]
+    pub routes: BTreeMap<String, RouteSettings>,
+}
+
+/// How requests are spread over keys.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// A conversation keeps the key it started on while that key is usable,
+    /// so the provider's prompt cache keeps hitting.
+    #[serde(default)]
+    pub sticky_sessions: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -128,6 +149,8 @@ pub struct Config {
     #[serde(serialize_with = "serialize_optional_secret")]
     pub proxy_api_key: Option<Secret>,
     pub providers: Vec<ProviderConfig>,
+    /// Model names that stand for chains of targets.
+    pub routes: Routes,
     /// Problems that do not stop startup; logged once by the caller.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -169,10 +192,12 @@ impl Config {
                     .to_string(),
             );
         }
+        let routes = Routes::build(&settings.routes, env, &discovery.providers)?;
         let config = Config {
             settings,
             proxy_api_key,
             providers: discovery.providers,
+            routes,
             warnings,
         };
         config.validate()?;
