@@ -77,9 +77,16 @@ fn env_replaces_a_file_route_of_the_same_name() {
     assert_eq!(chain(&config, "fast"), ["openai/b"]);
 }
 
+/// A settings file, the environment, and what the refusal must say.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
 #[test]
 fn bad_routes_are_refused_naming_the_route() {
-    let cases: [(&str, &[(&str, &str)], &[&str]); 9] = [
+    let cases: [Case; 9] = [
         (
             "",
             &[("ROUTE_FAST", "mistral/large")],

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::shape::{check_messages, stream_flag};
-use super::{ChatOptions, InboundApi, StreamFrames};
+use super::{ChatOptions, InboundApi, Served, StreamFrames};
 use crate::error::ApiError;
 use crate::providers::client_wants_usage;
 use crate::sse::frame;
@@ -28,7 +28,7 @@ impl InboundApi for OpenAiChat {
 
     fn parse(
         body: Map<String, Value>,
-        _providers: &dyn Fn() -> Vec<String>,
+        _served: &dyn Served,
     ) -> Result<(Map<String, Value>, ()), ApiError> {
         Ok((body, ()))
     }

@@ -23,8 +23,7 @@ pub async fn count_tokens(
         let config = shared.config();
         let limit = config.settings.server.max_body_size;
         let body = read_json_object(req.headers(), payload, limit).await?;
-        let (openai, ()) =
-            AnthropicMessages::parse(body, &|| super::serve::provider_names(&config))?;
+        let (openai, ()) = AnthropicMessages::parse(body, &*config)?;
         count(&shared, &worker, &openai).await
     };
     match counted.await {

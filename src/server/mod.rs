@@ -9,6 +9,7 @@ mod attempt;
 mod body;
 mod body_deadline;
 mod count;
+mod fallback;
 mod messages_count;
 pub mod metrics;
 mod middleware;
@@ -20,6 +21,7 @@ mod rotation;
 mod routes;
 mod serve;
 mod status;
+mod sticky;
 mod stream_relay;
 #[cfg(test)]
 mod tests_inbound;
@@ -57,6 +59,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
     pub models: models::ModelsCache,
+    /// Conversations pinned to keys (sticky sessions).
+    pub sticky: sticky::Pins,
 }
 
 /// A started proxy.
@@ -122,6 +126,7 @@ async fn start_serving(
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
         metrics: metrics::Metrics::default(),
+        sticky: sticky::Pins::default(),
         clock,
         config: std::sync::RwLock::new(Arc::new(config)),
     });

@@ -18,7 +18,7 @@ use super::{start_serving, RunningApp};
 use crate::cli::Cli;
 use crate::config::{load_settings, Config, EnvMap};
 use crate::error::ApiError;
-use crate::inbound::{ChatOptions, InboundApi, OpenAiChat, StreamFrames};
+use crate::inbound::{ChatOptions, InboundApi, OpenAiChat, Served, StreamFrames};
 
 const PROXY_KEY: &str = "shout-proxy-key-0123456789";
 const KEY_1: &str = "key-number-one-0001";
@@ -35,10 +35,10 @@ impl InboundApi for Shout {
 
     fn parse(
         body: Map<String, Value>,
-        providers: &dyn Fn() -> Vec<String>,
+        served: &dyn Served,
     ) -> Result<(Map<String, Value>, usize), ApiError> {
         let messages = body["messages"].as_array().map_or(0, Vec::len);
-        let (body, ()) = OpenAiChat::parse(body, providers)?;
+        let (body, ()) = OpenAiChat::parse(body, served)?;
         Ok((body, messages))
     }
 

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::inbound::shape::stream_flag;
-use crate::inbound::{ChatOptions, InboundApi, StreamFrames};
+use crate::inbound::{ChatOptions, InboundApi, Served, StreamFrames};
 use crate::providers::unix_now;
 use crate::sse::named_frames;
 
@@ -63,7 +63,7 @@ impl InboundApi for OpenAiResponses {
 
     fn parse(
         body: Map<String, Value>,
-        _providers: &dyn Fn() -> Vec<String>,
+        _served: &dyn Served,
     ) -> Result<(Map<String, Value>, ResponseContext), ApiError> {
         let body = Value::Object(body);
         if body
@@ -90,6 +90,11 @@ impl InboundApi for OpenAiResponses {
         // Nothing is kept: the response must not promise otherwise.
         context.echo.insert("store".into(), false.into());
         Ok((request.chat, context))
+    }
+
+    /// A `response` names the model that answered.
+    fn answered_by(context: &mut ResponseContext, model: &str) {
+        context.model = model.to_string();
     }
 
     fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
