@@ -336,3 +336,7 @@ impl Format {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "context_length_tests.rs"]
+mod context_length_tests;
