@@ -121,6 +121,8 @@ pub trait InboundApi: 'static {
 pub trait Served {
     /// The configured providers' names.
     fn providers(&self) -> Vec<String>;
+    /// The configured routes' names.
+    fn routes(&self) -> Vec<String>;
     /// Whether `model` is a route: a name that stands for a chain of
     /// `provider/model` targets, bare or not.
     fn is_route(&self, model: &str) -> bool;

@@ -248,14 +248,15 @@ impl Walk<'_> {
     where
         F: FnMut(Target<'c>) -> Result<(Forward<'c>, T), ApiError>,
     {
-        let label = target.label();
-        if let (Some(route), Some(from)) = (plan.route, &progress.last) {
-            if *from != label {
+        // A lone target (no route) has nowhere to move from.
+        if let Some(route) = plan.route {
+            let label = target.label();
+            if let Some(from) = progress.last.as_ref().filter(|from| **from != label) {
                 self.shared.metrics.routing.fallback(route, from, &label);
                 log::info!("route {route}: moving from {from} to {label}");
             }
+            progress.last = Some(label);
         }
-        progress.last = Some(label);
         let provider = target.provider.name.as_str();
         if let Some(log) = &self.log {
             log.target(provider, &target.model);

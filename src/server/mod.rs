@@ -25,6 +25,7 @@ mod sticky;
 mod stream_relay;
 #[cfg(test)]
 mod tests_inbound;
+mod unanswered;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

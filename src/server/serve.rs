@@ -187,6 +187,10 @@ impl Served for Config {
         self.providers.iter().map(|p| p.name.clone()).collect()
     }
 
+    fn routes(&self) -> Vec<String> {
+        self.routes.names().map(str::to_string).collect()
+    }
+
     fn is_route(&self, model: &str) -> bool {
         self.routes.get(model).is_some()
     }

@@ -30,6 +30,12 @@ async fn routes_are_listed_and_an_unknown_bare_model_names_them() {
         message.contains("routes: fast") && message.contains("backup, mock"),
         "{message}"
     );
+    let messages = json!({"model": "claude-x", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) = post(&app, "/v1/messages", &messages).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("routes: fast"), "{message}");
     app.stop().await;
 }
 

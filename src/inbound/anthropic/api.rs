@@ -105,6 +105,12 @@ pub fn require_provider_prefix(
     } else {
         providers
     };
+    let routes = served.routes().join(", ");
+    let routes = if routes.is_empty() {
+        String::new()
+    } else {
+        format!("; routes: {routes}")
+    };
     // A Claude model is meant for the `anthropic` provider, under that name.
     let example = if model.starts_with("claude-") {
         format!("anthropic/{model}")
@@ -114,9 +120,9 @@ pub fn require_provider_prefix(
     Err(ApiError::invalid_param(
         format!(
             "model \"{model}\" has no provider prefix: models are \"<provider>/<model>\", e.g. \
-             \"{example}\" (configured providers: {providers}). For Claude \
-             Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL (or its older name \
-             ANTHROPIC_SMALL_FAST_MODEL) to such names"
+             \"{example}\", or a route (configured providers: {providers}{routes}). For \
+             Claude Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL (or its older \
+             name ANTHROPIC_SMALL_FAST_MODEL) to such names"
         ),
         "model",
     ))
