@@ -1,11 +1,13 @@
-//! The rotation loop: lease a key, call the provider, and on failure retry
-//! the same key (transient faults, with backoff) or move to the next one.
-//! It returns a typed [`Answer`] in OpenAI chat shape, which the client's
-//! API renders (see [`crate::inbound`]).
+//! The rotation loop over one target's keys: lease a key, call the
+//! provider, and on failure retry the same key (transient faults, with
+//! backoff) or move to the next one. It returns a typed [`Answer`] in
+//! OpenAI chat shape, which the client's API renders (see
+//! [`crate::inbound`]), or why the target did not answer ([`Missed`]); the
+//! walk over a route's targets is [`super::fallback`]'s.
 //!
 //! Deadlines: the global deadline bounds the whole request — waiting for
 //! keys, every attempt, retries, backoff and the time to a stream's first
-//! event; no attempt or sleep runs past it. A non-streaming attempt in flight
+//! event, on every target; no attempt or sleep runs past it. A non-streaming attempt in flight
 //! is bounded by the smaller of `proxy.upstream_timeout` and the time left.
 //!
 //! Failures that follow the request, not the key: a transient failure (5xx,

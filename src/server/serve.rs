@@ -104,6 +104,8 @@ pub(super) fn translated<'c>(
     let mut body = Some(body);
     let log = log.clone();
     move |target| {
+        // A lone target is prepared once (it is never skipped: it may
+        // wait), so it can have the body itself.
         let body = match chain {
             true => body.clone(),
             false => body.take(),

@@ -188,3 +188,66 @@ async fn the_global_timeout_bounds_every_target_together() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn busy_keys_are_skipped_and_waited_for_only_when_no_target_has_one() {
+    let app = spawn_routes(&[]).await;
+    let slow = Reply::ok().with_delay(Duration::from_millis(1500));
+    app.mock.script(KEY_1, "m", vec![slow.clone()]);
+    app.mock.script(KEY_2, "m", vec![slow.clone()]);
+    // Both mock keys busy (one request each at a time, the default).
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let (base, client) = (app.base.clone(), app.client.clone());
+            actix_rt::spawn(async move {
+                let mut res = client
+                    .post(format!("{base}/v1/chat/completions"))
+                    .bearer_auth(PROXY_KEY)
+                    .send_json(&chat_body("mock/m"))
+                    .await
+                    .unwrap();
+                let _ = res.body().await;
+                res.status()
+            })
+        })
+        .collect();
+    let app_ref = &app;
+    eventually("both keys busy", || {
+        app_ref.mock.in_flight(KEY_1, "m") == 1 && app_ref.mock.in_flight(KEY_2, "m") == 1
+    })
+    .await;
+    let started = Instant::now();
+    let (status, target, _) = post(&app, "/v1/chat/completions", &chat_body("fast")).await;
+    assert_eq!((status, target.as_str()), (StatusCode::OK, "backup/b"));
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "not waited"
+    );
+
+    // Now the backup is busy too: the request waits for the first key
+    // that frees up.
+    app.mock.script(BACKUP_KEY, "b", vec![slow]);
+    let backup = {
+        let (base, client) = (app.base.clone(), app.client.clone());
+        actix_rt::spawn(async move {
+            let mut res = client
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(PROXY_KEY)
+                .send_json(&chat_body("backup/b"))
+                .await
+                .unwrap();
+            let _ = res.body().await;
+        })
+    };
+    eventually("backup busy", || {
+        app_ref.mock.in_flight(BACKUP_KEY, "b") == 1
+    })
+    .await;
+    let (status, _, body) = post(&app, "/v1/chat/completions", &chat_body("fast")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for request in busy {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    backup.await.unwrap();
+    app.stop().await;
+}

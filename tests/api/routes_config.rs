@@ -132,3 +132,17 @@ async fn bad_routes_are_refused_at_startup_and_on_reload() {
     assert_eq!(target, "backup/b");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_route_is_counted_as_its_first_target() {
+    let app = spawn_routes(&[("ROUTE_SMART", "mock/gpt-4o,backup/b")]).await;
+    let (status, answer) = app
+        .post_json(
+            "/v1/token-count",
+            &json!({"model": "smart", "text": "hello world"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["method"], "tiktoken o200k_base", "as gpt-4o");
+    app.stop().await;
+}
