@@ -93,7 +93,7 @@ async fn chat<A: InboundApi>(
 /// Prepares a chat request for each target: `body` (OpenAI chat) in the
 /// target's wire format. The body is copied only when there may be more
 /// than one target.
-pub(super) fn translated<'c>(
+fn translated<'c>(
     config: &'c Config,
     plan: &Plan<'c>,
     body: Map<String, Value>,
