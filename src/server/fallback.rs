@@ -371,3 +371,7 @@ fn reworded(error: ApiError, message: String) -> ApiError {
         other => other,
     }
 }
+
+#[cfg(test)]
+#[path = "fallback_tests.rs"]
+mod tests;

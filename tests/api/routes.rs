@@ -95,6 +95,21 @@ async fn resting_keys_are_skipped_without_waiting_or_calling_them() {
     let text = metrics(&app).await;
     let line = r#"llm_proxy_fallbacks_total{route="fast",from="mock/m",to="backup/b"} 3"#;
     assert!(text.contains(line), "{text}");
+
+    // Every target rests: a 429 at once, naming both.
+    app.mock.script(BACKUP_KEY, "b", vec![rests()]);
+    let started = Instant::now();
+    let (status, _, body) = post(&app, "/v1/chat/completions", &chat_body("fast")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("route `fast`")
+            && message.contains("mock/m: ")
+            && message.contains("backup/b: "),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "no waiting");
+    assert_eq!(app.mock.calls(KEY_1, "m") + app.mock.calls(KEY_2, "m"), 2);
     app.stop().await;
 }
 
