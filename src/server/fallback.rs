@@ -261,7 +261,15 @@ impl Walk<'_> {
         if let Some(log) = &self.log {
             log.target(provider, &target.model);
         }
-        let (request, via) = prepare(target.clone()).map_err(Missed::Failed)?;
+        let (request, via) = match prepare(target.clone()) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                if let Some(log) = &self.log {
+                    log.target_outcome(&format!("not sent: {error}"));
+                }
+                return Err(Missed::Failed(error));
+            }
+        };
         let leg = Leg {
             deadline,
             may_wait,
