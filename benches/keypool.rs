@@ -55,6 +55,7 @@ fn request() -> AcquireKey {
         model: MODEL.into(),
         exclude: vec![],
         wait_budget: Duration::ZERO,
+        prefer: None,
     }
 }
 

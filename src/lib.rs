@@ -45,13 +45,17 @@
 //! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
 //! - [`reqlog`] — the optional request log.
 //! - [`cli`] — command-line flags.
-//! - [`config`] — settings layering, `.env`, provider discovery, validation,
-//!   misspelt key variables; builds the key pool's `PoolProvider`s.
+//! - [`config`] — settings layering, `.env`, provider discovery, routes
+//!   (`routes.rs`), validation, misspelt key variables; builds the key
+//!   pool's `PoolProvider`s.
 //! - [`server`] — actix-web: `routes.rs` (the route table, one line per
 //!   client API), `serve.rs` (the generic handler), `middleware.rs` (request
 //!   ids, the proxy key in each API's way), `rotation.rs` (the rotation
-//!   loop, returning a typed answer), `attempt.rs` (one upstream call),
-//!   `stream_relay.rs` (a stream on its way to the client).
+//!   loop, returning a typed answer; `unanswered.rs`, what the client is
+//!   told when it ends without one), `attempt.rs` (one upstream call),
+//!   `fallback.rs` (a request's walk over a route's targets), `sticky.rs`
+//!   (conversations pinned to keys), `stream_relay.rs` (a stream on its
+//!   way to the client).
 //! - [`stats`] — the `stats` subcommand.
 //! - [`setup`] — the `setup` subcommand: the `.env` key wizard.
 //! - [`logging`] — the process logger; malformed-request noise from the

@@ -12,7 +12,10 @@ pub mod env;
 pub mod filters;
 pub mod providers;
 pub mod responses;
+pub mod routes;
 pub mod typos;
+
+use std::collections::BTreeMap;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,7 @@ use crate::secret::Secret;
 pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
 pub use responses::ResponsesSettings;
+pub use routes::{Route, RouteSettings, Routes};
 
 /// The documented defaults, compiled in so the binary runs from any
 /// directory.
@@ -71,6 +75,7 @@ pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
         "RESPONSES_MAX_RESPONSE_BYTES",
         "responses.max_response_bytes",
     ),
+    ("STICKY_SESSIONS", "routing.sticky_sessions"),
 ];
 
 /// Shortest `PROXY_API_KEY` accepted on a non-loopback address: anything
@@ -85,6 +90,22 @@ pub struct Settings {
     pub server: ServerSettings,
     pub proxy: ProxySettings,
     pub responses: ResponsesSettings,
+    #[serde(default)]
+    pub routing: RoutingSettings,
+    /// `[routes.<name>]`; the environment's `ROUTE_<NAME>` join them in
+    /// [`Config::routes`], which is what a masked dump shows.
+    #[serde(default, skip_serializing)]
+    pub routes: BTreeMap<String, RouteSettings>,
+}
+
+/// How requests are spread over keys.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// A conversation keeps the key it started on while that key is usable,
+    /// so the provider's prompt cache keeps hitting.
+    #[serde(default)]
+    pub sticky_sessions: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -137,6 +158,8 @@ pub struct Config {
     #[serde(serialize_with = "serialize_optional_secret")]
     pub proxy_api_key: Option<Secret>,
     pub providers: Vec<ProviderConfig>,
+    /// Model names that stand for chains of targets.
+    pub routes: Routes,
     /// Problems that do not stop startup; logged once by the caller.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -178,10 +201,12 @@ impl Config {
                     .to_string(),
             );
         }
+        let routes = Routes::build(&settings.routes, env, &discovery.providers)?;
         let config = Config {
             settings,
             proxy_api_key,
             providers: discovery.providers,
+            routes,
             warnings,
         };
         config.validate()?;

@@ -41,8 +41,9 @@ pub use responses::OpenAiResponses;
 /// What [`InboundApi::parse`] may consult besides the client's body.
 #[derive(Clone, Copy)]
 pub struct ParseEnv<'a> {
-    /// The configured providers' names, for a message that lists them.
-    pub providers: &'a dyn Fn() -> Vec<String>,
+    /// The configured providers and routes, for checks and messages that
+    /// name them.
+    pub served: &'a dyn Served,
     /// The stored Responses API responses, where `previous_response_id`
     /// is looked up and an answer is kept; `None` where nothing is stored.
     pub responses: Option<&'a ResponseStore>,
@@ -86,12 +87,17 @@ pub trait InboundApi: 'static {
     const RESPONSES: bool = false;
 
     /// The client's body as an OpenAI chat body (`model` as the client
-    /// sent it, `provider/model`) and the request's context, or why it is
-    /// refused (a 400).
+    /// sent it, `provider/model` or a route) and the request's context, or
+    /// why it is refused (a 400).
     fn parse(
         body: Map<String, Value>,
         env: &ParseEnv<'_>,
     ) -> Result<(Map<String, Value>, Self::Context), ApiError>;
+
+    /// The answer comes from `model` (`provider/model`), which may differ
+    /// from what the client asked for (a route): an API whose context
+    /// names the model in its answers takes it. Nothing by default.
+    fn answered_by(_context: &mut Self::Context, _model: &str) {}
 
     /// The rest of the request, read once its model resolved (so a
     /// request without a usable model is refused for that first): the
@@ -123,6 +129,18 @@ pub trait InboundApi: 'static {
     /// The provider refused the request itself (its 4xx): `body` is what it
     /// said, key scrubbed, with its `Content-Type`.
     fn refusal(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse;
+}
+
+/// What the proxy serves, as far as a client API's checks and messages
+/// need to know.
+pub trait Served {
+    /// The configured providers' names.
+    fn providers(&self) -> Vec<String>;
+    /// The configured routes' names.
+    fn routes(&self) -> Vec<String>;
+    /// Whether `model` is a route: a name that stands for a chain of
+    /// `provider/model` targets, bare or not.
+    fn is_route(&self, model: &str) -> bool;
 }
 
 /// The client's side of one stream, fed event by event. Each call returns

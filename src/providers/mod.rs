@@ -191,6 +191,19 @@ pub trait WireFormat: Send + Sync + 'static {
         body
     }
 
+    /// Whether a refusal (a client error) says the input is longer than
+    /// the model's context, so a route may take it to a model with a
+    /// larger one. OpenAI's rule by default: the code
+    /// `context_length_exceeded`, or its "maximum context length" message.
+    fn is_context_length(&self, _status: StatusCode, body: &[u8]) -> bool {
+        let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let error = &value["error"];
+        error["code"] == "context_length_exceeded"
+            || error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("maximum context length"))
+    }
+
     /// The model id as the provider's routes and filters see it.
     fn normalize_model<'a>(&self, model: &'a str) -> &'a str {
         model
@@ -323,3 +336,7 @@ impl Format {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "context_length_tests.rs"]
+mod context_length_tests;

@@ -45,6 +45,11 @@ pub struct RequestLog {
     pub events: Vec<String>,
     pub events_dropped: usize,
     pub attempts: Vec<AttemptLog>,
+    /// The route the client named, when it named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_route: Option<String>,
+    /// Every target tried, in order, and how each ended.
+    pub targets: Vec<TargetLog>,
     pub status: Option<u16>,
     pub duration_ms: Option<f64>,
     pub prompt_tokens: Option<u64>,
@@ -57,6 +62,14 @@ pub struct AttemptLog {
     pub class: String,
     pub why: String,
     pub elapsed_ms: f64,
+}
+
+/// One target a request tried: `provider/model` and how it ended
+/// (`answered`, `too_long`, `skipped: …`, `failed: …`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetLog {
+    pub target: String,
+    pub outcome: String,
 }
 
 /// A request's log, shared by the pieces of the request path that add to
@@ -112,10 +125,29 @@ impl LogHandle {
         }
     }
 
+    /// The route the client named.
+    pub fn model_route(&self, route: &str) {
+        self.with(|l| l.model_route = Some(route.to_string()));
+    }
+
+    /// The request goes to `provider`/`model` now.
     pub fn target(&self, provider: &str, model: &str) {
         self.with(|l| {
             l.provider = provider.to_string();
             l.model = model.to_string();
+            l.targets.push(TargetLog {
+                target: format!("{provider}/{model}"),
+                outcome: String::new(),
+            });
+        });
+    }
+
+    /// How the latest target ended.
+    pub fn target_outcome(&self, outcome: &str) {
+        self.with(|l| {
+            if let Some(target) = l.targets.last_mut() {
+                target.outcome = outcome.to_string();
+            }
         });
     }
 

@@ -140,6 +140,7 @@ pub async fn attempt(
         .unwrap_or_default();
     let verdict = wire.classify_error(upstream.status, &upstream.headers, &body, now);
     if verdict == Verdict::ClientError {
+        let too_long = wire.is_context_length(upstream.status, &body);
         let lease_key = lease.key().clone();
         lease.finish(Outcome::ClientError);
         let content_type = upstream
@@ -155,6 +156,7 @@ pub async fn attempt(
             status: upstream.status,
             content_type,
             body,
+            too_long,
         });
     }
     let why = failure_text(upstream.status, &body, lease.key());
@@ -211,6 +213,7 @@ fn first_event_failed(lease: Lease, failure: FirstEventFailure, now: DateTime<Ut
                 status,
                 content_type: HeaderValue::from_static("application/json"),
                 body: data.into(),
+                too_long: false,
             })
         }
         _ => judged(lease, verdict, why),

@@ -94,41 +94,40 @@ pub fn optional_str(
 }
 
 /// The provider and upstream model a request names.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Target<'a> {
     pub provider: &'a ProviderConfig,
     /// The model without the provider prefix, as the provider knows it.
     pub model: String,
 }
 
-/// Resolves `body.model` (`"<provider>/<model>"`) against the configured
-/// providers.
-pub fn resolve_target<'a>(
-    config: &'a Config,
-    body: &Map<String, Value>,
-) -> Result<Target<'a>, ApiError> {
-    let example = MODEL_EXAMPLE;
-    let model = match body.get("model") {
-        Some(Value::String(m)) => m,
-        None | Some(Value::Null) => {
-            return Err(ApiError::invalid_param(
-                format!("`model` is required: name the provider and the model, {example}"),
-                "model",
-            ))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid_param(
-                format!("`model` must be a string like {example}"),
-                "model",
-            ))
-        }
-    };
-    resolve_model(config, model)
+impl Target<'_> {
+    /// `provider/model`, as clients and routes name it.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.provider.name, self.model)
+    }
 }
 
-/// [`resolve_target`] for the `model` string itself. Every route that
-/// names a model comes through here (and [`allowed_model`]), so the shape
-/// checks of [`check_model_id`] and the format's own apply to all of them.
+/// The body's `model`: required, a string.
+pub fn requested_model(body: &Map<String, Value>) -> Result<&str, ApiError> {
+    let example = MODEL_EXAMPLE;
+    match body.get("model") {
+        Some(Value::String(m)) => Ok(m),
+        None | Some(Value::Null) => Err(ApiError::invalid_param(
+            format!("`model` is required: name the provider and the model, {example}"),
+            "model",
+        )),
+        Some(_) => Err(ApiError::invalid_param(
+            format!("`model` must be a string like {example}"),
+            "model",
+        )),
+    }
+}
+
+/// Resolves a `model` (`"<provider>/<model>"`) against the configured
+/// providers. Every HTTP route that names a model comes through here (and
+/// [`allowed_model`]), so the shape checks of [`check_model_id`] and the
+/// format's own apply to all of them.
 pub fn resolve_model<'a>(config: &'a Config, model: &str) -> Result<Target<'a>, ApiError> {
     let example = MODEL_EXAMPLE;
     check_model_id(model)?;
@@ -138,9 +137,11 @@ pub fn resolve_model<'a>(config: &'a Config, model: &str) -> Result<Target<'a>, 
     else {
         return Err(ApiError::invalid_param(
             format!(
-                "model \"{model}\" has no provider prefix: use \"<provider>/<model>\", {example}; \
-                 configured providers: {}",
-                configured(config)
+                "model \"{model}\" has no provider prefix and is no route: use \
+                 \"<provider>/<model>\", {example}, or a route; configured providers: {}; routes: \
+                 {}",
+                configured(config),
+                routes(config)
             ),
             "model",
         ));
@@ -186,6 +187,13 @@ pub fn allowed_model<'m>(provider: &ProviderConfig, model: &'m str) -> Result<&'
     ))
 }
 
+fn routes(config: &Config) -> String {
+    if config.routes.is_empty() {
+        return "none (see ROUTE_<NAME> in .env.example)".into();
+    }
+    config.routes.names().collect::<Vec<_>>().join(", ")
+}
+
 fn configured(config: &Config) -> String {
     if config.providers.is_empty() {
         return "none (add <PROVIDER>_API_KEY to .env)".into();
@@ -219,7 +227,8 @@ mod tests {
 
     fn resolve(body: Value) -> Result<(String, String), String> {
         let config = config();
-        resolve_target(&config, body.as_object().unwrap())
+        requested_model(body.as_object().unwrap())
+            .and_then(|model| resolve_model(&config, model))
             .map(|t| (t.provider.name.clone(), t.model))
             .map_err(|e| e.to_string())
     }

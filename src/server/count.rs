@@ -51,6 +51,14 @@ pub async fn count(
         }
     };
     check_model_id(&model)?;
+    // A route is counted as its first target would count it.
+    let model = shared.with_config(|config| {
+        config
+            .routes
+            .get(&model)
+            .and_then(|(_, route)| route.chain.first().cloned())
+            .unwrap_or(model)
+    });
     // Token counts honour the model filters like completions do.
     if let Some((provider, bare)) = model.split_once('/') {
         if let Some(provider) = shared.config().provider(&provider.to_ascii_lowercase()) {

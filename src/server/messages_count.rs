@@ -23,9 +23,8 @@ pub async fn count_tokens(
         let config = shared.config();
         let limit = config.settings.server.max_body_size;
         let body = read_json_object(req.headers(), payload, limit).await?;
-        let names = || super::serve::provider_names(&config);
         let env = ParseEnv {
-            providers: &names,
+            served: &*config,
             responses: None,
             now: shared.clock.now(),
         };

@@ -22,6 +22,9 @@ use crate::secret::Secret;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The `provider/model` that answered a request.
+pub const TARGET: HeaderName = HeaderName::from_static("x-llm-key-proxy-target");
+
 /// Longest client-supplied request id that is echoed back.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -69,6 +72,16 @@ pub async fn request_context(
     }
     if let Some(value) = id_header {
         res.headers_mut().insert(REQUEST_ID, value);
+    }
+    // The target that answered (or was tried last), which a route may
+    // have chosen among several.
+    let target = res
+        .request()
+        .extensions()
+        .get::<RequestSummary>()
+        .and_then(|s| HeaderValue::from_str(&format!("{}/{}", s.provider, s.model)).ok());
+    if let Some(target) = target {
+        res.headers_mut().insert(TARGET, target);
     }
     let status = res.status().as_u16();
     let request = res.request();

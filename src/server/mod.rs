@@ -9,10 +9,12 @@ mod attempt;
 mod body;
 mod body_deadline;
 mod count;
+mod fallback;
 mod messages_count;
 pub mod metrics;
 mod middleware;
 mod models;
+mod openai_only;
 mod peek_call;
 pub mod reload;
 mod responses_native;
@@ -20,10 +22,12 @@ mod rotation;
 mod routes;
 mod serve;
 mod status;
+mod sticky;
 mod stored_responses;
 mod stream_relay;
 #[cfg(test)]
 mod tests_inbound;
+mod unanswered;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +64,8 @@ pub struct Shared {
     pub models: models::ModelsCache,
     /// The Responses API's stored responses (in the state database).
     pub responses: Option<ResponseStore>,
+    /// Conversations pinned to keys (sticky sessions).
+    pub sticky: sticky::Pins,
 }
 
 /// A started proxy.
@@ -131,6 +137,7 @@ async fn start_serving(
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
         metrics: metrics::Metrics::default(),
+        sticky: sticky::Pins::default(),
         clock,
         responses: Some(responses),
         config: std::sync::RwLock::new(Arc::new(config)),

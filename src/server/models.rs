@@ -1,5 +1,6 @@
 //! `GET /v1/models`: every configured provider's model list, fetched with a
-//! pool key and cached for `proxy.models_cache_ttl`, plus `<P>_MODELS`.
+//! pool key and cached for `proxy.models_cache_ttl`, plus `<P>_MODELS`, and
+//! the routes (`owned_by: "route"`).
 //! A provider whose list cannot be fetched is skipped with a warning (and
 //! asked again next time). `GET /v1/models/{id}` answers from the same
 //! lists.
@@ -80,7 +81,20 @@ pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> Mode
     .await;
     ModelList {
         object: "list",
-        data: lists.into_iter().flatten().collect(),
+        data: lists
+            .into_iter()
+            .flatten()
+            .chain(config.routes.names().map(route_entry))
+            .collect(),
+    }
+}
+
+/// A route, listed among the models clients may ask for.
+fn route_entry(name: &str) -> ModelEntry {
+    ModelEntry {
+        id: name.to_string(),
+        object: "model",
+        owned_by: "route".to_string(),
     }
 }
 
@@ -93,6 +107,9 @@ pub async fn retrieve_model(
     id: &str,
 ) -> Result<ModelEntry, ApiError> {
     let config = shared.config();
+    if let Some((name, _)) = config.routes.get(id) {
+        return Ok(route_entry(name));
+    }
     let Some((name, model)) = id.split_once('/') else {
         return Err(ApiError::ModelNotFound(format!(
             "model \"{id}\" not found: ids name the provider and the model, e.g. \

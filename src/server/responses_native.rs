@@ -6,63 +6,120 @@
 //! lost: built-in tools, `store` and `previous_response_id` are the
 //! provider's business — except a `previous_response_id` this proxy kept
 //! (the conversation began on a translated provider), which the provider
-//! cannot know: that conversation is put before the input instead.
+//! cannot know: that conversation is put before the input instead. A route
+//! may mix native targets with others, which get the request translated as
+//! usual.
 
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::body::resolve_model;
+use super::body::Target;
+use super::fallback::{Plan, Walk};
 use super::rotation::{Answer, Forward, Operation};
-use super::serve::encode;
+use super::serve::{encode, refused_early};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::inbound::responses::{check_input, input_items, prior_items, PassThrough};
 use crate::inbound::shape::stream_flag;
-use crate::inbound::{InboundApi, ParseEnv};
+use crate::inbound::{ChatOptions, InboundApi, ParseEnv};
 use crate::providers::openai::responses::RESPONSES_PATH;
 use crate::providers::{openai, Format};
-use crate::reqlog::LogHandle;
 
-/// The native request for `body` (`raw` as the client sent it), or `None`
-/// when its model's provider is not native (or the model does not resolve:
-/// the translated path says why).
-pub fn request<'a>(
-    config: &'a Config,
+/// Whether `target` gets a Responses request as sent: its provider serves
+/// the API natively.
+pub fn serves(target: &Target<'_>) -> bool {
+    target.provider.responses_native && target.provider.format == Format::OpenAi
+}
+
+/// How a target got the request.
+enum Via {
+    /// As sent, to the provider's `/responses`.
+    Native,
+    /// Translated to OpenAI chat, as for any provider.
+    Translated,
+}
+
+/// `POST /v1/responses` for a request whose plan reaches a native target:
+/// those get the body as sent, any other target (of a route) the request
+/// translated, parsed only when one is reached.
+pub async fn serve<'c, A: InboundApi>(
+    walk: &Walk<'_>,
+    config: &'c Config,
+    plan: &Plan<'c>,
     raw: &[u8],
-    body: &Map<String, Value>,
+    body: Map<String, Value>,
     env: &ParseEnv<'_>,
-    log: Option<LogHandle>,
-) -> Option<Result<Forward<'a>, ApiError>> {
-    let model = body.get("model")?.as_str()?;
-    let target = resolve_model(config, model).ok()?;
-    if !target.provider.responses_native || target.provider.format != Format::OpenAi {
-        return None;
-    }
+) -> Result<HttpResponse, ApiError> {
     // What the provider would refuse anyway is refused without a call.
-    let checked = check_input(body.get("input")).and_then(|()| stream_flag(body));
-    let stream = match checked {
-        Ok(stream) => stream,
-        Err(e) => return Some(Err(e)),
+    let checked = check_input(body.get("input"))
+        .and_then(|()| stream_flag(&body))
+        .and_then(|stream| Ok((stream, continued_here(&body, env).transpose()?)));
+    let (stream, continued) = checked.map_err(|e| refused_early(walk.log.as_ref(), e))?;
+    let mut translated: Option<(Map<String, Value>, ChatOptions)> = None;
+    let mut context: Option<A::Context> = None;
+    let prepare = |target: Target<'c>| {
+        if serves(&target) {
+            let outbound = match &continued {
+                Some(continued) => reencoded(continued, &target.model)?,
+                None => openai::plain_request(raw)
+                    .and_then(|plain| openai::with_model(raw, &plain, &target.model))
+                    .map(Bytes::from)
+                    .map_or_else(|| reencoded(&body, &target.model), Ok)?,
+            };
+            let request = Forward {
+                config,
+                operation: Operation::Responses,
+                target,
+                path: RESPONSES_PATH.to_string(),
+                body: outbound,
+                stream,
+                client_wants_usage: false,
+                log: walk.log.clone(),
+            };
+            return Ok((request, Via::Native));
+        }
+        if translated.is_none() {
+            let (chat, parsed) = A::parse(body.clone(), env)?;
+            translated = Some((chat.clone(), A::options(&chat)?));
+            context = Some(parsed);
+        }
+        let Some((chat, options)) = &translated else {
+            return Err(ApiError::invalid("the request could not be translated"));
+        };
+        let wire = target.provider.format.wire();
+        let outbound = wire
+            .chat_request(chat.clone(), &target.model, options.stream)
+            .map_err(ApiError::invalid)?;
+        let request = Forward {
+            config,
+            operation: Operation::Chat,
+            path: outbound.path,
+            body: encode(&outbound.body)?,
+            stream: options.stream,
+            client_wants_usage: options.wants_usage,
+            target,
+            log: walk.log.clone(),
+        };
+        Ok((request, Via::Translated))
     };
-    let outbound = match continued_here(body, env) {
-        Some(Ok(body)) => reencoded(&body, &target.model),
-        Some(Err(e)) => Err(e),
-        None => openai::plain_request(raw)
-            .and_then(|plain| openai::with_model(raw, &plain, &target.model))
-            .map(Bytes::from)
-            .map_or_else(|| reencoded(body, &target.model), Ok),
-    };
-    Some(outbound.map(|outbound| Forward {
-        config,
-        operation: Operation::Responses,
-        target,
-        path: RESPONSES_PATH.to_string(),
-        body: outbound,
-        stream,
-        client_wants_usage: false,
-        log,
-    }))
+    let answered = walk.run(config, plan, prepare).await?;
+    match answered.via {
+        Via::Native => Ok(render::<A>(answered.answer)),
+        Via::Translated => {
+            let mut context = context.unwrap_or_default();
+            A::answered_by(&mut context, &answered.request.target.label());
+            super::serve::render::<A>(answered.answer, &answered.request, context)
+        }
+    }
+}
+
+/// A body the byte-level replacement does not vouch for (escapes, repeated
+/// names), re-encoded with `model` replaced.
+fn reencoded(body: &Map<String, Value>, model: &str) -> Result<Bytes, ApiError> {
+    let mut body = body.clone();
+    body.insert("model".into(), Value::String(model.to_string()));
+    encode(&Value::Object(body))
 }
 
 /// `body` with the conversation before it in `input`, when its
@@ -89,14 +146,6 @@ fn continued_here(
     Some(Ok(body))
 }
 
-/// A body the byte-level replacement does not vouch for (escapes, repeated
-/// names), re-encoded with `model` replaced.
-fn reencoded(body: &Map<String, Value>, model: &str) -> Result<Bytes, ApiError> {
-    let mut body = body.clone();
-    body.insert("model".into(), Value::String(model.to_string()));
-    encode(&Value::Object(body))
-}
-
 /// The provider's answer as it sent it (`model` prefixed already); its
 /// refusal in `A`'s envelope, as for a translated request.
 pub fn render<A: InboundApi>(answer: Answer) -> HttpResponse {
@@ -109,6 +158,7 @@ pub fn render<A: InboundApi>(answer: Answer) -> HttpResponse {
             status,
             content_type,
             body,
+            ..
         } => A::refusal(status, content_type, body),
     }
 }

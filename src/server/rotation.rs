@@ -1,11 +1,13 @@
-//! The rotation loop: lease a key, call the provider, and on failure retry
-//! the same key (transient faults, with backoff) or move to the next one.
-//! It returns a typed [`Answer`] in OpenAI chat shape, which the client's
-//! API renders (see [`crate::inbound`]).
+//! The rotation loop over one target's keys: lease a key, call the
+//! provider, and on failure retry the same key (transient faults, with
+//! backoff) or move to the next one. It returns a typed [`Answer`] in
+//! OpenAI chat shape, which the client's API renders (see
+//! [`crate::inbound`]), or why the target did not answer ([`Missed`]); the
+//! walk over a route's targets is [`super::fallback`]'s.
 //!
 //! Deadlines: the global deadline bounds the whole request — waiting for
 //! keys, every attempt, retries, backoff and the time to a stream's first
-//! event; no attempt or sleep runs past it. A non-streaming attempt in flight
+//! event, on every target; no attempt or sleep runs past it. A non-streaming attempt in flight
 //! is bounded by the smaller of `proxy.upstream_timeout` and the time left.
 //!
 //! Failures that follow the request, not the key: a transient failure (5xx,
@@ -17,18 +19,19 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest};
 use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::attempt::{attempt, Attempt};
 use super::body::Target;
 use super::middleware::RequestSummary;
+use super::sticky::Pin;
 use super::stream_relay::Relay;
+use super::unanswered::{busy, deadline_passed, no_key, resting, upstream_failed, Failures};
 use super::Shared;
 use crate::config::Config;
-use crate::error::{retry_after_secs, ApiError};
-use crate::keypool::{acquire, AcquireError, AcquireKey, Rest, RestCause};
+use crate::error::ApiError;
+use crate::keypool::{acquire, AcquireError, AcquireKey, Acquired, KeyPool, Lease};
 use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
@@ -75,60 +78,92 @@ pub enum Answer {
     /// lease.
     Stream(Box<Relay>),
     /// The provider refused the request itself (its 4xx): its body, the key
-    /// scrubbed, with its `Content-Type`.
+    /// scrubbed, with its `Content-Type`. `too_long`: the refusal says the
+    /// input is longer than the model's context (a route's
+    /// `context_fallback` may take it).
     Refusal {
         status: StatusCode,
         content_type: HeaderValue,
         body: Bytes,
+        too_long: bool,
     },
 }
 
-/// The failed attempts of one request, for its final error message.
-#[derive(Default)]
-struct Failures {
-    lines: Vec<String>,
-    /// Keys that failed transiently; at the second, rotation stops.
-    transient_keys: u32,
+/// How one target's rotation runs, within a request's walk over its
+/// targets (see [`super::fallback`]).
+pub struct Leg<'s> {
+    /// The request's deadline, the same for every target.
+    pub deadline: Instant,
+    /// Wait for a busy or resting key. Without, the rotation gives up as
+    /// soon as no key could serve now ([`Missed::NotNow`]): a later target
+    /// may have one.
+    pub may_wait: bool,
+    /// What the request did so far, for its log line.
+    pub summary: &'s mut RequestSummary,
+    /// The conversation's pin on this target (sticky sessions).
+    pub pin: Option<Pin<'s>>,
 }
 
-/// Forwards `request`, rotating through the provider's keys.
+/// Why a target did not answer.
+pub enum Missed {
+    /// No key could serve now and the leg may not wait. `back_in` is when
+    /// one could (zero for a busy key); `error` is what the client would
+    /// be told.
+    NotNow { back_in: Duration, error: ApiError },
+    /// The rotation ended without an answer.
+    Failed(ApiError),
+}
+
+/// Forwards `request`, rotating through its provider's keys.
 pub async fn forward(
     shared: &Shared,
     worker: &actix::Addr<UpstreamWorker>,
-    req: &HttpRequest,
     request: &Forward<'_>,
-) -> Result<Answer, ApiError> {
+    leg: Leg<'_>,
+) -> Result<Answer, Missed> {
     let provider = request.target.provider.name.as_str();
     let model = request.target.model.as_str();
     let proxy = &request.config.settings.proxy;
-    if let Some(log) = &request.log {
-        log.target(provider, model);
-    }
-    let deadline = Instant::now() + proxy.global_timeout;
-    let mut summary = RequestSummary {
-        provider: provider.to_string(),
-        model: model.to_string(),
-        ..RequestSummary::default()
-    };
+    let Leg {
+        deadline,
+        may_wait,
+        summary,
+        pin,
+    } = leg;
+    summary.provider = provider.to_string();
+    summary.model = model.to_string();
+    let pinned = pin.as_ref().and_then(Pin::key);
     let mut tried: Vec<usize> = Vec::new();
     let mut failures = Failures::default();
-    let result = 'keys: loop {
+    'keys: loop {
         if Instant::now() >= deadline {
-            break Err(deadline_passed(
+            return Err(Missed::Failed(deadline_passed(
                 provider,
                 model,
                 proxy.global_timeout,
                 &failures,
-            ));
+            )));
         }
         let wanted = AcquireKey {
             provider: provider.to_string(),
             model: model.to_string(),
             exclude: tried.clone(),
             wait_budget: Duration::ZERO,
+            prefer: pinned,
         };
-        let mut lease = match acquire(&shared.pool, wanted, deadline).await {
-            Ok(lease) => lease,
+        let acquired = if may_wait {
+            acquire(&shared.pool, wanted, deadline).await.map(Some)
+        } else {
+            acquire_now(&shared.pool, wanted).await
+        };
+        let mut lease = match acquired {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                return Err(Missed::NotNow {
+                    back_in: Duration::ZERO,
+                    error: busy(provider, model, &failures),
+                })
+            }
             // Every key has been tried, and one will be back (its cooldown
             // ends, or another request releases it) before the deadline:
             // wait for it like any request that finds no key free.
@@ -136,12 +171,39 @@ pub async fn forward(
                 if !tried.is_empty()
                     && rest.is_none_or(|r| Instant::now() + r.retry_after < deadline) =>
             {
+                if !may_wait {
+                    return Err(Missed::NotNow {
+                        back_in: rest.map_or(Duration::ZERO, |r| r.retry_after),
+                        error: no_key(
+                            AcquireError::Exhausted { rest },
+                            provider,
+                            model,
+                            proxy.global_timeout,
+                            &failures,
+                        ),
+                    });
+                }
                 tried.clear();
                 continue;
             }
-            Err(e) => break Err(no_key(e, provider, model, proxy.global_timeout, &failures)),
+            Err(AcquireError::Resting(rest)) if !may_wait => {
+                return Err(Missed::NotNow {
+                    back_in: rest.retry_after,
+                    error: resting(rest, provider, model, &failures),
+                })
+            }
+            Err(e) => {
+                return Err(Missed::Failed(no_key(
+                    e,
+                    provider,
+                    model,
+                    proxy.global_timeout,
+                    &failures,
+                )))
+            }
         };
-        tried.push(lease.index());
+        let index = lease.index();
+        tried.push(index);
         summary.key = Some(lease.key().clone());
         // Shown only in logs and error messages: masked when needed.
         let masked = || summary.key.as_ref().map(Secret::mask).unwrap_or_default();
@@ -169,7 +231,12 @@ pub async fn forward(
                 );
             }
             let (kind, hint, why) = match result {
-                Attempt::Answered(answer) => break 'keys Ok(answer),
+                Attempt::Answered(answer) => {
+                    if let Some(pin) = &pin {
+                        pin.answered(pinned, index);
+                    }
+                    return Ok(answer);
+                }
                 Attempt::Failed {
                     lease: failed,
                     failure: Failure { kind, hint },
@@ -194,7 +261,7 @@ pub async fn forward(
                 failures.record(&masked(), kind, &why);
                 lease.count_retried(kind);
                 lease.finish(Outcome::Abandoned);
-                break 'keys Err(upstream_failed(provider, model, &failures));
+                return Err(Missed::Failed(upstream_failed(provider, model, &failures)));
             }
             let pause = backoff::delay(proxy.retry_backoff_base, retries);
             if kind.retry_same_key()
@@ -219,130 +286,23 @@ pub async fn forward(
             lease
                 .finish_durably(Outcome::Failed(Failure { kind, hint }))
                 .await;
-            break;
-        }
-    };
-    req.extensions_mut().insert(summary);
-    if let Some(log) = &request.log {
-        // A stream that began logs itself when it ends.
-        let status = match &result {
-            Ok(Answer::Stream(_)) => None,
-            Ok(Answer::Json { status, .. } | Answer::Refusal { status, .. }) => Some(*status),
-            Err(e) => Some(actix_web::ResponseError::status_code(e)),
-        };
-        if let Some(status) = status {
-            log.finish(status.as_u16());
+            continue 'keys;
         }
     }
-    result
 }
 
-// === impl Failures ===
-
-impl Failures {
-    fn record(&mut self, masked: &str, kind: FailureKind, why: &str) {
-        self.lines
-            .push(format!("{masked} ({}: {why})", kind.as_str()));
-        self.transient_keys += u32::from(kind == FailureKind::Transient);
+/// A key that could serve now, without waiting: `None` when every key
+/// that is not resting is busy.
+async fn acquire_now(
+    pool: &actix::Addr<KeyPool>,
+    wanted: AcquireKey,
+) -> Result<Option<Lease>, AcquireError> {
+    match pool.send(wanted).await {
+        Err(_) => Err(AcquireError::PoolGone),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(Acquired::Ready(lease))) => Ok(Some(lease)),
+        // Dropping the receiver leaves the queue: the pool skips a closed
+        // waiter, and a lease sent to it meanwhile is released on drop.
+        Ok(Ok(Acquired::Wait(mut rx))) => Ok(rx.try_recv().ok()),
     }
-
-    fn describe(&self) -> String {
-        self.lines.join(", ")
-    }
-}
-
-/// The answer when no key could be had.
-fn no_key(
-    error: AcquireError,
-    provider: &str,
-    model: &str,
-    timeout: Duration,
-    failures: &Failures,
-) -> ApiError {
-    match error {
-        AcquireError::Exhausted { rest: Some(rest) } | AcquireError::Resting(rest) => {
-            resting(rest, provider, model, failures)
-        }
-        AcquireError::Exhausted { rest: None } => ApiError::NoAvailableKeys(format!(
-            "no key of `{provider}` could serve `{model}`: {}. Check the keys in .env, or retry \
-             later",
-            if failures.lines.is_empty() {
-                "the pool has no keys".to_string()
-            } else {
-                format!("every key failed: {}", failures.describe())
-            }
-        )),
-        AcquireError::DeadlinePassed => deadline_passed(provider, model, timeout, failures),
-        AcquireError::UnknownProvider => {
-            ApiError::NoAvailableKeys(format!("`{provider}` has no keys"))
-        }
-        AcquireError::PoolGone => ApiError::Unavailable("the key pool stopped"),
-    }
-}
-
-/// Every key rests past the deadline: 429 only when they rest for rate
-/// limits or quota (the client's to wait out); an outage or rejected keys
-/// are a 503.
-fn resting(rest: Rest, provider: &str, model: &str, failures: &Failures) -> ApiError {
-    let Rest { retry_after, cause } = rest;
-    let secs = retry_after_secs(retry_after);
-    let tried = tried_so_far(failures);
-    match cause {
-        RestCause::RateLimited => ApiError::RateLimited {
-            message: format!(
-                "every key of `{provider}` is rate-limited or out of quota for `{model}`; the \
-                 first is usable again in {secs}s{tried}"
-            ),
-            retry_after,
-        },
-        RestCause::Failing => ApiError::KeysResting {
-            message: format!(
-                "every key of `{provider}` rests for `{model}` after provider failures (5xx, \
-                 timeouts, connection errors): every key failed, the provider looks down; the \
-                 first key is usable again in {secs}s{tried}"
-            ),
-            retry_after,
-        },
-        RestCause::Locked => ApiError::NoAvailableKeys(format!(
-            "every key of `{provider}` was rejected by the provider (401/403) and is locked out \
-             for {secs}s: check the keys in .env{tried}"
-        )),
-    }
-}
-
-/// The same transient failure on two keys.
-fn upstream_failed(provider: &str, model: &str, failures: &Failures) -> ApiError {
-    ApiError::UpstreamFailed(format!(
-        "`{provider}` failed this request for `{model}` on two keys ({}): the request or the \
-         provider is at fault, not the keys, so no further key was tried. Check the request, or \
-         retry later",
-        failures.describe()
-    ))
-}
-
-fn tried_so_far(failures: &Failures) -> String {
-    if failures.lines.is_empty() {
-        String::new()
-    } else {
-        format!(" (this request: {})", failures.describe())
-    }
-}
-
-fn deadline_passed(
-    provider: &str,
-    model: &str,
-    timeout: Duration,
-    failures: &Failures,
-) -> ApiError {
-    let tried = if failures.lines.is_empty() {
-        "every key stayed busy".to_string()
-    } else {
-        format!("failed attempts: {}", failures.describe())
-    };
-    ApiError::Timeout(format!(
-        "no answer for `{provider}/{model}` within the global timeout of {}s ({tried}); raise \
-         GLOBAL_TIMEOUT or MAX_CONCURRENT_REQUESTS_PER_KEY_{}, or add keys",
-        timeout.as_secs_f64(),
-        provider.to_ascii_uppercase()
-    ))
 }

@@ -1,29 +1,32 @@
 //! Serving the proxied calls: any client-facing chat API through one
-//! generic handler ([`serve`]), and the OpenAI-only completions and
-//! embeddings routes ([`proxy_call`]). Both forward through the rotation
-//! loop and render its [`Answer`] in the client's API.
+//! generic handler ([`serve`]), plus what the OpenAI-only completions and
+//! embeddings routes (`openai_only.rs`) share with it: the unparsed fast
+//! path ([`plain_openai`]), sticky conversations and rendering. Every call
+//! walks the request's targets (one model, or a route's chain; see
+//! [`super::fallback`]) and renders the [`Answer`] in the client's API.
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
-use super::body::{parse_json_object, read_body, resolve_model, resolve_target};
-use super::responses_native;
-use super::rotation::{forward, Answer, Forward, Operation};
-use super::Shared;
+use serde_json::{Map, Value};
+
+use super::body::{parse_json_object, read_body, requested_model, resolve_model, Target};
+use super::fallback::{Answered, Plan, Walk};
+use super::rotation::{Answer, Forward, Operation};
+use super::{responses_native, sticky, Shared};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::inbound::shape::{check_texts, stream_flag};
-use crate::inbound::{InboundApi, OpenAiChat, ParseEnv};
-use crate::providers::{openai, EmbeddingEncoding, Format};
+use crate::inbound::{ChatOptions, InboundApi, ParseEnv, Served};
+use crate::providers::{openai, Format};
 use crate::reqlog::LogHandle;
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
 
 /// A chat request in the client's API `A`: parsed into OpenAI chat,
-/// rotated through the keys, and the answer rendered by `A`; errors in
-/// `A`'s envelope.
+/// walked through its targets' keys, and the answer rendered by `A`;
+/// errors in `A`'s envelope.
 pub async fn serve<A: InboundApi>(
     req: HttpRequest,
     payload: web::Payload,
@@ -46,59 +49,108 @@ async fn chat<A: InboundApi>(
     let limit = config.settings.server.max_body_size;
     let raw = read_body(req.headers(), payload, limit).await?;
     if A::OPENAI_BODY {
-        if let Some(request) = plain_openai(shared, &config, req, &raw, Operation::Chat) {
-            let answer = forward(shared, worker, req, &request).await?;
-            return render::<A>(answer, &request, A::Context::default());
+        if let Some(plain) = plain_openai(shared, &config, req, &raw, Operation::Chat) {
+            let answered = plain.walk(shared, worker, req, &config, &raw).await?;
+            return render::<A>(answered.answer, &answered.request, A::Context::default());
         }
     }
     let body = parse_json_object(&raw)?;
-    let log = super::start_log(shared, req, &body);
-    let names = || provider_names(&config);
+    let walk = Walk {
+        shared,
+        worker,
+        req,
+        log: super::start_log(shared, req, &body),
+        conversation: conversation(&config, req, &body, Operation::Chat),
+    };
     let env = ParseEnv {
-        providers: &names,
+        served: &*config,
         responses: shared.responses.as_ref(),
         now: shared.clock.now(),
     };
     if A::RESPONSES {
-        if let Some(native) = responses_native::request(&config, &raw, &body, &env, log.clone()) {
-            let request = native.map_err(|e| refused_early(log.as_ref(), e))?;
-            let answer = forward(shared, worker, req, &request).await?;
-            return Ok(responses_native::render::<A>(answer));
+        let plan = requested_model(&body)
+            .ok()
+            .and_then(|model| Plan::of(&config, model).ok());
+        if let Some(plan) = plan.filter(|p| p.all().any(responses_native::serves)) {
+            return responses_native::serve::<A>(&walk, &config, &plan, &raw, body, &env).await;
         }
     }
-    let prepared = async {
+    let log = walk.log.clone();
+    let prepared = (|| {
         let (body, context) = A::parse(body, &env)?;
-        let target = resolve_target(&config, &body)?;
-        let chat = A::options(&body)?;
+        let plan = Plan::of_body(&config, &body)?;
+        let options = A::options(&body)?;
+        Ok::<_, ApiError>((body, context, plan, options))
+    })();
+    let (body, mut context, plan, options) =
+        prepared.map_err(|e| refused_early(log.as_ref(), e))?;
+    let answered = walk
+        .run(
+            &config,
+            &plan,
+            translated(&config, &plan, body, options, &log),
+        )
+        .await?;
+    A::answered_by(&mut context, &answered.request.target.label());
+    render::<A>(answered.answer, &answered.request, context)
+}
+
+/// Prepares a chat request for each target: `body` (OpenAI chat) in the
+/// target's wire format. The body is copied only when there may be more
+/// than one target.
+fn translated<'c>(
+    config: &'c Config,
+    plan: &Plan<'c>,
+    body: Map<String, Value>,
+    options: ChatOptions,
+    log: &Option<LogHandle>,
+) -> impl FnMut(Target<'c>) -> Result<(Forward<'c>, ()), ApiError> {
+    let chain = plan.is_chain();
+    let mut body = Some(body);
+    let log = log.clone();
+    move |target| {
+        // A lone target is prepared once (it is never skipped: it may
+        // wait), so it can have the body itself.
+        let body = match chain {
+            true => body.clone(),
+            false => body.take(),
+        }
+        .unwrap_or_default();
         let wire = target.provider.format.wire();
         let outbound = wire
-            .chat_request(body, &target.model, chat.stream)
+            .chat_request(body, &target.model, options.stream)
             .map_err(ApiError::invalid)?;
         let request = Forward {
-            config: &config,
+            config,
             operation: Operation::Chat,
             path: outbound.path,
             body: encode(&outbound.body)?,
-            stream: chat.stream,
-            client_wants_usage: chat.wants_usage,
+            stream: options.stream,
+            client_wants_usage: options.wants_usage,
             target,
             log: log.clone(),
         };
-        Ok::<_, ApiError>((request, context))
+        Ok((request, ()))
     }
-    .await;
-    match prepared {
-        Ok((request, context)) => {
-            let answer = forward(shared, worker, req, &request).await?;
-            render::<A>(answer, &request, context)
-        }
-        Err(e) => Err(refused_early(log.as_ref(), e)),
+}
+
+/// The conversation a chat request belongs to, with sticky sessions on.
+pub(super) fn conversation(
+    config: &Config,
+    req: &HttpRequest,
+    body: &Map<String, Value>,
+    operation: Operation,
+) -> Option<u64> {
+    let chat = matches!(operation, Operation::Chat | Operation::Responses);
+    if !chat || !config.settings.routing.sticky_sessions {
+        return None;
     }
+    sticky::conversation(req, body)
 }
 
 /// `answer` to `request` in the client's API, with the headers the API
 /// adds from the request's context.
-fn render<A: InboundApi>(
+pub(super) fn render<A: InboundApi>(
     answer: Answer,
     request: &Forward,
     context: A::Context,
@@ -132,17 +184,27 @@ fn respond<A: InboundApi>(
             status,
             content_type,
             body,
+            ..
         } => Ok(A::refusal(status, content_type, body)),
     }
 }
 
-/// The configured providers' names, for messages that list them.
-pub fn provider_names(config: &Config) -> Vec<String> {
-    config.providers.iter().map(|p| p.name.clone()).collect()
+impl Served for Config {
+    fn providers(&self) -> Vec<String> {
+        self.providers.iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn routes(&self) -> Vec<String> {
+        self.routes.names().map(str::to_string).collect()
+    }
+
+    fn is_route(&self, model: &str) -> bool {
+        self.routes.get(model).is_some()
+    }
 }
 
 /// Refused before any provider was asked: logged with its status.
-fn refused_early(log: Option<&LogHandle>, e: ApiError) -> ApiError {
+pub(super) fn refused_early(log: Option<&LogHandle>, e: ApiError) -> ApiError {
     if let Some(log) = log {
         log.finish(actix_web::ResponseError::status_code(&e).as_u16());
     }
@@ -150,99 +212,39 @@ fn refused_early(log: Option<&LogHandle>, e: ApiError) -> ApiError {
 }
 
 /// A request body as JSON bytes for the provider.
-pub fn encode(body: &serde_json::Value) -> Result<Bytes, ApiError> {
+pub(super) fn encode(body: &serde_json::Value) -> Result<Bytes, ApiError> {
     serde_json::to_vec(body)
         .map(Bytes::from)
         .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
 }
 
-/// What the OpenAI-only routes serve ([`proxy_call`]); the chat APIs,
-/// Responses included, are served by [`serve`].
-#[derive(Clone, Copy, Debug)]
-pub enum OpenAiOnly {
-    /// Legacy text completions (`POST /v1/completions`).
-    Completions,
-    /// `POST /v1/embeddings`.
-    Embeddings,
+/// A request that may go upstream as sent (see [`plain_openai`]).
+pub(super) struct Plain<'c> {
+    target: Target<'c>,
+    operation: Operation,
+    path: &'static str,
+    request: openai::PlainRequest,
+    log: Option<LogHandle>,
+    conversation: Option<u64>,
 }
 
-/// The OpenAI-only routes: legacy text completions and embeddings, answered
-/// in OpenAI's shapes.
-pub async fn proxy_call(
-    req: HttpRequest,
-    payload: web::Payload,
-    shared: web::Data<Shared>,
-    worker: Worker,
-    call: OpenAiOnly,
-) -> Result<HttpResponse, ApiError> {
-    let config = shared.config();
-    let limit = config.settings.server.max_body_size;
-    let raw = read_body(req.headers(), payload, limit).await?;
-    let plain = match call {
-        OpenAiOnly::Completions => Operation::Completions,
-        // Unparsed, `encoding_format` goes upstream as sent.
-        OpenAiOnly::Embeddings => Operation::Embeddings(EmbeddingEncoding::Float),
-    };
-    if let Some(request) = plain_openai(&shared, &config, &req, &raw, plain) {
-        let answer = forward(&shared, &worker, &req, &request).await?;
-        return render::<OpenAiChat>(answer, &request, ());
-    }
-    let body = parse_json_object(&raw)?;
-    let log = super::start_log(&shared, &req, &body);
-    let prepared = async {
-        let target = resolve_target(&config, &body)?;
-        let wire = target.provider.format.wire();
-        let (operation, stream, outbound) = match call {
-            OpenAiOnly::Embeddings => {
-                let encoding = EmbeddingEncoding::of(&body)
-                    .map_err(|e| ApiError::invalid_param(e, "encoding_format"))?;
-                check_texts(&body, "input")?;
-                let outbound = wire.embeddings_request(body, &target.model);
-                (Operation::Embeddings(encoding), false, outbound)
-            }
-            OpenAiOnly::Completions => {
-                let stream = stream_flag(&body)?;
-                check_texts(&body, "prompt")?;
-                let outbound = wire.completions_request(body, &target.model, stream);
-                (Operation::Completions, stream, outbound)
-            }
-        };
-        let outbound = outbound.map_err(ApiError::invalid)?;
-        Ok::<_, ApiError>(Forward {
-            config: &config,
-            operation,
-            path: outbound.path,
-            body: encode(&outbound.body)?,
-            stream,
-            client_wants_usage: outbound.client_wants_usage,
-            target,
-            log: log.clone(),
-        })
-    }
-    .await;
-    match prepared {
-        Ok(request) => {
-            let answer = forward(&shared, &worker, &req, &request).await?;
-            render::<OpenAiChat>(answer, &request, ())
-        }
-        Err(e) => Err(refused_early(log.as_ref(), e)),
-    }
-}
-
-/// The common case without parsing the body: a non-streaming request to an
-/// OpenAI-compatible provider whose body is plain (see
-/// [`openai::plain_request`]) goes upstream as sent, with only `model`
-/// replaced. `None` for anything else, which then takes the general path
-/// (and gets its errors there).
-fn plain_openai<'a>(
+/// The common case without parsing the body: a non-streaming request for
+/// a model (not a route) of an OpenAI-compatible provider whose body is
+/// plain (see [`openai::plain_request`]) goes upstream as sent, with only
+/// `model` replaced. `None` for anything else, which then takes the
+/// general path (and gets its errors there).
+pub(super) fn plain_openai<'a>(
     shared: &Shared,
     config: &'a Config,
     req: &HttpRequest,
     raw: &[u8],
     operation: Operation,
-) -> Option<Forward<'a>> {
+) -> Option<Plain<'a>> {
     let plain = openai::plain_request(raw)?;
     let model = std::str::from_utf8(&raw[plain.model.clone()]).ok()?;
+    if config.routes.get(model).is_some() {
+        return None;
+    }
     let target = resolve_model(config, model).ok()?;
     if target.provider.format != Format::OpenAi {
         return None;
@@ -258,19 +260,70 @@ fn plain_openai<'a>(
         // `encoding_format` goes upstream as sent.
         Operation::Embeddings(_) => openai::EMBEDDINGS_PATH,
     };
-    let body = openai::with_model(raw, &plain, &target.model)?;
-    let log = match shared.logger {
-        Some(_) => super::start_log(shared, req, &parse_json_object(raw).ok()?),
-        None => None,
+    // Only a request that is logged or pinned needs its body parsed.
+    let sticky = config.settings.routing.sticky_sessions && operation == Operation::Chat;
+    let parsed = match shared.logger.is_some() || sticky {
+        true => Some(parse_json_object(raw).ok()?),
+        false => None,
     };
-    Some(Forward {
-        config,
-        operation,
+    let log = parsed
+        .as_ref()
+        .and_then(|body| super::start_log(shared, req, body));
+    let conversation = parsed
+        .as_ref()
+        .and_then(|body| conversation(config, req, body, operation));
+    Some(Plain {
         target,
-        path: path.to_string(),
-        body: Bytes::from(body),
-        stream: false,
-        client_wants_usage: false,
+        operation,
+        path,
+        request: plain,
         log,
+        conversation,
     })
+}
+
+// === impl Plain ===
+
+impl<'c> Plain<'c> {
+    pub(super) async fn walk(
+        self,
+        shared: &Shared,
+        worker: &actix::Addr<UpstreamWorker>,
+        req: &HttpRequest,
+        config: &'c Config,
+        raw: &[u8],
+    ) -> Result<Answered<'c, ()>, ApiError> {
+        let Plain {
+            target,
+            operation,
+            path,
+            request,
+            log,
+            conversation,
+        } = self;
+        let walk = Walk {
+            shared,
+            worker,
+            req,
+            log: log.clone(),
+            conversation,
+        };
+        let plan = Plan::single(target);
+        let prepare = |target: Target<'c>| {
+            let body = openai::with_model(raw, &request, &target.model)
+                .ok_or_else(|| ApiError::invalid("cannot replace `model` in the request"))?;
+            let forward = Forward {
+                config,
+                operation,
+                target,
+                path: path.to_string(),
+                body: Bytes::from(body),
+                stream: false,
+                client_wants_usage: false,
+                log: log.clone(),
+            };
+            Ok((forward, ()))
+        };
+        walk.run(config, &plan, prepare).await
+    }
 }

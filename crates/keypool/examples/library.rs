@@ -19,6 +19,7 @@ fn request(model: &str) -> AcquireKey {
         model: model.into(),
         exclude: Vec::new(),
         wait_budget: Duration::ZERO,
+        prefer: None,
     }
 }
 

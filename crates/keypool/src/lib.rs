@@ -27,6 +27,7 @@
 //!     model: "llama-3.1-8b-instant".into(),
 //!     exclude: vec![],
 //!     wait_budget: Duration::ZERO,
+//!     prefer: None,
 //! };
 //! let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
 //! let lease = acquire(&pool, wanted, deadline).await?;

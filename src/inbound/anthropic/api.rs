@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{error_body, messages_response, openai_request_from_messages, ToAnthropicStream};
 use crate::error::ApiError;
 use crate::inbound::shape::stream_flag;
-use crate::inbound::{ChatOptions, InboundApi, ParseEnv, StreamFrames};
+use crate::inbound::{ChatOptions, InboundApi, ParseEnv, Served, StreamFrames};
 use crate::sse::named_frames;
 
 /// Anthropic's Messages API.
@@ -31,7 +31,7 @@ impl InboundApi for AnthropicMessages {
         let openai =
             openai_request_from_messages(&Value::Object(body)).map_err(ApiError::invalid)?;
         let openai = openai.as_object().cloned().unwrap_or_default();
-        require_provider_prefix(&openai, env.providers)?;
+        require_provider_prefix(&openai, env.served)?;
         Ok((openai, ()))
     }
 
@@ -81,29 +81,35 @@ impl InboundApi for AnthropicMessages {
     }
 }
 
-/// A model without a `provider/` prefix is refused here with a hint for
-/// Claude Code, whose default models (`claude-…`) are bare: it must be
-/// told which `provider/model` to ask for. `providers` lists the
-/// configured ones.
+/// A model without a `provider/` prefix that is no route is refused here
+/// with a hint for Claude Code, whose default models (`claude-…`) are
+/// bare: it must be told which `provider/model` (or route) to ask for.
 pub fn require_provider_prefix(
     openai: &Map<String, Value>,
-    providers: &dyn Fn() -> Vec<String>,
+    served: &dyn Served,
 ) -> Result<(), ApiError> {
     let Some(model) = openai.get("model").and_then(Value::as_str) else {
         return Ok(());
     };
     let model = model.trim();
-    if model
-        .split_once('/')
-        .is_some_and(|(p, m)| !p.is_empty() && !m.is_empty())
+    if served.is_route(model)
+        || model
+            .split_once('/')
+            .is_some_and(|(p, m)| !p.is_empty() && !m.is_empty())
     {
         return Ok(());
     }
-    let providers = providers().join(", ");
+    let providers = served.providers().join(", ");
     let providers = if providers.is_empty() {
         "none (add <PROVIDER>_API_KEY to .env)".to_string()
     } else {
         providers
+    };
+    let routes = served.routes().join(", ");
+    let routes = if routes.is_empty() {
+        String::new()
+    } else {
+        format!("; routes: {routes}")
     };
     // A Claude model is meant for the `anthropic` provider, under that name.
     let example = if model.starts_with("claude-") {
@@ -114,9 +120,9 @@ pub fn require_provider_prefix(
     Err(ApiError::invalid_param(
         format!(
             "model \"{model}\" has no provider prefix: models are \"<provider>/<model>\", e.g. \
-             \"{example}\" (configured providers: {providers}). For Claude \
-             Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL (or its older name \
-             ANTHROPIC_SMALL_FAST_MODEL) to such names"
+             \"{example}\", or a route (configured providers: {providers}{routes}). For \
+             Claude Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_HAIKU_MODEL (or its older \
+             name ANTHROPIC_SMALL_FAST_MODEL) to such names"
         ),
         "model",
     ))

@@ -107,6 +107,11 @@ impl InboundApi for OpenAiResponses {
         Ok((request.chat, Turn { context, keeper }))
     }
 
+    /// A `response` names the model that answered.
+    fn answered_by(turn: &mut Turn, model: &str) {
+        turn.context.model = model.to_string();
+    }
+
     fn options(body: &Map<String, Value>) -> Result<ChatOptions, ApiError> {
         Ok(ChatOptions {
             stream: stream_flag(body)?,

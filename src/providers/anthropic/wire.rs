@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -99,6 +100,14 @@ impl WireFormat for AnthropicFormat {
             Some(message) => openai_error_envelope(message, value["error"]["type"].as_str()),
             None => body,
         }
+    }
+
+    /// Anthropic says "prompt is too long: 215000 tokens > 200000 maximum".
+    fn is_context_length(&self, _status: StatusCode, body: &[u8]) -> bool {
+        let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        value["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("prompt is too long"))
     }
 
     fn model_ids(&self, body: &[u8]) -> Option<Vec<String>> {

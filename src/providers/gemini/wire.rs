@@ -140,6 +140,16 @@ impl WireFormat for GeminiFormat {
         }
     }
 
+    /// Gemini says "The input token count (1200000) exceeds the maximum
+    /// number of tokens allowed (1048576)."
+    fn is_context_length(&self, _status: StatusCode, body: &[u8]) -> bool {
+        let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let error = &value.get(0).unwrap_or(&value)["error"];
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("exceeds the maximum number of tokens"))
+    }
+
     fn normalize_model<'a>(&self, model: &'a str) -> &'a str {
         model.strip_prefix("models/").unwrap_or(model)
     }

@@ -1,7 +1,8 @@
 //! Prometheus metrics (`GET /metrics`, text format): requests by provider,
 //! model and status; upstream attempts by outcome class; keys cooling down
 //! or locked per provider; request and upstream latency histograms;
-//! requests in flight.
+//! requests in flight; route fallovers and sticky sessions
+//! ([`routing`]).
 //!
 //! Labels stay low-cardinality: no key ids, and model names — which clients
 //! choose — are capped at [`MAX_MODEL_SERIES`] distinct values, the rest
@@ -30,6 +31,8 @@ use chrono::{DateTime, Utc};
 
 use crate::keypool::report::UsageReport;
 
+pub mod routing;
+
 /// Distinct (provider, model) pairs labelled before new ones become
 /// `other`: enough for real deployments, bounded against arbitrary names.
 pub const MAX_MODEL_SERIES: usize = 500;
@@ -45,6 +48,7 @@ pub struct Metrics {
     /// Every labelled series, behind one lock: a request takes it once.
     series: Mutex<Series>,
     in_flight: Arc<AtomicI64>,
+    pub routing: routing::RoutingMetrics,
 }
 
 /// The labelled series. Nested maps (rather than tuple keys) let a request
@@ -242,6 +246,7 @@ impl Metrics {
             "Time of one upstream attempt to its answer's head.",
             &series.upstream_seconds,
         );
+        self.routing.render(&mut out);
         out
     }
 }

@@ -105,6 +105,7 @@ mod tests {
                 model: model.into(),
                 exclude: vec![],
                 wait_budget: Duration::ZERO,
+                prefer: None,
             };
             let pool = pool.clone();
             async move {

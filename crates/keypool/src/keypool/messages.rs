@@ -16,7 +16,9 @@ use crate::vocab::Outcome;
 
 /// Asks for a key of `provider` to call `model`, skipping the keys at the
 /// positions in `exclude` (already tried by this request). `wait_budget`
-/// is how long the request may wait for a resting key.
+/// is how long the request may wait for a resting key. `prefer` names the
+/// key a conversation is pinned to (sticky sessions): it is leased when it
+/// could serve now, else the usual choice is made.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Acquired, AcquireError>")]
 pub struct AcquireKey {
@@ -24,6 +26,7 @@ pub struct AcquireKey {
     pub model: String,
     pub exclude: Vec<usize>,
     pub wait_budget: Duration,
+    pub prefer: Option<usize>,
 }
 
 /// A key now, or a place in the queue.
@@ -150,7 +153,10 @@ impl Handler<AcquireKey> for KeyPool {
             .providers
             .get_mut(&msg.provider)
             .ok_or(AcquireError::UnknownProvider)?;
-        if let Some(index) = provider.pick(&msg.model, &msg.exclude, now) {
+        let preferred = msg
+            .prefer
+            .filter(|i| !msg.exclude.contains(i) && provider.ready_now(*i, &msg.model, now));
+        if let Some(index) = preferred.or_else(|| provider.pick(&msg.model, &msg.exclude, now)) {
             return provider
                 .lease(&msg.provider, index, &msg.model, ctx.address(), now)
                 .map(Acquired::Ready)

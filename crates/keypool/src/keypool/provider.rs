@@ -89,6 +89,17 @@ impl ProviderPool {
         self.index.pick(&self.keys, model, self.limit, exclude, now)
     }
 
+    /// Whether key `index` could serve `model` now: not retired, resting
+    /// or at its limit for the model.
+    pub(super) fn ready_now(&self, index: usize, model: &str, now: DateTime<Utc>) -> bool {
+        self.keys.get(index).is_some_and(|key| {
+            matches!(
+                super::select::standing(key, index, model, self.limit, now),
+                super::select::Standing::Ready(_)
+            )
+        })
+    }
+
     /// What waiting would bring (see [`super::select::later`]).
     pub(super) fn later(
         &mut self,

@@ -39,6 +39,7 @@ fn request(model: &str) -> AcquireKey {
         model: model.into(),
         exclude: vec![],
         wait_budget: Duration::from_secs(30),
+        prefer: None,
     }
 }
 
@@ -319,4 +320,32 @@ async fn a_burst_of_concurrent_failures_on_one_key_is_one_ladder_step() {
     let m = model(&pool.send(GetUsage).await.unwrap());
     assert_eq!(m.consecutive_failures, 2);
     assert_eq!(m.cooldown_until, Some(t("2026-11-24T12:00:41Z")));
+}
+
+#[actix_rt::test]
+async fn a_preferred_key_is_leased_while_it_could_serve() {
+    tokio::time::pause();
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let pool = KeyPool::new(providers(), None, options(&clock, DailySchedule::default())).start();
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(1);
+    let prefer = |index| AcquireKey {
+        prefer: Some(index),
+        ..request("m")
+    };
+    // Key 1 is not the usual choice (key 0 has the same rank and comes
+    // first), but it is the preferred one.
+    for _ in 0..3 {
+        let lease = acquire(&pool, prefer(1), deadline()).await.unwrap();
+        assert_eq!(lease.index(), 1);
+        lease.finish(Outcome::Abandoned);
+    }
+    // Busy at its limit: the other key.
+    let busy = acquire(&pool, prefer(1), deadline()).await.unwrap();
+    let other = acquire(&pool, prefer(1), deadline()).await.unwrap();
+    assert_eq!(other.index(), 0);
+    other.finish(Outcome::Abandoned);
+    // Resting: the other key too.
+    busy.finish_durably(rate_limited()).await;
+    let lease = acquire(&pool, prefer(1), deadline()).await.unwrap();
+    assert_eq!(lease.index(), 0);
 }
