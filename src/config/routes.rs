@@ -120,9 +120,17 @@ impl Routes {
     /// The route a client's `model` names, if it names one (exactly, or
     /// with other letter case).
     pub fn get(&self, model: &str) -> Option<(&str, &Route)> {
+        // Every request asks, most with no routes configured and a model
+        // in lower case: neither pays for a lower-cased copy.
+        if self.0.is_empty() {
+            return None;
+        }
         self.0
             .get_key_value(model)
-            .or_else(|| self.0.get_key_value(&model.to_ascii_lowercase()))
+            .or_else(|| {
+                let upper = model.bytes().any(|b| b.is_ascii_uppercase());
+                upper.then(|| self.0.get_key_value(&model.to_ascii_lowercase()))?
+            })
             .map(|(name, route)| (name.as_str(), route))
     }
 
