@@ -26,13 +26,15 @@ pub mod shape;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
+use std::sync::Arc;
+
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::store::ResponseStore;
+use crate::store::{ChainError, StoredResponse};
 
 pub use anthropic::AnthropicMessages;
 pub use openai_chat::OpenAiChat;
@@ -44,12 +46,24 @@ pub struct ParseEnv<'a> {
     /// The configured providers and routes, for checks and messages that
     /// name them.
     pub served: &'a dyn Served,
-    /// The stored Responses API responses, where `previous_response_id`
-    /// is looked up and an answer is kept; `None` where nothing is stored.
-    pub responses: Option<&'a ResponseStore>,
+    /// Where the answer is kept, unless the request says not to; `None`
+    /// where nothing is stored.
+    pub keep: Option<&'a Arc<dyn ResponseSink>>,
+    /// The conversation the request's `previous_response_id` names, as
+    /// the server found it (oldest first, or why not); `None` when the
+    /// request continues none or nothing is stored.
+    pub continued: Option<&'a Result<Vec<StoredResponse>, ChainError>>,
     /// When the request arrived, on the server's clock (a stored
     /// response's time to live runs from it).
     pub now: DateTime<Utc>,
+}
+
+/// Where answers are kept (the Responses API's stored responses), in
+/// whichever store holds them. Keeping never fails the request: a record
+/// too large, or a store that fails, is logged.
+pub trait ResponseSink: Send + Sync {
+    /// Keeps `record` as response `id`, stored at `now`.
+    fn keep(&self, id: &str, record: StoredResponse, now: DateTime<Utc>);
 }
 
 /// How a client's chat request is to be answered.

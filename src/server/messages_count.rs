@@ -25,7 +25,8 @@ pub async fn count_tokens(
         let body = read_json_object(req.headers(), payload, limit).await?;
         let env = ParseEnv {
             served: &*config,
-            responses: None,
+            keep: None,
+            continued: None,
             now: shared.clock.now(),
         };
         let (openai, ()) = AnthropicMessages::parse(body, &env)?;

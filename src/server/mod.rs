@@ -24,6 +24,8 @@ mod serve;
 mod status;
 mod sticky;
 mod stored_responses;
+
+use stored_responses::StoredResponses;
 mod stream_relay;
 #[cfg(test)]
 mod tests_inbound;
@@ -43,7 +45,7 @@ use crate::inbound::OpenAiChat;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
-use crate::store::{ResponseStore, Store};
+use crate::store::Store;
 use crate::worker::{ClientSettings, UpstreamWorker};
 pub use middleware::is_authorized;
 
@@ -63,7 +65,7 @@ pub struct Shared {
     pub pool: Addr<KeyPool>,
     pub models: models::ModelsCache,
     /// The Responses API's stored responses (in the state database).
-    pub responses: Option<ResponseStore>,
+    pub responses: Option<StoredResponses>,
     /// Conversations pinned to keys (sticky sessions).
     pub sticky: sticky::Pins,
 }
@@ -139,7 +141,7 @@ async fn start_serving(
         metrics: metrics::Metrics::default(),
         sticky: sticky::Pins::default(),
         clock,
-        responses: Some(responses),
+        responses: Some(StoredResponses::new(responses)),
         config: std::sync::RwLock::new(Arc::new(config)),
     });
     let app_shared = shared.clone();

@@ -25,6 +25,7 @@ use crate::inbound::shape::stream_flag;
 use crate::inbound::{ChatOptions, InboundApi, ParseEnv};
 use crate::providers::openai::responses::RESPONSES_PATH;
 use crate::providers::{openai, Format};
+use crate::store::ChainError;
 
 /// Whether `target` gets a Responses request as sent: its provider serves
 /// the API natively.
@@ -130,9 +131,12 @@ fn continued_here(
     env: &ParseEnv<'_>,
 ) -> Option<Result<Map<String, Value>, ApiError>> {
     let id = body.get("previous_response_id")?.as_str()?;
-    let store = env.responses?;
-    store.get(id, env.now).ok()??;
-    let mut items = match prior_items(Some(store), id, env.now) {
+    let chain = env.continued?;
+    if let Err(ChainError::NotFound(_)) = chain {
+        // Not one of this proxy's: the provider's own.
+        return None;
+    }
+    let mut items = match prior_items(id, Some(chain)) {
         Ok(items) => items,
         Err(e) => return Some(Err(e)),
     };

@@ -34,7 +34,7 @@ pub fn client_apis(v1: actix_web::Scope) -> actix_web::Scope {
             },
         ))
         .service(client_api_with::<OpenAiResponses>("/responses", |routes| {
-            use super::stored_responses::{delete, input_items, retrieve};
+            use super::stored_responses::routes::{delete, input_items, retrieve};
             routes
                 .service(
                     only::<OpenAiResponses>("/{id}", web::get().to(retrieve))

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::body::{parse_json_object, read_body, requested_model, resolve_model, Target};
 use super::fallback::{Answered, Plan, Walk};
 use super::rotation::{Answer, Forward, Operation};
+use super::stored_responses::StoredResponses;
 use super::{responses_native, sticky, Shared};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -62,10 +63,19 @@ async fn chat<A: InboundApi>(
         log: super::start_log(shared, req, &body),
         conversation: conversation(&config, req, &body, Operation::Chat),
     };
+    let now = shared.clock.now();
+    let continued = match (A::RESPONSES, &shared.responses) {
+        (true, Some(stored)) => match previous_response_id(&body) {
+            Some(id) => Some(stored.chain(id, now).await),
+            None => None,
+        },
+        _ => None,
+    };
     let env = ParseEnv {
         served: &*config,
-        responses: shared.responses.as_ref(),
-        now: shared.clock.now(),
+        keep: shared.responses.as_ref().map(StoredResponses::sink),
+        continued: continued.as_ref(),
+        now,
     };
     if A::RESPONSES {
         let plan = requested_model(&body)
@@ -146,6 +156,11 @@ pub(super) fn conversation(
         return None;
     }
     sticky::conversation(req, body)
+}
+
+/// The stored response a Responses request continues.
+fn previous_response_id(body: &Map<String, Value>) -> Option<&str> {
+    body.get("previous_response_id")?.as_str()
 }
 
 /// `answer` to `request` in the client's API, with the headers the API

@@ -79,7 +79,7 @@ impl InboundApi for OpenAiResponses {
         check_input(body.get("input"))?;
         let prior = match &body["previous_response_id"] {
             Value::Null => Vec::new(),
-            Value::String(id) => prior_items(env.responses, id, env.now)?,
+            Value::String(id) => prior_items(id, env.continued)?,
             _ => {
                 return Err(ApiError::invalid_param(
                     "`previous_response_id` must be a string: the `id` of an earlier \
@@ -92,9 +92,9 @@ impl InboundApi for OpenAiResponses {
         let model = body["model"].as_str().unwrap_or_default();
         let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
         let mut context = request.context(&id, unix_now(), model);
-        let keeper = match (request.store, env.responses) {
-            (true, Some(store)) => Some(Keeper::new(
-                store.clone(),
+        let keeper = match (request.store, env.keep) {
+            (true, Some(sink)) => Some(Keeper::new(
+                sink.clone(),
                 &id,
                 request.previous_response_id,
                 request.input,

@@ -2,7 +2,7 @@
 //! `GET /v1/responses/{id}/input_items` and `DELETE /v1/responses/{id}`.
 //!
 //! They read what the translated path kept (see
-//! [`crate::inbound::responses::Keeper`]). A provider that serves the
+//! [`crate::inbound::responses::Keeper`]), through [`StoredResponses`]. A provider that serves the
 //! Responses API natively keeps its own responses; the proxy does not
 //! fetch them, so their ids are unknown here (404).
 
@@ -10,9 +10,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Shared;
+use super::StoredResponses;
 use crate::error::ApiError;
-use crate::store::{is_valid_response_id, ResponseStore};
+use crate::server::Shared;
+use crate::store::is_valid_response_id;
 
 /// The most items one `input_items` page holds.
 const MAX_PAGE: usize = 100;
@@ -27,6 +28,7 @@ pub async fn retrieve(
     let store = store(&shared)?;
     let record = store
         .get(&id, shared.clock.now())
+        .await
         .map_err(unreadable)?
         .ok_or_else(|| not_found(&id))?;
     Ok(HttpResponse::Ok().json(record.response))
@@ -41,9 +43,10 @@ pub async fn delete(
     // An expired record is gone already: `get` removes it and says so.
     let known = store
         .get(&id, shared.clock.now())
+        .await
         .map_err(unreadable)?
         .is_some();
-    if !known || !store.delete(&id).map_err(unreadable)? {
+    if !known || !store.delete(&id).await.map_err(unreadable)? {
         return Err(not_found(&id));
     }
     Ok(HttpResponse::Ok().json(json!({ "id": *id, "object": "response", "deleted": true })))
@@ -95,6 +98,7 @@ pub async fn input_items(
     let store = store(&shared)?;
     let mut items = store
         .input_items(&id, shared.clock.now())
+        .await
         .map_err(unreadable)?
         .ok_or_else(|| not_found(&id))?;
     if !ascending {
@@ -127,7 +131,7 @@ pub async fn input_items(
     })))
 }
 
-fn store(shared: &Shared) -> Result<&ResponseStore, ApiError> {
+fn store(shared: &Shared) -> Result<&StoredResponses, ApiError> {
     shared
         .responses
         .as_ref()
