@@ -16,6 +16,7 @@ mod middleware;
 mod models;
 mod openai_only;
 mod peek_call;
+mod per_target;
 pub mod reload;
 mod responses_native;
 mod rotation;

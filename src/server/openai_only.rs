@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use super::body::{parse_json_object, read_body, Target};
 use super::fallback::{Plan, Walk};
+use super::per_target::{encode, BodyPerTarget};
 use super::rotation::{Forward, Operation};
-use super::serve::{conversation, encode, plain_openai, refused_early, render};
+use super::serve::{conversation, plain_openai, refused_early, render};
 use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -95,15 +96,10 @@ fn openai_only<'c>(
     stream: bool,
     log: &Option<LogHandle>,
 ) -> impl FnMut(Target<'c>) -> Result<(Forward<'c>, ()), ApiError> {
-    let chain = plan.is_chain();
-    let mut body = Some(body);
+    let mut body = BodyPerTarget::new(plan, body);
     let log = log.clone();
     move |target| {
-        let body = match chain {
-            true => body.clone(),
-            false => body.take(),
-        }
-        .unwrap_or_default();
+        let body = body.next();
         let wire = target.provider.format.wire();
         let outbound = match call {
             OpenAiOnly::Embeddings => wire.embeddings_request(body, &target.model),

@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 
 use super::body::Target;
 use super::fallback::{Plan, Walk};
+use super::per_target::{chat_forward, encode};
 use super::rotation::{Answer, Forward, Operation};
-use super::serve::{encode, refused_early};
+use super::serve::refused_early;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::inbound::responses::{check_input, input_items, prior_items, PassThrough};
@@ -88,20 +89,7 @@ pub async fn serve<'c, A: InboundApi>(
         let Some((chat, options)) = &translated else {
             return Err(ApiError::invalid("the request could not be translated"));
         };
-        let wire = target.provider.format.wire();
-        let outbound = wire
-            .chat_request(chat.clone(), &target.model, options.stream)
-            .map_err(ApiError::invalid)?;
-        let request = Forward {
-            config,
-            operation: Operation::Chat,
-            path: outbound.path,
-            body: encode(&outbound.body)?,
-            stream: options.stream,
-            client_wants_usage: options.wants_usage,
-            target,
-            log: walk.log.clone(),
-        };
+        let request = chat_forward(config, target, chat.clone(), *options, &walk.log)?;
         Ok((request, Via::Translated))
     };
     let answered = walk.run(config, plan, prepare).await?;

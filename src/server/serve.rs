@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::body::{parse_json_object, read_body, requested_model, resolve_model, Target};
 use super::fallback::{Answered, Plan, Walk};
+use super::per_target::{chat_forward, BodyPerTarget};
 use super::rotation::{Answer, Forward, Operation};
 use super::stored_responses::StoredResponses;
 use super::{responses_native, sticky, Shared};
@@ -115,32 +116,13 @@ fn translated<'c>(
     options: ChatOptions,
     log: &Option<LogHandle>,
 ) -> impl FnMut(Target<'c>) -> Result<(Forward<'c>, ()), ApiError> {
-    let chain = plan.is_chain();
-    let mut body = Some(body);
+    let mut body = BodyPerTarget::new(plan, body);
     let log = log.clone();
     move |target| {
-        // A lone target is prepared once (it is never skipped: it may
-        // wait), so it can have the body itself.
-        let body = match chain {
-            true => body.clone(),
-            false => body.take(),
-        }
-        .unwrap_or_default();
-        let wire = target.provider.format.wire();
-        let outbound = wire
-            .chat_request(body, &target.model, options.stream)
-            .map_err(ApiError::invalid)?;
-        let request = Forward {
-            config,
-            operation: Operation::Chat,
-            path: outbound.path,
-            body: encode(&outbound.body)?,
-            stream: options.stream,
-            client_wants_usage: options.wants_usage,
-            target,
-            log: log.clone(),
-        };
-        Ok((request, ()))
+        Ok((
+            chat_forward(config, target, body.next(), options, &log)?,
+            (),
+        ))
     }
 }
 
@@ -224,13 +206,6 @@ pub(super) fn refused_early(log: Option<&LogHandle>, e: ApiError) -> ApiError {
         log.finish(actix_web::ResponseError::status_code(&e).as_u16());
     }
     e
-}
-
-/// A request body as JSON bytes for the provider.
-pub(super) fn encode(body: &serde_json::Value) -> Result<Bytes, ApiError> {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
 }
 
 /// A request that may go upstream as sent (see [`plain_openai`]).
