@@ -24,6 +24,7 @@ use crate::cli::Cli;
 use crate::error::InitError;
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
+use crate::shared_state::{SharedState, SharedStateConfig};
 pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
 
@@ -63,6 +64,10 @@ pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
     ("RETRY_BACKOFF_BASE", "proxy.retry_backoff_base"),
     ("DAILY_RESET_TIME", "proxy.daily_reset_time"),
     ("DAILY_RESET_TIMEZONE", "proxy.daily_reset_timezone"),
+    ("STATE_BACKEND", "state.backend"),
+    ("REDIS_URL", "state.redis_url"),
+    ("STATE_NAMESPACE", "state.namespace"),
+    ("LEASE_TTL", "state.lease_ttl"),
 ];
 
 /// Shortest `PROXY_API_KEY` accepted on a non-loopback address: anything
@@ -76,6 +81,7 @@ pub const MIN_PROXY_KEY_LEN: usize = 16;
 pub struct Settings {
     pub server: ServerSettings,
     pub proxy: ProxySettings,
+    pub state: StateSettings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -118,6 +124,36 @@ pub struct ProxySettings {
     pub retry_backoff_base: Duration,
     pub daily_reset_time: String,
     pub daily_reset_timezone: String,
+}
+
+/// Where key state lives: sled (one replica) or Redis (several).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    pub backend: StateBackend,
+    /// `redis://`, `rediss://` or `redis+unix://`; shown with its password
+    /// masked.
+    #[serde(serialize_with = "serialize_masked_url")]
+    pub redis_url: String,
+    /// Prefixes every Redis key, so deployments can share one Redis.
+    pub namespace: String,
+    /// How long a lease lives without renewal.
+    #[serde(with = "duration")]
+    pub lease_ttl: Duration,
+}
+
+/// The state backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// The embedded database in `server.data_dir`: one replica.
+    Sled,
+    /// Redis or Valkey at `state.redis_url`, shared by replicas.
+    Redis,
+}
+
+fn serialize_masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::shared_state::masked_url(url))
 }
 
 /// Everything the proxy runs with: settings, the proxy key and providers.
@@ -169,6 +205,13 @@ impl Config {
                     .to_string(),
             );
         }
+        if settings.state.backend == StateBackend::Sled && !settings.state.redis_url.is_empty() {
+            warnings.push(
+                "REDIS_URL is set but state.backend is sled: key state stays in this replica's \
+                 database (set STATE_BACKEND=redis to share it)"
+                    .to_string(),
+            );
+        }
         let config = Config {
             settings,
             proxy_api_key,
@@ -217,6 +260,7 @@ impl Config {
             }
         }
         self.daily_schedule()?;
+        self.shared_state()?;
         if self.proxy_api_key.is_none() && !is_loopback(&server.host) {
             return Err(InitError::Config(format!(
                 "refusing to listen on {} without PROXY_API_KEY: anyone on the network could \
@@ -246,6 +290,28 @@ impl Config {
         let proxy = &self.settings.proxy;
         DailySchedule::parse(&proxy.daily_reset_time, &proxy.daily_reset_timezone)
             .map_err(InitError::Config)
+    }
+
+    /// The shared-state settings, checked, when the backend is Redis.
+    pub fn shared_state(&self) -> Result<Option<SharedStateConfig>, InitError> {
+        let state = &self.settings.state;
+        if state.backend == StateBackend::Sled {
+            return Ok(None);
+        }
+        if state.redis_url.trim().is_empty() {
+            return Err(InitError::Config(
+                "state.backend is redis but no REDIS_URL is set: set it to e.g. \
+                 redis://127.0.0.1:6379 (rediss:// for TLS), or use STATE_BACKEND=sled"
+                    .to_string(),
+            ));
+        }
+        let config = SharedStateConfig {
+            url: state.redis_url.trim().to_string(),
+            namespace: state.namespace.clone(),
+            lease_ttl: state.lease_ttl,
+        };
+        SharedState::new(&config).map_err(InitError::Config)?;
+        Ok(Some(config))
     }
 
     /// Every secret of this configuration: the proxy key and all provider

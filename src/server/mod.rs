@@ -38,6 +38,7 @@ use crate::inbound::OpenAiChat;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
+use crate::shared_state::SharedState;
 use crate::store::Store;
 use crate::worker::{ClientSettings, UpstreamWorker};
 pub use middleware::is_authorized;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
     pub models: models::ModelsCache,
+    /// Key state shared with other replicas (Redis), when configured.
+    pub state: Option<Arc<SharedState>>,
 }
 
 /// A started proxy.
@@ -93,14 +96,28 @@ async fn start_serving(
     reloader: Option<Reloader>,
     apis: routes::ClientApis,
 ) -> Result<RunningApp, InitError> {
-    let store = Store::open(&config.settings.server.data_dir)?;
     let providers = config.providers.iter().map(PoolProvider::from);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let options = PoolOptions {
         clock: clock.clone(),
         schedule: config.daily_schedule()?,
     };
-    let (pool, pool_thread) = KeyPool::new(providers, Some(store), options).start_on_own_thread();
+    let state = match config.shared_state()? {
+        Some(settings) => Some(SharedState::new(&settings).map_err(InitError::Config)?),
+        None => None,
+    };
+    // With Redis, sled is not opened: Redis is the source of truth.
+    let pool = match &state {
+        Some(state) => {
+            state.start().await;
+            KeyPool::new(providers, None, options).with_shared_state(state.clone())
+        }
+        None => {
+            let store = Store::open(&config.settings.server.data_dir)?;
+            KeyPool::new(providers, Some(store), options)
+        }
+    };
+    let (pool, pool_thread) = pool.start_on_own_thread();
 
     let server_settings = config.settings.server.clone();
     let client = ClientSettings {
@@ -121,6 +138,7 @@ async fn start_serving(
         logger,
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
+        state,
         metrics: metrics::Metrics::default(),
         clock,
         config: std::sync::RwLock::new(Arc::new(config)),

@@ -65,12 +65,13 @@ pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
     })
 }
 
-/// Settings fixed at startup (the listener, the database, the logger, the
-/// schedule's timer, the cache).
+/// Settings fixed at startup (the listener, the database or shared state,
+/// the logger, the schedule's timer, the cache).
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.settings, &new.settings);
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 9] = [
+    let (sa, sb) = (&a.state, &b.state);
+    let checks: [(&'static str, bool); 10] = [
         ("server.host", a.server.host != b.server.host),
         ("server.port", a.server.port != b.server.port),
         ("server.data_dir", a.server.data_dir != b.server.data_dir),
@@ -89,6 +90,13 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "proxy.models_cache_ttl",
             a.proxy.models_cache_ttl != b.proxy.models_cache_ttl,
+        ),
+        (
+            "state",
+            sa.backend != sb.backend
+                || sa.redis_url != sb.redis_url
+                || sa.namespace != sb.namespace
+                || sa.lease_ttl != sb.lease_ttl,
         ),
     ];
     for (name, differs) in checks {

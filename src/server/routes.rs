@@ -193,9 +193,13 @@ async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> Result<HttpResp
         return Err(ApiError::Unauthorized);
     }
     let pool = shared.pool.send(GetUsage).await.unwrap_or_default();
+    let mut text = shared.metrics.render(&pool, shared.clock.now());
+    if let Some(state) = &shared.state {
+        super::metrics::render_state(&mut text, state.is_up(), state.failed_ops());
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(shared.metrics.render(&pool, shared.clock.now())))
+        .body(text))
 }
 
 /// Reloads the configuration; an invalid one is refused with a 400 and the
@@ -207,8 +211,16 @@ async fn admin_reload(shared: web::Data<Shared>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().json(reloaded))
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// 200 while the proxy serves; `degraded` while shared key state
+/// (Redis) does not answer and the replica serves from its local view.
+async fn health(shared: web::Data<Shared>) -> HttpResponse {
+    match &shared.state {
+        Some(state) if !state.is_up() => HttpResponse::Ok().json(json!({
+            "status": "degraded",
+            "state_backend": "unreachable",
+        })),
+        _ => HttpResponse::Ok().json(json!({"status": "ok"})),
+    }
 }
 
 pub async fn not_found<A: InboundApi>(req: HttpRequest) -> HttpResponse {

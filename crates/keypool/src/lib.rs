@@ -47,12 +47,15 @@
 //!   cooldown policy, backoff, the daily reset schedule and the injectable
 //!   clock.
 //! - [`store`] — sled persistence with versioned records.
+//! - [`shared_state`] — key state shared by several replicas through
+//!   Redis: the connection, the scripts, names, the degraded flag.
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
 //!   leases, usage.
 
 pub mod keypool;
 pub mod resilience;
 pub mod secret;
+pub mod shared_state;
 // The one place that owns the database (and reads the clock for its backup
 // file names); see clippy.toml.
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -301,6 +301,25 @@ impl Histogram {
     }
 }
 
+/// The shared state's metrics (several replicas, Redis): whether it
+/// answers, and how many operations failed or timed out.
+pub fn render_state(out: &mut String, up: bool, failed_ops: u64) {
+    header(
+        out,
+        "llm_proxy_state_backend_up",
+        "gauge",
+        "1 while the shared key state (Redis) answers, 0 while degraded.",
+    );
+    let _ = writeln!(out, "llm_proxy_state_backend_up {}", u8::from(up));
+    header(
+        out,
+        "llm_proxy_state_ops_failed_total",
+        "counter",
+        "Shared key state operations that failed or timed out.",
+    );
+    let _ = writeln!(out, "llm_proxy_state_ops_failed_total {failed_ops}");
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use super::report::UsageReport;
 use super::select::{Later, RestCause};
-use super::{KeyPool, Lease, Waiter};
+use super::shared::{Confirmed, Plan, SharedOutcome};
+use super::{KeyPool, Lease, Waiter, Wake};
 use crate::resilience::clock::{after, until};
 use crate::secret::Secret;
 use crate::vocab::Outcome;
@@ -17,7 +18,7 @@ use crate::vocab::Outcome;
 /// Asks for a key of `provider` to call `model`, skipping the keys at the
 /// positions in `exclude` (already tried by this request). `wait_budget`
 /// is how long the request may wait for a resting key.
-#[derive(Debug, Message)]
+#[derive(Clone, Debug, Message)]
 #[rtype(result = "Result<Acquired, AcquireError>")]
 pub struct AcquireKey {
     pub provider: String,
@@ -32,6 +33,9 @@ pub enum Acquired {
     Ready(Lease),
     /// No key is free; one will be sent here when it frees up.
     Wait(oneshot::Receiver<Lease>),
+    /// Key state is shared: confirm one of these candidates in it
+    /// ([`acquire`] does).
+    Plan(Plan),
 }
 
 /// Why no key can be had.
@@ -74,6 +78,9 @@ pub struct ReportOutcome {
     pub taken: u64,
     pub outcome: Outcome,
     pub durable: Option<oneshot::Sender<()>>,
+    /// For a lease confirmed in the shared state: its id there, and the
+    /// key's health as the shared state now has it.
+    pub shared: Option<SharedOutcome>,
 }
 
 /// An attempt to count in a key's usage without releasing the key (a
@@ -121,21 +128,44 @@ pub struct Shutdown;
 /// `deadline` when every key is busy or resting.
 pub async fn acquire(
     pool: &Addr<KeyPool>,
-    mut request: AcquireKey,
+    request: AcquireKey,
     deadline: Instant,
 ) -> Result<Lease, AcquireError> {
-    request.wait_budget = deadline.saturating_duration_since(Instant::now());
-    let reply = tokio::time::timeout_at(deadline, pool.send(request))
-        .await
-        .map_err(|_| AcquireError::DeadlinePassed)?
-        .map_err(|_| AcquireError::PoolGone)??;
-    match reply {
-        Acquired::Ready(lease) => Ok(lease),
-        Acquired::Wait(rx) => match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(lease)) => Ok(lease),
-            Ok(Err(_)) => Err(AcquireError::PoolGone),
-            Err(_) => Err(AcquireError::DeadlinePassed),
-        },
+    let mut retry = false;
+    loop {
+        let mut request = request.clone();
+        request.wait_budget = deadline.saturating_duration_since(Instant::now());
+        let reply = tokio::time::timeout_at(deadline, pool.send(request.clone()))
+            .await
+            .map_err(|_| AcquireError::DeadlinePassed)?
+            .map_err(|_| AcquireError::PoolGone)??;
+        let plan = match reply {
+            Acquired::Ready(lease) => return Ok(lease),
+            Acquired::Wait(rx) => {
+                return match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(lease)) => Ok(lease),
+                    Ok(Err(_)) => Err(AcquireError::PoolGone),
+                    Err(_) => Err(AcquireError::DeadlinePassed),
+                }
+            }
+            Acquired::Plan(plan) => plan,
+        };
+        let refused = match plan.confirm(pool).await {
+            Confirmed::Leased(lease) => return Ok(lease),
+            Confirmed::Refused(refused) => refused,
+            // The pool is degraded now, and leases locally.
+            Confirmed::Unreachable => continue,
+        };
+        let wake =
+            tokio::time::timeout_at(deadline, pool.send(refused.into_message(request, retry)))
+                .await
+                .map_err(|_| AcquireError::DeadlinePassed)?
+                .map_err(|_| AcquireError::PoolGone)??;
+        match tokio::time::timeout_at(deadline, wake).await {
+            Ok(Ok(())) => retry = true,
+            Ok(Err(_)) => return Err(AcquireError::PoolGone),
+            Err(_) => return Err(AcquireError::DeadlinePassed),
+        }
     }
 }
 
@@ -146,6 +176,9 @@ impl Handler<AcquireKey> for KeyPool {
 
     fn handle(&mut self, msg: AcquireKey, ctx: &mut Self::Context) -> Self::Result {
         let now = self.now();
+        if let Some(plan) = self.plan(&msg) {
+            return Ok(Acquired::Plan(plan));
+        }
         let provider = self
             .providers
             .get_mut(&msg.provider)
@@ -156,6 +189,31 @@ impl Handler<AcquireKey> for KeyPool {
                 .map(Acquired::Ready)
                 .ok_or(AcquireError::UnknownProvider);
         }
+        let (tx, rx) = oneshot::channel();
+        self.no_key_now(&msg, Wake::Lease(tx), false, ctx)?;
+        Ok(Acquired::Wait(rx))
+    }
+}
+
+// === impl KeyPool: waiting ===
+
+impl KeyPool {
+    /// No key of `msg.provider` is free now: fails the request if waiting
+    /// is pointless (every key tried, or resting past its wait budget), or
+    /// else queues it (at the front for a waiter that retried) to be woken
+    /// through `tx`.
+    pub(super) fn no_key_now(
+        &mut self,
+        msg: &AcquireKey,
+        tx: Wake,
+        front: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), AcquireError> {
+        let now = self.now();
+        let provider = self
+            .providers
+            .get_mut(&msg.provider)
+            .ok_or(AcquireError::UnknownProvider)?;
         // Over every key, tried ones included: what the client is told.
         let rest_of_all = |provider: &mut super::provider::ProviderPool| match provider.later(
             &msg.model,
@@ -191,19 +249,20 @@ impl Handler<AcquireKey> for KeyPool {
                 Some(at)
             }
         };
-        let (tx, rx) = oneshot::channel();
-        provider
-            .waiters
-            .entry(msg.model)
-            .or_default()
-            .push_back(Waiter {
-                exclude: msg.exclude,
-                tx,
-            });
+        let queue = provider.waiters.entry(msg.model.clone()).or_default();
+        let waiter = Waiter {
+            exclude: msg.exclude.clone(),
+            tx,
+        };
+        if front {
+            queue.push_front(waiter);
+        } else {
+            queue.push_back(waiter);
+        }
         if let Some(at) = wake_at {
             self.wake_at(at, ctx);
         }
-        Ok(Acquired::Wait(rx))
+        Ok(())
     }
 }
 
@@ -213,17 +272,14 @@ impl Handler<ReportOutcome> for KeyPool {
     fn handle(&mut self, msg: ReportOutcome, ctx: &mut Self::Context) {
         let now = self.now();
         let next_reset = self.next_reset(now);
+        let taken = self.settled(&msg);
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
-        provider.finish(
-            msg.index,
-            &msg.model,
-            msg.outcome,
-            msg.taken,
-            now,
-            next_reset,
-        );
+        provider.finish(msg.index, &msg.model, msg.outcome, taken, now, next_reset);
+        if let Some(health) = msg.shared.and_then(|s| s.health) {
+            provider.adopt(msg.index, &msg.model, &health, now);
+        }
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
