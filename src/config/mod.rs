@@ -11,6 +11,7 @@ pub mod duration;
 pub mod env;
 pub mod filters;
 pub mod providers;
+mod state;
 pub mod typos;
 
 use std::net::IpAddr;
@@ -24,9 +25,9 @@ use crate::cli::Cli;
 use crate::error::InitError;
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
-use crate::shared_state::{SharedState, SharedStateConfig};
 pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
+pub use state::{StateBackend, StateSettings};
 
 /// The documented defaults, compiled in so the binary runs from any
 /// directory.
@@ -124,36 +125,6 @@ pub struct ProxySettings {
     pub retry_backoff_base: Duration,
     pub daily_reset_time: String,
     pub daily_reset_timezone: String,
-}
-
-/// Where key state lives: sled (one replica) or Redis (several).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateSettings {
-    pub backend: StateBackend,
-    /// `redis://`, `rediss://` or `redis+unix://`; shown with its password
-    /// masked.
-    #[serde(serialize_with = "serialize_masked_url")]
-    pub redis_url: String,
-    /// Prefixes every Redis key, so deployments can share one Redis.
-    pub namespace: String,
-    /// How long a lease lives without renewal.
-    #[serde(with = "duration")]
-    pub lease_ttl: Duration,
-}
-
-/// The state backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StateBackend {
-    /// The embedded database in `server.data_dir`: one replica.
-    Sled,
-    /// Redis or Valkey at `state.redis_url`, shared by replicas.
-    Redis,
-}
-
-fn serialize_masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::shared_state::masked_url(url))
 }
 
 /// Everything the proxy runs with: settings, the proxy key and providers.
@@ -290,28 +261,6 @@ impl Config {
         let proxy = &self.settings.proxy;
         DailySchedule::parse(&proxy.daily_reset_time, &proxy.daily_reset_timezone)
             .map_err(InitError::Config)
-    }
-
-    /// The shared-state settings, checked, when the backend is Redis.
-    pub fn shared_state(&self) -> Result<Option<SharedStateConfig>, InitError> {
-        let state = &self.settings.state;
-        if state.backend == StateBackend::Sled {
-            return Ok(None);
-        }
-        if state.redis_url.trim().is_empty() {
-            return Err(InitError::Config(
-                "state.backend is redis but no REDIS_URL is set: set it to e.g. \
-                 redis://127.0.0.1:6379 (rediss:// for TLS), or use STATE_BACKEND=sled"
-                    .to_string(),
-            ));
-        }
-        let config = SharedStateConfig {
-            url: state.redis_url.trim().to_string(),
-            namespace: state.namespace.clone(),
-            lease_ttl: state.lease_ttl,
-        };
-        SharedState::new(&config).map_err(InitError::Config)?;
-        Ok(Some(config))
     }
 
     /// Every secret of this configuration: the proxy key and all provider

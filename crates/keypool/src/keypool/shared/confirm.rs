@@ -1,0 +1,93 @@
+//! Confirming a plan in Redis: `acquire.lua`, in the caller's task.
+
+use actix::Addr;
+
+use super::{Leased, Plan, Refused, SharedLease};
+use crate::keypool::messages::AcquireKey;
+use crate::keypool::{KeyPool, Lease};
+use crate::shared_state::{AcquireReply, Kid};
+
+/// What confirming a plan gave.
+pub(in crate::keypool) enum Confirmed {
+    Leased(Lease),
+    /// No candidate can serve now: merge why, then wait.
+    Refused(Refused),
+    /// Redis did not answer: the pool is degraded and leases locally.
+    Unreachable,
+}
+
+// === impl Plan ===
+
+impl Plan {
+    /// Runs `acquire.lua` with the candidates (one round trip).
+    pub(in crate::keypool) async fn confirm(self, pool: &Addr<KeyPool>) -> Confirmed {
+        let names = self.state.names(&self.provider);
+        let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
+        let (model, limit, periods) = (self.model.clone(), self.limit, self.periods);
+        let ttl = self.state.lease_ttl_ms();
+        let scripts = self.state.scripts();
+        let reply = self
+            .state
+            .run("acquire", |mut conn| async move {
+                scripts
+                    .acquire(&mut conn, &names, &model, &kids, limit, ttl, periods)
+                    .await
+            })
+            .await;
+        match reply {
+            None => Confirmed::Unreachable,
+            Some(AcquireReply::Leased {
+                position, lease, ..
+            }) => {
+                let Some(chosen) = self.candidates.get(position).cloned() else {
+                    self.state.mark_down("acquire", "a candidate out of range");
+                    return Confirmed::Unreachable;
+                };
+                pool.do_send(Leased {
+                    provider: self.provider.clone(),
+                    model: self.model.clone(),
+                    index: chosen.index,
+                    kid: chosen.kid.clone(),
+                    lease,
+                });
+                let shared = SharedLease {
+                    state: self.state.clone(),
+                    kid: chosen.kid,
+                    lease,
+                    periods: self.periods,
+                };
+                let lease = Lease::new(
+                    pool.clone(),
+                    &self.provider,
+                    &self.model,
+                    chosen.index,
+                    chosen.key,
+                    lease,
+                );
+                Confirmed::Leased(lease.confirmed(shared))
+            }
+            Some(AcquireReply::Refused { now, rests }) => Confirmed::Refused(Refused {
+                request: None,
+                retry: false,
+                redis_now: now,
+                rests: self
+                    .candidates
+                    .iter()
+                    .zip(rests)
+                    .map(|(c, r)| (c.index, r))
+                    .collect(),
+            }),
+        }
+    }
+}
+
+// === impl Refused ===
+
+impl Refused {
+    /// The message that queues `request` after this refusal.
+    pub(in crate::keypool) fn into_message(mut self, request: AcquireKey, retry: bool) -> Refused {
+        self.request = Some(request);
+        self.retry = retry;
+        self
+    }
+}

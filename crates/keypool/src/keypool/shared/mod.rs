@@ -1,0 +1,247 @@
+//! The pool as one replica of several sharing key state through Redis.
+//!
+//! The pool plans, the caller confirms: [`KeyPool::plan`] answers an
+//! `AcquireKey` with the candidate keys, best first by the local rank (no
+//! I/O in the actor); [`acquire`](super::acquire) runs `acquire.lua` with
+//! them in the caller's task, which leases one atomically on Redis's clock
+//! or says why none can serve. A lease is then told to the pool
+//! ([`Leased`]), a refusal merged into its view ([`Refused`]), which queues
+//! the request to try again. A lease's outcome goes to Redis first
+//! (`report.lua` or `release.lua`), then to the pool with the key's health
+//! as Redis has it.
+//!
+//! Background work runs on the pool's thread as spawned futures: waiters
+//! retry every [`POLL_INTERVAL`] (a replica that died holding a key
+//! publishes nothing), leases older than a third of their ttl are renewed,
+//! and a degraded pool probes Redis.
+//!
+//! Files: `confirm.rs` (the acquire script, in the caller's task),
+//! `settle.rs` (a lease's end), `jobs.rs` (the background work).
+
+mod confirm;
+mod jobs;
+mod settle;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::messages::{AcquireError, AcquireKey, ReportOutcome};
+use super::select::{standing, Standing};
+use super::{KeyPool, Wake};
+use crate::secret::Secret;
+use crate::shared_state::{Health, Kid, Periods, Refusal, SharedState};
+pub(super) use confirm::Confirmed;
+
+/// How often the oldest waiter of each queue tries again, and a degraded
+/// pool probes Redis.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Most candidates one acquire sends: the locally best ones.
+const MAX_CANDIDATES: usize = 32;
+
+/// The pool's side of the shared state.
+pub(super) struct Replica {
+    state: Arc<SharedState>,
+    /// Leases confirmed in Redis and not yet ended, by id: renewed while
+    /// they run.
+    live: HashMap<u64, LiveLease>,
+    /// A probe of a degraded Redis is under way.
+    probing: bool,
+}
+
+struct LiveLease {
+    provider: String,
+    model: String,
+    kid: Kid,
+    since: Instant,
+}
+
+/// Where a key goes in a plan: free ones by rank (tier, successes, last
+/// used), then busy ones (least recently used first), then resting ones
+/// (soonest back first).
+type PlanOrder = (u8, u8, u64, u64, i64);
+
+/// The candidates of one acquire, to confirm in the shared state.
+#[derive(Debug)]
+pub struct Plan {
+    state: Arc<SharedState>,
+    provider: String,
+    model: String,
+    candidates: Vec<Candidate>,
+    limit: Option<u32>,
+    periods: Periods,
+}
+
+#[derive(Clone, Debug)]
+struct Candidate {
+    index: usize,
+    kid: Kid,
+    key: Secret,
+}
+
+/// A lease confirmed in Redis: ended there when it finishes.
+#[derive(Debug)]
+pub(super) struct SharedLease {
+    state: Arc<SharedState>,
+    kid: Kid,
+    lease: u64,
+    periods: Periods,
+}
+
+/// A shared lease's end, as the pool learns it.
+#[derive(Debug)]
+pub struct SharedOutcome {
+    lease: u64,
+    /// The key's health after `report.lua`; `None` for a release, or when
+    /// Redis did not answer.
+    pub(super) health: Option<Health>,
+}
+
+/// Redis leased a candidate: the pool counts it in flight.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Leased {
+    provider: String,
+    model: String,
+    index: usize,
+    kid: Kid,
+    lease: u64,
+}
+
+/// Redis refused every candidate: why, per key position, on its clock.
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<()>, AcquireError>")]
+pub(super) struct Refused {
+    request: Option<AcquireKey>,
+    /// A waiter that retried keeps its place at the front.
+    retry: bool,
+    redis_now: i64,
+    rests: Vec<(usize, Refusal)>,
+}
+
+// === impl Replica ===
+
+impl Replica {
+    pub(super) fn new(state: Arc<SharedState>) -> Replica {
+        Replica {
+            state,
+            live: HashMap::new(),
+            probing: false,
+        }
+    }
+}
+
+/// Starts the pool's background work for the shared state.
+pub(super) fn start_timers(replica: &Replica, ctx: &mut Context<KeyPool>) {
+    ctx.run_interval(POLL_INTERVAL, |pool, ctx| pool.poll_shared(ctx));
+    let every = replica.state.lease_ttl() / 3;
+    ctx.run_interval(every, move |pool, _| pool.renew_leases(every));
+}
+
+// === impl KeyPool: the shared state ===
+
+impl KeyPool {
+    /// The plan for `msg` when key state is shared and Redis answers:
+    /// every key not tried, best first by the local rank (free keys, then
+    /// busy ones, then resting ones by when they are back).
+    pub(super) fn plan(&mut self, msg: &AcquireKey) -> Option<Plan> {
+        let state = self.shared.as_ref()?.state.clone();
+        if !state.is_up() {
+            return None;
+        }
+        let now = self.now();
+        let provider = self.providers.get(&msg.provider)?;
+        let mut ranked: Vec<(PlanOrder, usize)> = Vec::new();
+        for (index, key) in provider.keys().iter().enumerate() {
+            if msg.exclude.contains(&index) {
+                continue;
+            }
+            let order = match standing(key, index, &msg.model, provider.limit(), now) {
+                Standing::Retired => continue,
+                Standing::Ready(rank) => (0, rank.tier, rank.successes, rank.last_used, 0),
+                Standing::Full => (1, 0, 0, key.last_used, 0),
+                Standing::Resting(until) => (2, 0, 0, 0, until.timestamp_millis()),
+            };
+            ranked.push((order, index));
+        }
+        if ranked.is_empty() {
+            return None;
+        }
+        ranked.sort_unstable();
+        let candidates = ranked
+            .into_iter()
+            .take(MAX_CANDIDATES)
+            .filter_map(|(_, index)| {
+                let key = provider.keys().get(index)?.secret.clone();
+                Some(Candidate {
+                    index,
+                    kid: state.key_id(&key),
+                    key,
+                })
+            })
+            .collect();
+        Some(Plan {
+            periods: Periods::of(&self.schedule, now),
+            provider: msg.provider.clone(),
+            model: msg.model.clone(),
+            limit: provider.limit(),
+            candidates,
+            state,
+        })
+    }
+
+    /// The lease number to apply an outcome with: a shared lease leaves
+    /// the live set, and its failure is a step of the local ladder (Redis
+    /// keeps the real one, adopted after).
+    pub(super) fn settled(&mut self, msg: &ReportOutcome) -> u64 {
+        let (Some(done), Some(replica)) = (&msg.shared, &mut self.shared) else {
+            return msg.taken;
+        };
+        replica.live.remove(&done.lease);
+        self.providers
+            .get(&msg.provider)
+            .map_or(0, |p| p.latest_seq())
+    }
+}
+
+impl Handler<Leased> for KeyPool {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leased, _: &mut Self::Context) {
+        let now = self.now();
+        if let Some(provider) = self.providers.get_mut(&msg.provider) {
+            provider.take(msg.index, &msg.model, now);
+        }
+        if let Some(replica) = &mut self.shared {
+            replica.live.insert(
+                msg.lease,
+                LiveLease {
+                    provider: msg.provider,
+                    model: msg.model,
+                    kid: msg.kid,
+                    since: Instant::now(),
+                },
+            );
+        }
+    }
+}
+
+impl Handler<Refused> for KeyPool {
+    type Result = Result<oneshot::Receiver<()>, AcquireError>;
+
+    fn handle(&mut self, msg: Refused, ctx: &mut Self::Context) -> Self::Result {
+        let now = self.now();
+        let request = msg.request.ok_or(AcquireError::UnknownProvider)?;
+        if let Some(provider) = self.providers.get_mut(&request.provider) {
+            provider.merge_rests(&request.model, &msg.rests, msg.redis_now, now);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.no_key_now(&request, Wake::Retry(tx), msg.retry, ctx)?;
+        Ok(rx)
+    }
+}
