@@ -263,7 +263,9 @@ fn a_redis_outage_fails_open_and_recovers_shared() {
     let group = replicas(3, &redis, &mock, &[KEY_1, KEY_2], &budget);
     let a = group[0].running.addr.clone();
     assert_eq!(chat(&a, "m"), 200);
+    std::thread::sleep(Duration::from_millis(400)); // its usage is in Redis
     redis.stop();
+    let calls_before = mock.total_calls() as u64;
     assert_eq!(chat(&a, "m"), 200, "served from the local view");
     assert_eq!(health(&a)["status"], "degraded");
     let (_, metrics) = call(&a, "GET", "/metrics", "");
@@ -308,7 +310,63 @@ fn a_redis_outage_fails_open_and_recovers_shared() {
         2,
         "no calls to cooled keys"
     );
+    // Redis restarted empty: it counts what was served since it stopped,
+    // the usage of the outage once.
+    std::thread::sleep(Duration::from_millis(600));
+    let since = mock.total_calls() as u64 - calls_before;
+    for replica in &group {
+        assert_eq!(totals(&replica.running.addr)[0], since);
+    }
     assert_nothing_raw(&redis);
+}
+
+/// Totals over every key and model of a replica's `/v1/usage`: (requests,
+/// successes, prompt tokens, completion tokens), today and in all.
+fn totals(addr: &str) -> [u64; 8] {
+    let report = usage(addr);
+    let mut sum = [0u64; 8];
+    for key in report["providers"]["mock"]["keys"].as_array().unwrap() {
+        for model in key["models"].as_object().unwrap().values() {
+            for (i, (bucket, field)) in ["daily", "lifetime"]
+                .iter()
+                .flat_map(|b| {
+                    [
+                        "requests",
+                        "successes",
+                        "prompt_tokens",
+                        "completion_tokens",
+                    ]
+                    .map(move |f| (*b, f))
+                })
+                .enumerate()
+            {
+                sum[i] += model[bucket][field].as_u64().unwrap();
+            }
+        }
+    }
+    sum
+}
+
+#[test]
+fn usage_totals_are_exact_on_every_replica() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let group = replicas(3, &redis, &mock, &[KEY_1, KEY_2], &[]);
+    for i in 0..60 {
+        let model = if i % 4 == 0 { "n" } else { "m" };
+        assert_eq!(chat(&group[i % 3].running.addr, model), 200);
+    }
+    // Batches go every 250 ms.
+    std::thread::sleep(Duration::from_millis(600));
+    let expected = totals(&group[0].running.addr);
+    assert_eq!(expected[0], 60, "{expected:?}");
+    assert_eq!(expected[0], mock.total_calls() as u64);
+    assert_eq!(expected[..4], expected[4..], "today is all there is");
+    for replica in &group[1..] {
+        assert_eq!(totals(&replica.running.addr), expected);
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::serve::{proxy_call, serve};
 use super::Shared;
 use crate::error::ApiError;
 use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses};
-use crate::keypool::{GetUsage, ResetCooldowns};
+use crate::keypool::{usage_report, ResetCooldowns};
 use crate::providers::EmbeddingEncoding;
 use crate::worker::UpstreamWorker;
 
@@ -136,9 +136,7 @@ async fn providers(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn usage(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
-    let report = shared
-        .pool
-        .send(GetUsage)
+    let report = usage_report(&shared.pool)
         .await
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?;
     Ok(HttpResponse::Ok().json(report))
@@ -192,7 +190,7 @@ async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> Result<HttpResp
     if refused {
         return Err(ApiError::Unauthorized);
     }
-    let pool = shared.pool.send(GetUsage).await.unwrap_or_default();
+    let pool = usage_report(&shared.pool).await.unwrap_or_default();
     let mut text = shared.metrics.render(&pool, shared.clock.now());
     if let Some(state) = &shared.state {
         super::metrics::render_state(&mut text, state.is_up(), state.failed_ops());

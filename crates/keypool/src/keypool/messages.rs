@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::report::UsageReport;
 use super::select::{Later, RestCause};
-use super::shared::{Confirmed, Plan, SharedOutcome};
+use super::shared::{minus, Confirmed, Plan, SharedOutcome};
 use super::{KeyPool, Lease, Waiter, Wake};
 use crate::resilience::clock::{after, until};
 use crate::secret::Secret;
@@ -276,10 +276,16 @@ impl Handler<ReportOutcome> for KeyPool {
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
+        let before = provider.lifetime(msg.index, &msg.model);
         provider.finish(msg.index, &msg.model, msg.outcome, taken, now, next_reset);
-        if let Some(health) = msg.shared.and_then(|s| s.health) {
+        if let Some(health) = msg.shared.as_ref().and_then(|s| s.health) {
             provider.adopt(msg.index, &msg.model, &health, now);
         }
+        let counted = minus(provider.lifetime(msg.index, &msg.model), before);
+        self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+        let Some(provider) = self.providers.get_mut(&msg.provider) else {
+            return;
+        };
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
@@ -293,7 +299,10 @@ impl Handler<CountAttempt> for KeyPool {
     fn handle(&mut self, msg: CountAttempt, _: &mut Self::Context) {
         let now = self.now();
         if let Some(provider) = self.providers.get_mut(&msg.provider) {
+            let before = provider.lifetime(msg.index, &msg.model);
             provider.count(msg.index, &msg.model, msg.outcome, now);
+            let counted = minus(provider.lifetime(msg.index, &msg.model), before);
+            self.share_usage(&msg.provider, msg.index, &msg.model, counted);
         }
     }
 }

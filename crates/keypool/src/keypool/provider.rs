@@ -18,7 +18,7 @@ use super::state::KeyState;
 use super::{KeyPool, Lease, Waiter, Wake};
 use crate::secret::{KeyId, Secret};
 use crate::shared_state::{local_time, Health, Refusal};
-use crate::vocab::Outcome;
+use crate::vocab::{Counters, Outcome};
 
 /// The keys of one provider and the requests waiting for them.
 pub(super) struct ProviderPool {
@@ -75,6 +75,14 @@ impl ProviderPool {
     /// Requests in flight per (key, model); `None` = unlimited.
     pub(super) fn limit(&self) -> Option<u32> {
         self.limit
+    }
+
+    /// Key `index`'s lifetime usage of `model` (zero if none).
+    pub(super) fn lifetime(&self, index: usize, model: &str) -> Counters {
+        self.keys
+            .get(index)
+            .and_then(|k| k.models.get(model))
+            .map_or(Counters::default(), |m| m.usage.lifetime)
     }
 
     /// The number of the latest lease handed out.

@@ -16,6 +16,7 @@
 mod check;
 mod names;
 mod scripts;
+mod usage;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,7 +33,8 @@ use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 pub use check::{check, CheckReport};
 pub use names::{check_namespace, key_id, ProviderKeys};
-pub use scripts::{AcquireReply, Health, Judged, Kid, Refusal, Scripts};
+pub use scripts::{AcquireReply, Health, Judged, Kid, Refusal, Scripts, UsageEntry};
+pub use usage::{KeyUsage, ModelUsage, ProviderUsage};
 
 /// Longest one Redis operation may take (a script call, NOSCRIPT reload
 /// included) before the replica serves from its local view instead.

@@ -88,6 +88,27 @@ impl ProviderKeys {
         format!("{}:kml:{kid}:{model}", self.prefix)
     }
 
+    /// String: the highest usage batch applied from `replica`.
+    pub fn watermark(&self, replica: &str) -> String {
+        format!("{}:wm:{replica}", self.prefix)
+    }
+
+    /// Hash: a key's usage of one model in the reset period starting at
+    /// `period` (ms).
+    pub fn daily_usage(&self, kid: &str, period: i64, model: &str) -> String {
+        format!("{}:ud:{kid}:{period}:{model}", self.prefix)
+    }
+
+    /// Hash: a key's lifetime usage of one model.
+    pub fn lifetime_usage(&self, kid: &str, model: &str) -> String {
+        format!("{}:ul:{kid}:{model}", self.prefix)
+    }
+
+    /// Zset: the models a key has usage for, by when last counted.
+    pub fn models(&self, kid: &str) -> String {
+        format!("{}:models:{kid}", self.prefix)
+    }
+
     /// The pub/sub channel the release and report scripts publish on.
     pub fn wake(&self) -> String {
         format!("{}:wake", self.prefix)

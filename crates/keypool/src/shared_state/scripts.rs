@@ -9,11 +9,22 @@ use redis::{RedisResult, Script, Value};
 use super::names::ProviderKeys;
 use super::Periods;
 use crate::resilience::policy;
-use crate::vocab::FailureKind;
+use crate::vocab::{Counters, FailureKind};
 
 /// How long state is kept after its rest ends: long enough for a replica
 /// to read it back after the next daily reset.
 const KEEP_MS: u64 = 2 * 24 * 3600 * 1000;
+
+/// How long a day's usage is kept: a week of history, and a day to spare.
+const DAILY_USAGE_KEEP_MS: u64 = 8 * 24 * 3600 * 1000;
+
+/// How long a replica's last applied batch number is kept (a replica id is
+/// drawn at each start, so old ones only need to outlive a replay).
+const WATERMARK_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// One entry of a usage batch: a key, a model, the reset period the usage
+/// was recorded in (ms), and the counts.
+pub type UsageEntry = (Kid, String, i64, Counters);
 
 /// The scripts, each wrapped once (its SHA1 computed at startup).
 pub struct Scripts {
@@ -21,6 +32,7 @@ pub struct Scripts {
     report: Script,
     release: Script,
     renew: Script,
+    usage: Script,
     /// Every script with its name, for `--check-config`'s SCRIPT LOAD.
     pub all: Vec<(&'static str, Script)>,
 }
@@ -97,6 +109,7 @@ impl Scripts {
             report: Script::new(source[1].1),
             release: Script::new(source[2].1),
             renew: Script::new(source[3].1),
+            usage: Script::new(source[4].1),
             all: source.iter().map(|(n, s)| (*n, Script::new(s))).collect(),
         }
     }
@@ -227,6 +240,38 @@ impl Scripts {
     }
 }
 
+impl Scripts {
+    /// Adds batch `batch` of `replica`'s usage, unless Redis applied it
+    /// already (a reply lost, a replay after an outage): exactly once.
+    pub async fn usage(
+        &self,
+        conn: &mut ConnectionManager,
+        names: &ProviderKeys,
+        replica: &str,
+        batch: u64,
+        entries: &[UsageEntry],
+    ) -> RedisResult<()> {
+        let mut call = self.usage.prepare_invoke();
+        call.key(names.watermark(replica))
+            .arg(batch)
+            .arg(DAILY_USAGE_KEEP_MS)
+            .arg(WATERMARK_KEEP_MS);
+        for (kid, model, period, counts) in entries {
+            call.key(names.daily_usage(kid, *period, model))
+                .key(names.lifetime_usage(kid, model))
+                .key(names.models(kid));
+            call.arg(model)
+                .arg(counts.requests)
+                .arg(counts.successes)
+                .arg(counts.failures)
+                .arg(counts.prompt_tokens)
+                .arg(counts.completion_tokens);
+        }
+        let _: Vec<i64> = call.invoke_async(conn).await?;
+        Ok(())
+    }
+}
+
 impl Default for Scripts {
     fn default() -> Scripts {
         Scripts::new()
@@ -284,7 +329,7 @@ fn parse_acquire(reply: &[Value]) -> RedisResult<AcquireReply> {
     Ok(AcquireReply::Refused { now, rests })
 }
 
-fn failure_kind(text: &str) -> Option<FailureKind> {
+pub(super) fn failure_kind(text: &str) -> Option<FailureKind> {
     [
         FailureKind::KeyRejected,
         FailureKind::Quota,

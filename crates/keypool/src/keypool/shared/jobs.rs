@@ -48,6 +48,7 @@ impl KeyPool {
             }
             provider.waiters.retain(|_, q| !q.is_empty());
         }
+        self.flush_usage(ctx);
     }
 
     /// Renews, in one call per provider, the leases running for over

@@ -16,11 +16,14 @@
 //! and a degraded pool probes Redis.
 //!
 //! Files: `confirm.rs` (the acquire script, in the caller's task),
-//! `settle.rs` (a lease's end), `jobs.rs` (the background work).
+//! `settle.rs` (a lease's end), `jobs.rs` (the background work),
+//! `usage.rs` (usage batches), `report.rs` (reports from the shared state).
 
 mod confirm;
 mod jobs;
+mod report;
 mod settle;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +39,8 @@ use super::{KeyPool, Wake};
 use crate::secret::Secret;
 use crate::shared_state::{Health, Kid, Periods, Refusal, SharedState};
 pub(super) use confirm::Confirmed;
+pub use report::usage_report;
+pub(super) use usage::minus;
 
 /// How often the oldest waiter of each queue tries again, and a degraded
 /// pool probes Redis.
@@ -52,6 +57,10 @@ pub(super) struct Replica {
     live: HashMap<u64, LiveLease>,
     /// A probe of a degraded Redis is under way.
     probing: bool,
+    /// Drawn at each start: names this replica's usage batches in Redis.
+    id: String,
+    /// Usage on its way to Redis, per provider.
+    usage: HashMap<String, usage::UsageQueue>,
 }
 
 struct LiveLease {
@@ -132,8 +141,26 @@ impl Replica {
             state,
             live: HashMap::new(),
             probing: false,
+            id: replica_id(),
+            usage: HashMap::new(),
         }
     }
+}
+
+/// A random id for this run of the replica (not a host name: two
+/// containers may share one): 128 bits from the process's random hasher
+/// keys, its id and the time.
+fn replica_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut id = String::new();
+    for part in 0u8..2 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(part);
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(std::time::Instant::now().elapsed().as_nanos());
+        id.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    id
 }
 
 /// Starts the pool's background work for the shared state.
@@ -193,6 +220,26 @@ impl KeyPool {
             candidates,
             state,
         })
+    }
+
+    /// Notes usage just counted (`counted`) for sending to the shared
+    /// state, in the bucket of the current reset period.
+    pub(super) fn share_usage(
+        &mut self,
+        provider: &str,
+        index: usize,
+        model: &str,
+        counted: crate::vocab::Counters,
+    ) {
+        if self.shared.is_none() {
+            return;
+        }
+        let now = self.now();
+        self.next_reset(now);
+        let period = self.day.map_or(0, |(from, _)| from.timestamp_millis());
+        if let Some(replica) = &mut self.shared {
+            replica.count(provider, index, model, period, counted);
+        }
     }
 
     /// The lease number to apply an outcome with: a shared lease leaves

@@ -1,0 +1,178 @@
+//! Usage into the shared state, exactly once: the pool counts as always,
+//! and what it counted goes to Redis in numbered batches per provider
+//! (`usage.lua`), one in flight at a time. A batch that failed is sent
+//! again with the same number, and Redis applies a number once, so every
+//! batch — replayed after an outage too — counts once. New usage goes into
+//! the next batch.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+
+use super::Replica;
+use crate::keypool::KeyPool;
+use crate::shared_state::UsageEntry;
+use crate::vocab::Counters;
+
+/// One provider's usage on its way to Redis.
+#[derive(Default)]
+pub(super) struct UsageQueue {
+    /// Counted since the last batch, per (key position, model, period).
+    pending: HashMap<(usize, String, i64), Counters>,
+    /// The batch being sent (again, after a failure).
+    sending: Option<Batch>,
+    /// Its call is under way.
+    flying: bool,
+    /// The last batch number used.
+    last: u64,
+}
+
+struct Batch {
+    number: u64,
+    entries: Vec<(usize, String, i64, Counters)>,
+}
+
+/// `a + b`, field by field.
+pub(super) fn plus(a: Counters, b: Counters) -> Counters {
+    Counters {
+        requests: a.requests + b.requests,
+        successes: a.successes + b.successes,
+        failures: a.failures + b.failures,
+        prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+        completion_tokens: a.completion_tokens + b.completion_tokens,
+    }
+}
+
+/// `after - before`, field by field (never below zero).
+pub(in crate::keypool) fn minus(after: Counters, before: Counters) -> Counters {
+    Counters {
+        requests: after.requests.saturating_sub(before.requests),
+        successes: after.successes.saturating_sub(before.successes),
+        failures: after.failures.saturating_sub(before.failures),
+        prompt_tokens: after.prompt_tokens.saturating_sub(before.prompt_tokens),
+        completion_tokens: after
+            .completion_tokens
+            .saturating_sub(before.completion_tokens),
+    }
+}
+
+// === impl Replica: usage ===
+
+impl Replica {
+    /// Notes usage the pool just counted for key `index` of `provider`.
+    pub(in crate::keypool) fn count(
+        &mut self,
+        provider: &str,
+        index: usize,
+        model: &str,
+        period: i64,
+        delta: Counters,
+    ) {
+        if delta == Counters::default() {
+            return;
+        }
+        let queue = self.usage.entry(provider.to_string()).or_default();
+        let entry = queue
+            .pending
+            .entry((index, model.to_string(), period))
+            .or_default();
+        *entry = plus(*entry, delta);
+    }
+
+    /// Usage counted here and not yet applied in Redis, per (key position,
+    /// model): for the reset period `period`, and in all.
+    pub(super) fn unsent(
+        &self,
+        provider: &str,
+        period: i64,
+    ) -> HashMap<(usize, String), (Counters, Counters)> {
+        let mut out: HashMap<(usize, String), (Counters, Counters)> = HashMap::new();
+        let Some(queue) = self.usage.get(provider) else {
+            return out;
+        };
+        let batch = queue.sending.iter().flat_map(|b| b.entries.iter());
+        let pending = queue.pending.iter().map(|((i, m, p), c)| (i, m, p, c));
+        for (index, model, at, counts) in batch.map(|(i, m, p, c)| (i, m, p, c)).chain(pending) {
+            let entry = out.entry((*index, model.clone())).or_default();
+            if *at == period {
+                entry.0 = plus(entry.0, *counts);
+            }
+            entry.1 = plus(entry.1, *counts);
+        }
+        out
+    }
+}
+
+// === impl KeyPool: usage batches ===
+
+impl KeyPool {
+    /// Sends each provider's next batch (or the failed one again), one in
+    /// flight per provider, while Redis answers.
+    pub(super) fn flush_usage(&mut self, ctx: &mut Context<Self>) {
+        let Some(replica) = &mut self.shared else {
+            return;
+        };
+        if !replica.state.is_up() {
+            return;
+        }
+        for (provider, queue) in &mut replica.usage {
+            if queue.flying {
+                continue;
+            }
+            if queue.sending.is_none() && !queue.pending.is_empty() {
+                queue.last += 1;
+                let entries = queue
+                    .pending
+                    .drain()
+                    .map(|((index, model, period), counts)| (index, model, period, counts))
+                    .collect();
+                queue.sending = Some(Batch {
+                    number: queue.last,
+                    entries,
+                });
+            }
+            let Some(batch) = &queue.sending else {
+                continue;
+            };
+            let Some(keys) = self.providers.get(provider).map(|p| p.keys()) else {
+                queue.sending = None;
+                continue;
+            };
+            let entries: Vec<UsageEntry> = batch
+                .entries
+                .iter()
+                .filter_map(|(index, model, period, counts)| {
+                    let kid = replica.state.key_id(&keys.get(*index)?.secret);
+                    Some((kid, model.clone(), *period, *counts))
+                })
+                .collect();
+            queue.flying = true;
+            let (state, id, number) = (replica.state.clone(), replica.id.clone(), batch.number);
+            let names = state.names(provider);
+            let name = provider.clone();
+            let send = async move {
+                let scripts = state.scripts();
+                state
+                    .run("usage", |mut conn| async move {
+                        scripts
+                            .usage(&mut conn, &names, &id, number, &entries)
+                            .await
+                    })
+                    .await
+                    .is_some()
+            };
+            ctx.spawn(
+                actix::fut::wrap_future::<_, Self>(send).map(move |applied, pool, _| {
+                    let Some(queue) = pool.shared.as_mut().and_then(|r| r.usage.get_mut(&name))
+                    else {
+                        return;
+                    };
+                    queue.flying = false;
+                    if applied {
+                        queue.sending = None;
+                    }
+                }),
+            );
+        }
+    }
+}
