@@ -176,6 +176,30 @@ fn the_ladder_climbs_across_replicas() {
 }
 
 #[test]
+fn a_reset_via_one_replica_clears_the_key_for_all() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    mock.script(KEY_1, "m", vec![Reply::status(429), Reply::ok()]);
+    let budget = [("GLOBAL_TIMEOUT", "5s")];
+    let group = replicas(3, &redis, &mock, &[KEY_1], &budget);
+    assert_eq!(chat(&group[0].running.addr, "m"), 429);
+    assert_eq!(chat(&group[1].running.addr, "m"), 429);
+    assert_eq!(mock.calls(KEY_1, "m"), 1);
+    // Via a replica that never called the key itself.
+    let (status, body) = call(
+        &group[1].running.addr,
+        "POST",
+        "/v1/usage/reset",
+        r#"{"model":"m"}"#,
+    );
+    assert_eq!((status, body.as_str()), (200, r#"{"reset":1}"#));
+    assert_eq!(chat(&group[2].running.addr, "m"), 200);
+    assert_eq!(mock.calls(KEY_1, "m"), 2);
+}
+
+#[test]
 fn a_limit_of_one_holds_over_three_replicas() {
     let Some(redis) = RedisServer::start() else {
         return;

@@ -13,7 +13,7 @@ use super::serve::{proxy_call, serve};
 use super::Shared;
 use crate::error::ApiError;
 use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses};
-use crate::keypool::{usage_report, ResetCooldowns};
+use crate::keypool::{reset_cooldowns, usage_report, ResetCooldowns};
 use crate::providers::EmbeddingEncoding;
 use crate::worker::UpstreamWorker;
 
@@ -168,9 +168,7 @@ async fn reset_usage(
         key_id: optional_str(&body, "key_id")?,
         model: optional_str(&body, "model")?,
     };
-    let changed = shared
-        .pool
-        .send(reset)
+    let changed = reset_cooldowns(&shared.pool, reset)
         .await
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?
         .map_err(ApiError::invalid)?;

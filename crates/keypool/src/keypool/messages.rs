@@ -110,7 +110,7 @@ pub struct GetUsage;
 /// Manual recovery: clears cooldowns, lockouts and failure counters of the
 /// matching keys (all when every filter is `None`). Answers how many keys
 /// changed, or which filter matched nothing.
-#[derive(Debug, Default, Message)]
+#[derive(Clone, Debug, Default, Message)]
 #[rtype(result = "Result<usize, String>")]
 pub struct ResetCooldowns {
     pub provider: Option<String>,

@@ -57,7 +57,7 @@ pub use messages::{
 use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};
 pub use select::RestCause;
-pub use shared::{usage_report, Plan};
+pub use shared::{reset_cooldowns, usage_report, Plan};
 use state::KeyState;
 
 /// How often changed usage is written to the store. With sled's own 500 ms

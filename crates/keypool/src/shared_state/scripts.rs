@@ -33,6 +33,7 @@ pub struct Scripts {
     release: Script,
     renew: Script,
     usage: Script,
+    clear: Script,
     /// Every script with its name, for `--check-config`'s SCRIPT LOAD.
     pub all: Vec<(&'static str, Script)>,
 }
@@ -110,6 +111,7 @@ impl Scripts {
             release: Script::new(source[2].1),
             renew: Script::new(source[3].1),
             usage: Script::new(source[4].1),
+            clear: Script::new(source[6].1),
             all: source.iter().map(|(n, s)| (*n, Script::new(s))).collect(),
         }
     }
@@ -269,6 +271,50 @@ impl Scripts {
         }
         let _: Vec<i64> = call.invoke_async(conn).await?;
         Ok(())
+    }
+}
+
+impl Scripts {
+    /// Manual recovery of one key: clears the cooldowns and failure
+    /// counters of `models` and, with `whole`, its lockout. Answers whether
+    /// anything in effect was cleared. The one deliberate way to shorten a
+    /// rest.
+    pub async fn clear(
+        &self,
+        conn: &mut ConnectionManager,
+        names: &ProviderKeys,
+        kid: &str,
+        models: &[String],
+        whole: bool,
+        periods: Periods,
+    ) -> RedisResult<bool> {
+        let mut call = self.clear.prepare_invoke();
+        call.key(names.key(kid));
+        for model in models {
+            call.key(names.key_model(kid, model));
+        }
+        call.arg(if whole { "1" } else { "0" })
+            .arg(periods.current)
+            .arg(periods.next)
+            .arg(names.wake())
+            .arg(kid);
+        let changed: i64 = call.invoke_async(conn).await?;
+        Ok(changed == 1)
+    }
+
+    /// The models a key has usage for in the shared state.
+    pub async fn models(
+        &self,
+        conn: &mut ConnectionManager,
+        names: &ProviderKeys,
+        kid: &str,
+    ) -> RedisResult<Vec<String>> {
+        redis::cmd("ZRANGE")
+            .arg(names.models(kid))
+            .arg(0)
+            .arg(-1)
+            .query_async(conn)
+            .await
     }
 }
 

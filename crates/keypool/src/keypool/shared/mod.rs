@@ -17,8 +17,10 @@
 //!
 //! Files: `confirm.rs` (the acquire script, in the caller's task),
 //! `settle.rs` (a lease's end), `jobs.rs` (the background work),
-//! `usage.rs` (usage batches), `report.rs` (reports from the shared state).
+//! `usage.rs` (usage batches), `report.rs` (reports from the shared state),
+//! `clear.rs` (manual recovery).
 
+mod clear;
 mod confirm;
 mod jobs;
 mod report;
@@ -38,6 +40,7 @@ use super::select::{standing, Standing};
 use super::{KeyPool, Wake};
 use crate::secret::Secret;
 use crate::shared_state::{Health, Kid, Periods, Refusal, SharedState};
+pub use clear::reset_cooldowns;
 pub(super) use confirm::Confirmed;
 pub use report::usage_report;
 pub(super) use usage::minus;
