@@ -297,6 +297,10 @@ fn a_redis_outage_fails_open_and_recovers_shared() {
         metrics.contains("llm_proxy_state_backend_up 0"),
         "{metrics}"
     );
+    // Cooldowns made while degraded are merged on recovery.
+    mock.script(KEY_1, "o", vec![Reply::status(429)]);
+    mock.script(KEY_2, "o", vec![Reply::status(429)]);
+    assert_eq!(chat(&a, "o"), 429);
     redis.run(); // empty, on the same port
     let started = Instant::now();
     for replica in &group {
@@ -321,6 +325,10 @@ fn a_redis_outage_fails_open_and_recovers_shared() {
         metrics.contains("llm_proxy_state_backend_up 1"),
         "{metrics}"
     );
+    for replica in &group[1..] {
+        assert_eq!(chat(&replica.running.addr, "o"), 429);
+    }
+    assert_eq!(mock.calls(KEY_1, "o") + mock.calls(KEY_2, "o"), 2);
     // Cooldowns made after recovery are shared again.
     mock.script(KEY_1, "n", vec![Reply::status(429)]);
     mock.script(KEY_2, "n", vec![Reply::status(429)]);

@@ -33,7 +33,7 @@ use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 pub use check::{check, CheckReport};
 pub use names::{check_namespace, key_id, ProviderKeys};
-pub use scripts::{AcquireReply, Health, Judged, Kid, Refusal, Scripts, UsageEntry};
+pub use scripts::{AcquireReply, Health, Judged, Kid, LocalHealth, Refusal, Scripts, UsageEntry};
 pub use usage::{KeyUsage, ModelUsage, ProviderUsage};
 
 /// Longest one Redis operation may take (a script call, NOSCRIPT reload
@@ -268,15 +268,20 @@ impl SharedState {
     }
 
     /// Runs `op` on this thread's connection within [`OP_TIMEOUT`]; `None`
-    /// (and degraded mode) when it fails or times out.
+    /// (and degraded mode) when it fails or times out. A connection found
+    /// broken (Redis restarted since this thread last used it) is made
+    /// again and `op` retried once, within the same bound.
     pub async fn run<T, F, Fut>(&self, name: &str, op: F) -> Option<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let call = async {
             let conn = self.connection(OP_TIMEOUT).await?;
-            op(conn).await
+            match op(conn.clone()).await {
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => op(conn).await,
+                done => done,
+            }
         };
         match tokio::time::timeout(OP_TIMEOUT, call).await {
             Ok(Ok(value)) => Some(value),

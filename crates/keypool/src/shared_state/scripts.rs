@@ -33,6 +33,7 @@ pub struct Scripts {
     release: Script,
     renew: Script,
     usage: Script,
+    merge: Script,
     clear: Script,
     /// Every script with its name, for `--check-config`'s SCRIPT LOAD.
     pub all: Vec<(&'static str, Script)>,
@@ -82,6 +83,18 @@ pub struct Health {
     pub lockouts: u32,
 }
 
+/// A key's health for a model as one replica knows it (ms since the
+/// epoch, 0 = none), for `merge.lua`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalHealth {
+    pub locked_until: i64,
+    pub lockouts: u32,
+    pub cooldown_until: i64,
+    pub hinted: bool,
+    pub failures: u32,
+    pub last_failure: Option<FailureKind>,
+}
+
 /// The outcome `report.lua` applies.
 #[derive(Clone, Copy, Debug)]
 pub enum Judged {
@@ -111,6 +124,7 @@ impl Scripts {
             release: Script::new(source[2].1),
             renew: Script::new(source[3].1),
             usage: Script::new(source[4].1),
+            merge: Script::new(source[5].1),
             clear: Script::new(source[6].1),
             all: source.iter().map(|(n, s)| (*n, Script::new(s))).collect(),
         }
@@ -220,21 +234,25 @@ impl Scripts {
         Ok(())
     }
 
-    /// Extends the leases still running (`(kid, model, lease)`); answers
-    /// the ids Redis no longer held.
+    /// Extends the leases still running (`(kid, model, lease)`): with
+    /// `register` false only those Redis still holds, answering the ids it
+    /// no longer held; with `register` true (after an outage) also those it
+    /// lost, answering those registered anew.
     pub async fn renew(
         &self,
         conn: &mut ConnectionManager,
         names: &ProviderKeys,
         leases: &[(Kid, String, u64)],
         lease_ttl_ms: u64,
+        register: bool,
     ) -> RedisResult<Vec<u64>> {
         let mut call = self.renew.prepare_invoke();
         for (kid, model, _) in leases {
             call.key(names.leases(kid))
                 .key(names.model_leases(kid, model));
         }
-        call.arg(lease_ttl_ms).arg("xx");
+        call.arg(lease_ttl_ms)
+            .arg(if register { "nx" } else { "xx" });
         for (_, _, lease) in leases {
             call.arg(*lease);
         }
@@ -300,6 +318,35 @@ impl Scripts {
             .arg(kid);
         let changed: i64 = call.invoke_async(conn).await?;
         Ok(changed == 1)
+    }
+
+    /// Merges what a replica learnt while Redis did not answer into the
+    /// shared state, with `max()`: nothing shared is shortened or lowered.
+    pub async fn merge(
+        &self,
+        conn: &mut ConnectionManager,
+        names: &ProviderKeys,
+        kid: &str,
+        model: &str,
+        health: &LocalHealth,
+        periods: Periods,
+    ) -> RedisResult<()> {
+        let mut call = self.merge.prepare_invoke();
+        call.key(names.key(kid))
+            .key(names.key_model(kid, model))
+            .arg(periods.current)
+            .arg(periods.next)
+            .arg(health.locked_until)
+            .arg(health.lockouts)
+            .arg(health.cooldown_until)
+            .arg(if health.hinted { "1" } else { "0" })
+            .arg(health.failures)
+            .arg(health.last_failure.map_or("", FailureKind::as_str))
+            .arg(KEEP_MS)
+            .arg(names.wake())
+            .arg(format!("{kid}|{model}"));
+        let _: Vec<i64> = call.invoke_async(conn).await?;
+        Ok(())
     }
 
     /// The models a key has usage for in the shared state.

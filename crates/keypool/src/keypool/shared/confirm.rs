@@ -25,12 +25,13 @@ impl Plan {
         let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
         let (model, limit, periods) = (self.model.clone(), self.limit, self.periods);
         let ttl = self.state.lease_ttl_ms();
+        let (names, kids, model) = (&names, &kids, &model);
         let scripts = self.state.scripts();
         let reply = self
             .state
             .run("acquire", |mut conn| async move {
                 scripts
-                    .acquire(&mut conn, &names, &model, &kids, limit, ttl, periods)
+                    .acquire(&mut conn, names, model, kids, limit, ttl, periods)
                     .await
             })
             .await;

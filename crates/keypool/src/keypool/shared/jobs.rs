@@ -23,12 +23,11 @@ impl KeyPool {
             replica.probing = true;
             let state = replica.state.clone();
             let probe = async move { state.probe().await };
-            ctx.spawn(probe.into_actor(self).map(|answered, pool, _| {
-                if let Some(replica) = &mut pool.shared {
+            ctx.spawn(probe.into_actor(self).map(|answered, pool, ctx| {
+                if answered {
+                    pool.recover(ctx);
+                } else if let Some(replica) = &mut pool.shared {
                     replica.probing = false;
-                    if answered {
-                        replica.state.mark_up();
-                    }
                 }
             }));
         }
@@ -76,9 +75,10 @@ impl KeyPool {
             actix_rt::spawn(async move {
                 let ttl = state.lease_ttl_ms();
                 let scripts = state.scripts();
+                let (names, leases) = (&names, &leases);
                 let lost = state
                     .run("renew", |mut conn| async move {
-                        scripts.renew(&mut conn, &names, &leases, ttl).await
+                        scripts.renew(&mut conn, names, leases, ttl, false).await
                     })
                     .await;
                 if let Some(lost) = lost.filter(|l| !l.is_empty()) {

@@ -18,16 +18,17 @@
 //! Files: `confirm.rs` (the acquire script, in the caller's task),
 //! `settle.rs` (a lease's end), `jobs.rs` (the background work),
 //! `usage.rs` (usage batches), `report.rs` (reports from the shared state),
-//! `clear.rs` (manual recovery).
+//! `clear.rs` (manual recovery), `recover.rs` (after an outage).
 
 mod clear;
 mod confirm;
 mod jobs;
+mod recover;
 mod report;
 mod settle;
 mod usage;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ use super::select::{standing, Standing};
 use super::{KeyPool, Wake};
 use crate::secret::Secret;
 use crate::shared_state::{Health, Kid, Periods, Refusal, SharedState};
+use crate::vocab::Outcome;
 pub use clear::reset_cooldowns;
 pub(super) use confirm::Confirmed;
 pub use report::usage_report;
@@ -64,6 +66,12 @@ pub(super) struct Replica {
     id: String,
     /// Usage on its way to Redis, per provider.
     usage: HashMap<String, usage::UsageQueue>,
+    /// (provider, key position, model) whose health changed while Redis
+    /// did not hear of it: merged on recovery.
+    marked: HashSet<(String, usize, String)>,
+    /// Leases that ended while Redis did not answer: released on recovery
+    /// (or they would hold their slot until they expire).
+    unreleased: Vec<(LiveLease, u64)>,
 }
 
 struct LiveLease {
@@ -109,6 +117,8 @@ pub(super) struct SharedLease {
 #[derive(Debug)]
 pub struct SharedOutcome {
     lease: u64,
+    /// Redis ended the lease (else the pool releases it on recovery).
+    ended: bool,
     /// The key's health after `report.lua`; `None` for a release, or when
     /// Redis did not answer.
     pub(super) health: Option<Health>,
@@ -146,6 +156,8 @@ impl Replica {
             probing: false,
             id: replica_id(),
             usage: HashMap::new(),
+            marked: HashSet::new(),
+            unreleased: Vec::new(),
         }
     }
 }
@@ -249,10 +261,25 @@ impl KeyPool {
     /// the live set, and its failure is a step of the local ladder (Redis
     /// keeps the real one, adopted after).
     pub(super) fn settled(&mut self, msg: &ReportOutcome) -> u64 {
-        let (Some(done), Some(replica)) = (&msg.shared, &mut self.shared) else {
+        let Some(replica) = &mut self.shared else {
             return msg.taken;
         };
-        replica.live.remove(&done.lease);
+        // A failure Redis did not hear of changed the local view alone:
+        // merged into the shared state on recovery.
+        let heard = msg.shared.as_ref().is_some_and(|s| s.health.is_some());
+        if matches!(msg.outcome, Outcome::Failed(_)) && !heard {
+            replica
+                .marked
+                .insert((msg.provider.clone(), msg.index, msg.model.clone()));
+        }
+        let Some(done) = &msg.shared else {
+            return msg.taken;
+        };
+        if let Some(live) = replica.live.remove(&done.lease) {
+            if !done.ended {
+                replica.unreleased.push((live, done.lease));
+            }
+        }
         self.providers
             .get(&msg.provider)
             .map_or(0, |p| p.latest_seq())

@@ -14,9 +14,10 @@ impl SharedLease {
     /// Ends the lease in Redis, then tells the pool (with the key's health
     /// as Redis has it). Bounded by the operation timeout.
     pub(in crate::keypool) async fn settle(self, pool: Addr<KeyPool>, mut msg: ReportOutcome) {
-        let health = self.end(&msg.provider, &msg.model, msg.outcome).await;
+        let (ended, health) = self.end(&msg.provider, &msg.model, msg.outcome).await;
         msg.shared = Some(SharedOutcome {
             lease: self.lease,
+            ended,
             health,
         });
         pool.do_send(msg);
@@ -31,19 +32,23 @@ impl SharedLease {
             // Nowhere to run the script: the lease expires in Redis.
             msg.shared = Some(SharedOutcome {
                 lease: self.lease,
+                ended: false,
                 health: None,
             });
             pool.do_send(msg);
         }
     }
 
-    async fn end(&self, provider: &str, model: &str, outcome: Outcome) -> Option<Health> {
-        // While degraded the request path leaves Redis alone; the lease
-        // expires there by itself.
+    /// Whether Redis ended the lease, and the key's health there after a
+    /// judging outcome.
+    async fn end(&self, provider: &str, model: &str, outcome: Outcome) -> (bool, Option<Health>) {
+        // While degraded the request path leaves Redis alone: the pool
+        // releases the lease on recovery.
         if !self.state.is_up() {
-            return None;
+            return (false, None);
         }
         let names = self.state.names(provider);
+        let names = &names;
         let scripts = self.state.scripts();
         let (kid, lease, periods) = (self.kid.as_str(), self.lease, self.periods);
         let judged = match outcome {
@@ -55,20 +60,23 @@ impl SharedLease {
                     .map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX)),
             },
             Outcome::ClientError | Outcome::Interrupted { .. } | Outcome::Abandoned => {
-                self.state
+                let released = self
+                    .state
                     .run("release", |mut conn| async move {
-                        scripts.release(&mut conn, &names, kid, model, lease).await
+                        scripts.release(&mut conn, names, kid, model, lease).await
                     })
                     .await;
-                return None;
+                return (released.is_some(), None);
             }
         };
-        self.state
+        let health = self
+            .state
             .run("report", |mut conn| async move {
                 scripts
-                    .report(&mut conn, &names, kid, model, lease, judged, periods)
+                    .report(&mut conn, names, kid, model, lease, judged, periods)
                     .await
             })
-            .await
+            .await;
+        (health.is_some(), health)
     }
 }

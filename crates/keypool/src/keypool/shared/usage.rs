@@ -152,11 +152,10 @@ impl KeyPool {
             let name = provider.clone();
             let send = async move {
                 let scripts = state.scripts();
+                let (names, id, entries) = (&names, &id, &entries);
                 state
                     .run("usage", |mut conn| async move {
-                        scripts
-                            .usage(&mut conn, &names, &id, number, &entries)
-                            .await
+                        scripts.usage(&mut conn, names, id, number, entries).await
                     })
                     .await
                     .is_some()
