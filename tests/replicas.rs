@@ -229,6 +229,39 @@ fn a_limit_of_one_holds_over_three_replicas() {
     assert_eq!(mock.max_in_flight(KEY_2, "m"), 1);
 }
 
+#[test]
+fn a_waiting_replica_is_woken_when_another_releases() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let delay = Duration::from_millis(300);
+    mock.script(KEY_1, "m", vec![Reply::ok().with_delay(delay)]);
+    let limit = [("MAX_CONCURRENT_REQUESTS_PER_KEY_MOCK", "1")];
+    let group = replicas(2, &redis, &mock, &[KEY_1], &limit);
+    let (a, b) = (group[0].running.addr.clone(), group[1].running.addr.clone());
+    // The 250 ms poll alone would add 125 ms a round on average.
+    let mut late = Duration::ZERO;
+    for _ in 0..5 {
+        let first = {
+            let a = a.clone();
+            std::thread::spawn(move || chat(&a, "m"))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        assert_eq!(chat(&b, "m"), 200);
+        late += started
+            .elapsed()
+            .saturating_sub(2 * delay - Duration::from_millis(50));
+        assert_eq!(first.join().unwrap(), 200);
+    }
+    assert!(
+        late < Duration::from_millis(300),
+        "woken {late:?} late in all"
+    );
+    assert_eq!(mock.max_in_flight(KEY_1, "m"), 1);
+}
+
 /// Starts an endless stream through `addr` and returns once its first
 /// bytes arrived; the connection stays open.
 fn open_stream(addr: &str) -> TcpStream {

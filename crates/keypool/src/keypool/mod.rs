@@ -315,9 +315,7 @@ impl Actor for KeyPool {
             pool.purge_abandoned_waiters();
             pool.retry_store(ctx);
         });
-        if let Some(replica) = &self.shared {
-            shared::start_timers(replica, ctx);
-        }
+        shared::start_timers(self, ctx);
         ctx.run_interval(SYNC_INTERVAL, |pool, ctx| {
             if std::mem::take(&mut pool.unsynced) {
                 pool.persist_now(None, ctx);

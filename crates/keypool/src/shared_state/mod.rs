@@ -296,6 +296,32 @@ impl SharedState {
         }
     }
 
+    /// Subscribes to the wake-up channels `channels` on a connection of its
+    /// own: what the release and report scripts publish, as `(channel,
+    /// message)`. The stream ends when the connection does.
+    pub async fn wake_ups(
+        &self,
+        channels: &[String],
+    ) -> RedisResult<impl futures_util::Stream<Item = (String, String)>> {
+        use futures_util::StreamExt;
+        let connect = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            for channel in channels {
+                pubsub.subscribe(channel).await?;
+            }
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::time::timeout(Duration::from_secs(2), connect)
+            .await
+            .map_err(|_| {
+                redis::RedisError::from((redis::ErrorKind::IoError, "subscribing timed out"))
+            })??;
+        Ok(pubsub.into_on_message().map(|msg| {
+            let payload = msg.get_payload::<String>().unwrap_or_default();
+            (msg.get_channel_name().to_string(), payload)
+        }))
+    }
+
     /// PING within [`OP_TIMEOUT`]: the degraded replica's probe.
     pub async fn probe(&self) -> bool {
         let call = async {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::keypool::{KeyPool, Wake};
+use crate::keypool::KeyPool;
 use crate::shared_state::Kid;
 
 // === impl KeyPool: background jobs ===
@@ -32,19 +32,7 @@ impl KeyPool {
             }));
         }
         for provider in self.providers.values_mut() {
-            for queue in provider.waiters.values_mut() {
-                while queue.front().is_some_and(|w| w.tx.is_closed()) {
-                    queue.pop_front();
-                }
-                if queue
-                    .front()
-                    .is_some_and(|w| matches!(w.tx, Wake::Retry(_)))
-                {
-                    if let Some(Wake::Retry(tx)) = queue.pop_front().map(|w| w.tx) {
-                        let _ = tx.send(());
-                    }
-                }
-            }
+            provider.waiters.values_mut().for_each(super::wake_oldest);
             provider.waiters.retain(|_, q| !q.is_empty());
         }
         self.flush_usage(ctx);

@@ -18,7 +18,8 @@
 //! Files: `confirm.rs` (the acquire script, in the caller's task),
 //! `settle.rs` (a lease's end), `jobs.rs` (the background work),
 //! `usage.rs` (usage batches), `report.rs` (reports from the shared state),
-//! `clear.rs` (manual recovery), `recover.rs` (after an outage).
+//! `clear.rs` (manual recovery), `recover.rs` (after an outage), `wake.rs`
+//! (wake-ups published by other replicas).
 
 mod clear;
 mod confirm;
@@ -27,6 +28,7 @@ mod recover;
 mod report;
 mod settle;
 mod usage;
+mod wake;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -162,6 +164,22 @@ impl Replica {
     }
 }
 
+/// Lets the oldest request of `queue` that waits to retry (the shared
+/// state decides) try again now.
+fn wake_oldest(queue: &mut std::collections::VecDeque<super::Waiter>) {
+    while queue.front().is_some_and(|w| w.tx.is_closed()) {
+        queue.pop_front();
+    }
+    if queue
+        .front()
+        .is_some_and(|w| matches!(w.tx, Wake::Retry(_)))
+    {
+        if let Some(Wake::Retry(tx)) = queue.pop_front().map(|w| w.tx) {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// A random id for this run of the replica (not a host name: two
 /// containers may share one): 128 bits from the process's random hasher
 /// keys, its id and the time.
@@ -179,7 +197,11 @@ fn replica_id() -> String {
 }
 
 /// Starts the pool's background work for the shared state.
-pub(super) fn start_timers(replica: &Replica, ctx: &mut Context<KeyPool>) {
+pub(super) fn start_timers(pool: &KeyPool, ctx: &mut Context<KeyPool>) {
+    let Some(replica) = &pool.shared else {
+        return;
+    };
+    wake::listen(pool, ctx);
     ctx.run_interval(POLL_INTERVAL, |pool, ctx| pool.poll_shared(ctx));
     let every = replica.state.lease_ttl() / 3;
     ctx.run_interval(every, move |pool, _| pool.renew_leases(every));
