@@ -358,6 +358,11 @@ fn a_redis_outage_fails_open_and_recovers_shared() {
         metrics.contains("llm_proxy_state_backend_up 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"llm_proxy_state_ops_total{op="acquire",result="ok"}"#)
+            && metrics.contains(r#"llm_proxy_state_op_duration_seconds_count{op="acquire"}"#),
+        "{metrics}"
+    );
     for replica in &group[1..] {
         assert_eq!(chat(&replica.running.addr, "o"), 429);
     }

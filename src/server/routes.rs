@@ -191,7 +191,7 @@ async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> Result<HttpResp
     let pool = usage_report(&shared.pool).await.unwrap_or_default();
     let mut text = shared.metrics.render(&pool, shared.clock.now());
     if let Some(state) = &shared.state {
-        super::metrics::render_state(&mut text, state.is_up(), state.failed_ops());
+        super::metrics::render_state(&mut text, state);
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

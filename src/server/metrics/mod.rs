@@ -29,6 +29,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::keypool::report::UsageReport;
+use crate::shared_state::SharedState;
 
 /// Distinct (provider, model) pairs labelled before new ones become
 /// `other`: enough for real deployments, bounded against arbitrary names.
@@ -302,22 +303,49 @@ impl Histogram {
 }
 
 /// The shared state's metrics (several replicas, Redis): whether it
-/// answers, and how many operations failed or timed out.
-pub fn render_state(out: &mut String, up: bool, failed_ops: u64) {
+/// answers, and its operations by result and time spent.
+pub fn render_state(out: &mut String, state: &SharedState) {
     header(
         out,
         "llm_proxy_state_backend_up",
         "gauge",
         "1 while the shared key state (Redis) answers, 0 while degraded.",
     );
-    let _ = writeln!(out, "llm_proxy_state_backend_up {}", u8::from(up));
+    let _ = writeln!(
+        out,
+        "llm_proxy_state_backend_up {}",
+        u8::from(state.is_up())
+    );
+    let totals = state.op_totals();
     header(
         out,
-        "llm_proxy_state_ops_failed_total",
+        "llm_proxy_state_ops_total",
         "counter",
-        "Shared key state operations that failed or timed out.",
+        "Shared key state operations by operation and result.",
     );
-    let _ = writeln!(out, "llm_proxy_state_ops_failed_total {failed_ops}");
+    for (op, t) in &totals {
+        for (result, n) in [("ok", t.ok), ("timeout", t.timeout), ("error", t.error)] {
+            let _ = writeln!(
+                out,
+                "llm_proxy_state_ops_total{{op=\"{op}\",result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    header(
+        out,
+        "llm_proxy_state_op_duration_seconds",
+        "summary",
+        "Time spent in shared key state operations.",
+    );
+    for (op, t) in &totals {
+        let count = t.ok + t.timeout + t.error;
+        let _ = writeln!(
+            out,
+            "llm_proxy_state_op_duration_seconds_sum{{op=\"{op}\"}} {}\n\
+             llm_proxy_state_op_duration_seconds_count{{op=\"{op}\"}} {count}",
+            t.seconds
+        );
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -16,6 +16,7 @@
 mod check;
 mod names;
 mod scripts;
+mod stats;
 mod usage;
 
 use std::cell::RefCell;
@@ -34,6 +35,7 @@ use crate::secret::Secret;
 pub use check::{check, CheckReport};
 pub use names::{check_namespace, key_id, ProviderKeys};
 pub use scripts::{AcquireReply, Health, Judged, Kid, LocalHealth, Refusal, Scripts, UsageEntry};
+pub use stats::{OpResult, OpStats, OpTotals};
 pub use usage::{KeyUsage, ModelUsage, ProviderUsage};
 
 /// Longest one Redis operation may take (a script call, NOSCRIPT reload
@@ -67,7 +69,7 @@ pub struct SharedState {
     lease_ttl: Duration,
     scripts: Scripts,
     up: AtomicBool,
-    failed_ops: AtomicU64,
+    ops: OpStats,
 }
 
 /// The reset periods a script needs, in ms since the epoch: the current
@@ -156,7 +158,7 @@ impl SharedState {
             lease_ttl: config.lease_ttl,
             scripts: Scripts::new(),
             up: AtomicBool::new(true),
-            failed_ops: AtomicU64::new(0),
+            ops: OpStats::default(),
         }))
     }
 
@@ -193,14 +195,13 @@ impl SharedState {
         self.up.load(Ordering::Relaxed)
     }
 
-    /// Operations that failed or timed out since the start.
-    pub fn failed_ops(&self) -> u64 {
-        self.failed_ops.load(Ordering::Relaxed)
+    /// Every operation's count by result, and time spent.
+    pub fn op_totals(&self) -> Vec<(&'static str, OpTotals)> {
+        self.ops.totals()
     }
 
     /// Enters degraded mode after a failed operation; says so once.
     pub fn mark_down(&self, op: &str, why: &str) {
-        self.failed_ops.fetch_add(1, Ordering::Relaxed);
         if self.up.swap(false, Ordering::Relaxed) {
             log::warn!(
                 "state backend {}: unreachable ({op}: {why}); serving from local state until \
@@ -231,7 +232,6 @@ impl SharedState {
                 );
             }
             Err(why) => {
-                self.failed_ops.fetch_add(1, Ordering::Relaxed);
                 self.up.store(false, Ordering::Relaxed);
                 log::warn!(
                     "state backend {}: unreachable ({why}); serving from local state until it \
@@ -283,7 +283,15 @@ impl SharedState {
                 done => done,
             }
         };
-        match tokio::time::timeout(OP_TIMEOUT, call).await {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::time::timeout(OP_TIMEOUT, call).await;
+        let result = match &outcome {
+            Ok(Ok(_)) => OpResult::Ok,
+            Ok(Err(_)) => OpResult::Error,
+            Err(_) => OpResult::Timeout,
+        };
+        self.ops.record(name, result, started.elapsed());
+        match outcome {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 self.mark_down(name, &e.to_string());
@@ -328,7 +336,14 @@ impl SharedState {
             let mut conn = self.connection(OP_TIMEOUT).await?;
             redis::cmd("PING").query_async::<String>(&mut conn).await
         };
-        matches!(tokio::time::timeout(OP_TIMEOUT, call).await, Ok(Ok(_)))
+        let started = tokio::time::Instant::now();
+        let result = match tokio::time::timeout(OP_TIMEOUT, call).await {
+            Ok(Ok(_)) => OpResult::Ok,
+            Ok(Err(_)) => OpResult::Error,
+            Err(_) => OpResult::Timeout,
+        };
+        self.ops.record("probe", result, started.elapsed());
+        result == OpResult::Ok
     }
 }
 
