@@ -60,6 +60,14 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The same server through its Unix socket.
+    pub fn unix_url(&self) -> String {
+        format!(
+            "redis+unix://{}",
+            self.dir.path().join("redis.sock").display()
+        )
+    }
+
     /// Starts the server process (again, on the same port: empty).
     pub fn run(&mut self) {
         let child = Command::new(&self.binary)
@@ -67,6 +75,8 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            .arg("--unixsocket")
+            .arg(self.dir.path().join("redis.sock"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
