@@ -115,6 +115,36 @@ fn usage_totals_are_exact_on_every_replica() {
     for replica in &group[1..] {
         assert_eq!(totals(&replica.running.addr), expected);
     }
+    // `stats` with no replica answering reads Redis itself.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = nobody.local_addr().unwrap().port().to_string();
+    drop(nobody);
+    let url = redis.url();
+    let env = [
+        ("STATE_BACKEND", "redis"),
+        ("REDIS_URL", url.as_str()),
+        ("STATE_NAMESPACE", NAMESPACE),
+        ("MOCK_API_BASE", mock.base_url.as_str()),
+        ("MOCK_API_KEY_1", KEY_1),
+        ("MOCK_API_KEY_2", KEY_2),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = proxy(dir.path(), &env)
+        .args(["stats", "--json", "--port", &port])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(totals_of(&report), expected);
+    assert!(
+        !dir.path().join("data").exists(),
+        "the data directory is not used"
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use super::{proxy, Running};
 pub const KEY_1: &str = "sk-live-AAAA1111-first";
 pub const KEY_2: &str = "sk-live-BBBB2222-second";
 pub const PROXY_KEY: &str = "pk-CCCC3333-for-the-proxy";
+pub const NAMESPACE: &str = "replica-tests";
 
 /// One replica: its binary and its (unused) data directory.
 pub struct Replica {
@@ -40,7 +41,7 @@ pub fn replica(
         ("PROXY_API_KEY", PROXY_KEY),
         ("STATE_BACKEND", "redis"),
         ("REDIS_URL", url.as_str()),
-        ("STATE_NAMESPACE", "replica-tests"),
+        ("STATE_NAMESPACE", NAMESPACE),
     ];
     env.extend(names.iter().map(String::as_str).zip(keys.iter().copied()));
     env.extend_from_slice(extra);
@@ -119,7 +120,11 @@ pub fn assert_nothing_raw(redis: &RedisServer) {
 /// Totals over every key and model of a replica's `/v1/usage`: (requests,
 /// successes, prompt tokens, completion tokens), today and in all.
 pub fn totals(addr: &str) -> [u64; 8] {
-    let report = usage(addr);
+    totals_of(&usage(addr))
+}
+
+/// [`totals`] of a usage report.
+pub fn totals_of(report: &Value) -> [u64; 8] {
     let mut sum = [0u64; 8];
     for key in report["providers"]["mock"]["keys"].as_array().unwrap() {
         for model in key["models"].as_object().unwrap().values() {
