@@ -204,3 +204,29 @@ fn a_killed_replicas_lease_expires_within_the_lease_ttl() {
         "the key came back after {waited:?}, not within the 3 s lease ttl"
     );
 }
+
+#[test]
+fn running_leases_are_registered_again_when_redis_restarts_empty() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let event =
+        r#"{"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#;
+    let endless = Reply::ok()
+        .with_stream(StreamScript::endless(event.to_string()).with_gap(Duration::from_millis(50)));
+    mock.script(KEY_1, "m", vec![endless]);
+    let settings = [
+        ("LEASE_TTL", "3s"),
+        ("MAX_CONCURRENT_REQUESTS_PER_KEY_MOCK", "1"),
+        ("GLOBAL_TIMEOUT", "2s"),
+    ];
+    let group = replicas(2, &redis, &mock, &[KEY_1], &settings);
+    let _stream = open_stream(&group[0].running.addr);
+    redis.stop();
+    redis.run(); // empty: the stream's lease is gone
+                 // Renewed every second: found lost in a new life of Redis, registered.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_ne!(chat(&group[1].running.addr, "m"), 200, "the key is A's");
+    assert_eq!(mock.max_in_flight(KEY_1, "m"), 1);
+}

@@ -61,12 +61,15 @@ pub enum Refusal {
 /// What `acquire.lua` answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AcquireReply {
-    /// Candidate `position` (0-based) is leased as `lease` until `expires`.
+    /// Candidate `position` (0-based) is leased as `lease` until `expires`;
+    /// `epoch` tells this life of Redis from the next (it changes when
+    /// Redis restarts empty).
     Leased {
         position: usize,
         lease: u64,
         now: i64,
         expires: i64,
+        epoch: String,
     },
     /// No candidate can serve now: why, per candidate, at Redis's `now`.
     Refused { now: i64, rests: Vec<Refusal> },
@@ -349,6 +352,16 @@ impl Scripts {
         Ok(())
     }
 
+    /// The provider's epoch: when its state was first written in this life
+    /// of Redis (`None` before any lease).
+    pub async fn epoch(
+        &self,
+        conn: &mut ConnectionManager,
+        names: &ProviderKeys,
+    ) -> RedisResult<Option<String>> {
+        redis::cmd("GET").arg(names.epoch()).query_async(conn).await
+    }
+
     /// The models a key has usage for in the shared state.
     pub async fn models(
         &self,
@@ -401,6 +414,7 @@ fn parse_acquire(reply: &[Value]) -> RedisResult<AcquireReply> {
             lease: u64::try_from(int(reply.get(2))?).map_err(|_| malformed("acquire"))?,
             now: int(reply.get(3))?,
             expires: int(reply.get(4))?,
+            epoch: text(reply.get(5))?,
         });
     }
     let now = int(reply.get(1))?;

@@ -38,7 +38,10 @@ impl Plan {
         match reply {
             None => Confirmed::Unreachable,
             Some(AcquireReply::Leased {
-                position, lease, ..
+                position,
+                lease,
+                epoch,
+                ..
             }) => {
                 let Some(chosen) = self.candidates.get(position).cloned() else {
                     self.state.mark_down("acquire", "a candidate out of range");
@@ -50,6 +53,7 @@ impl Plan {
                     index: chosen.index,
                     kid: chosen.kid.clone(),
                     lease,
+                    epoch,
                 });
                 let shared = SharedLease {
                     state: self.state.clone(),

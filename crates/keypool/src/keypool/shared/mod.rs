@@ -81,6 +81,8 @@ struct LiveLease {
     model: String,
     kid: Kid,
     since: Instant,
+    /// The life of Redis it was taken in (see `AcquireReply::Leased`).
+    epoch: String,
 }
 
 /// Where a key goes in a plan: free ones by rank (tier, successes, last
@@ -135,6 +137,7 @@ struct Leased {
     index: usize,
     kid: Kid,
     lease: u64,
+    epoch: String,
 }
 
 /// Redis refused every candidate: why, per key position, on its clock.
@@ -324,6 +327,7 @@ impl Handler<Leased> for KeyPool {
                     model: msg.model,
                     kid: msg.kid,
                     since: Instant::now(),
+                    epoch: msg.epoch,
                 },
             );
         }
