@@ -233,3 +233,22 @@ fn a_replica_starts_degraded_without_redis_and_recovers() {
     }
     assert_eq!(chat(&a.running.addr, "m"), 200);
 }
+
+#[test]
+fn a_replica_with_another_daily_reset_is_warned_of() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let a = replica(&redis, &mock, &[KEY_1], &[]);
+    let same = replica(&redis, &mock, &[KEY_1], &[]);
+    let other = replica(&redis, &mock, &[KEY_1], &[("DAILY_RESET_TIME", "04:00")]);
+    let warned = |r: &Replica| {
+        r.running
+            .startup
+            .iter()
+            .any(|line| line.contains("different settings"))
+    };
+    assert!(!warned(&a) && !warned(&same), "{:?}", same.running.startup);
+    assert!(warned(&other), "{:?}", other.running.startup);
+}

@@ -55,10 +55,20 @@ impl Config {
                     .to_string(),
             ));
         }
+        let proxy = &self.settings.proxy;
+        let mut agreed = format!(
+            "daily reset {} {}",
+            proxy.daily_reset_time, proxy.daily_reset_timezone
+        );
+        for p in &self.providers {
+            let limit = p.max_concurrent_per_key.unwrap_or(0);
+            agreed.push_str(&format!("; {} limit {limit}", p.name));
+        }
         let config = SharedStateConfig {
             url: state.redis_url.trim().to_string(),
             namespace: state.namespace.clone(),
             lease_ttl: state.lease_ttl,
+            agreed,
         };
         SharedState::new(&config).map_err(InitError::Config)?;
         Ok(Some(config))

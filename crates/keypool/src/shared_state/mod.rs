@@ -55,6 +55,10 @@ pub struct SharedStateConfig {
     /// How long a lease lives without renewal: a dead replica's keys come
     /// back after it.
     pub lease_ttl: Duration,
+    /// The settings every replica must share (the daily reset, per-key
+    /// limits), as text: a replica whose text differs from the last one
+    /// written is warned of at startup. No secrets.
+    pub agreed: String,
 }
 
 /// The connection to the shared state, its scripts, and whether it
@@ -67,6 +71,7 @@ pub struct SharedState {
     shown_url: String,
     namespace: String,
     lease_ttl: Duration,
+    agreed: String,
     scripts: Scripts,
     up: AtomicBool,
     ops: OpStats,
@@ -156,6 +161,7 @@ impl SharedState {
             shown_url,
             namespace: config.namespace.clone(),
             lease_ttl: config.lease_ttl,
+            agreed: config.agreed.clone(),
             scripts: Scripts::new(),
             up: AtomicBool::new(true),
             ops: OpStats::default(),
@@ -230,6 +236,7 @@ impl SharedState {
                         ""
                     }
                 );
+                self.compare_settings().await;
             }
             Err(why) => {
                 self.up.store(false, Ordering::Relaxed);
@@ -239,6 +246,34 @@ impl SharedState {
                     self.shown_url
                 );
             }
+        }
+    }
+
+    /// Writes the settings replicas must share to `<namespace>:config`,
+    /// warning once if the replica that wrote it last had others.
+    async fn compare_settings(&self) {
+        let key = format!("{}:config", self.namespace);
+        let agreed = self.agreed.as_str();
+        let key = key.as_str();
+        let previous = self
+            .run("other", |mut conn| async move {
+                // GETSET, not SET … GET: Redis 5 has no SET … GET.
+                redis::cmd("GETSET")
+                    .arg(key)
+                    .arg(agreed)
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await
+            .flatten();
+        if let Some(previous) = previous.filter(|p| p != agreed) {
+            log::warn!(
+                "state backend {}: another replica of namespace {} runs with different \
+                 settings ({previous}; this one: {agreed}): replicas must share \
+                 DAILY_RESET_TIME, DAILY_RESET_TIMEZONE and the per-key limits",
+                self.shown_url,
+                self.namespace
+            );
         }
     }
 
@@ -371,6 +406,7 @@ mod tests {
             url: "redis://127.0.0.1:6379".into(),
             namespace: "llm-key-proxy".into(),
             lease_ttl: Duration::from_secs(30),
+            agreed: String::new(),
         };
         assert!(SharedState::new(&ok).is_ok());
         let short = SharedStateConfig {
