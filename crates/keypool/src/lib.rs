@@ -1,7 +1,9 @@
 //! The key pool of llm-key-proxy, without the HTTP server: which key of a
 //! provider to use next, how failures rest a key, usage per key and model,
-//! and their persistence in sled. `llm-key-proxy` re-exports every module,
-//! so `llm_key_proxy::keypool::…` paths work too.
+//! and their persistence in sled — or, for several replicas, their sharing
+//! through Redis ([`keypool::KeyPool::with_shared_state`]).
+//! `llm-key-proxy` re-exports every module, so `llm_key_proxy::keypool::…`
+//! paths work too.
 //!
 //! Lease a key, call the provider yourself, and report the outcome; the
 //! pool rotates, cools keys down and counts usage (the whole round —

@@ -59,7 +59,7 @@ impl OpStats {
         slots[3].fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// Every operation's totals, in [`OPS`] order.
+    /// Every operation's totals, in a fixed order (`acquire` first).
     pub fn totals(&self) -> Vec<(&'static str, OpTotals)> {
         OPS.iter()
             .zip(&self.0)
