@@ -1,4 +1,4 @@
-//! Confirming a plan in Redis: `acquire.lua`, in the caller's task.
+//! Confirming a plan in Redis: `acquire.lua`, on the caller's thread.
 
 use actix::Addr;
 
@@ -19,8 +19,26 @@ pub(in crate::keypool) enum Confirmed {
 // === impl Plan ===
 
 impl Plan {
-    /// Runs `acquire.lua` with the candidates (one round trip).
+    /// Runs `acquire.lua` with the candidates (one round trip), as a task
+    /// of its own on this thread: a request that gives up meanwhile (its
+    /// client went away) does not leave Redis holding a lease nobody
+    /// releases — the lease made for nobody is dropped, which releases it.
     pub(in crate::keypool) async fn confirm(self, pool: &Addr<KeyPool>) -> Confirmed {
+        if actix_rt::Arbiter::try_current().is_none() {
+            return self.run(pool.clone()).await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pool = pool.clone();
+        actix_rt::spawn(async move {
+            // A refused send drops the answer: a lease reports itself
+            // abandoned.
+            let _ = tx.send(self.run(pool).await);
+        });
+        rx.await.unwrap_or(Confirmed::Unreachable)
+    }
+
+    async fn run(self, pool: Addr<KeyPool>) -> Confirmed {
+        let pool = &pool;
         let names = self.state.names(&self.provider);
         let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
         let (model, limit, periods) = (self.model.clone(), self.limit, self.periods);
