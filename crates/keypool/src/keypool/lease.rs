@@ -86,7 +86,7 @@ impl Lease {
             // orders after this refuses the key.
             self.done = true;
             let msg = self.message(outcome, None);
-            shared.settle(self.pool.clone(), msg).await;
+            shared.settle_and_wait(self.pool.clone(), msg).await;
             return;
         }
         let (tx, rx) = oneshot::channel();

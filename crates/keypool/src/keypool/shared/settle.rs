@@ -13,7 +13,7 @@ use crate::vocab::Outcome;
 impl SharedLease {
     /// Ends the lease in Redis, then tells the pool (with the key's health
     /// as Redis has it). Bounded by the operation timeout.
-    pub(in crate::keypool) async fn settle(self, pool: Addr<KeyPool>, mut msg: ReportOutcome) {
+    async fn settle(self, pool: Addr<KeyPool>, mut msg: ReportOutcome) {
         let (ended, health) = self.end(&msg.provider, &msg.model, msg.outcome).await;
         msg.shared = Some(SharedOutcome {
             lease: self.lease,
@@ -21,6 +21,21 @@ impl SharedLease {
             health,
         });
         pool.do_send(msg);
+    }
+
+    /// [`SharedLease::settle`] as a task of its own, waited for: a request
+    /// that gives up meanwhile does not cut it short (the pool would count
+    /// the lease in flight, and renew it, forever).
+    pub(in crate::keypool) async fn settle_and_wait(self, pool: Addr<KeyPool>, msg: ReportOutcome) {
+        if actix_rt::Arbiter::try_current().is_none() {
+            return self.settle(pool, msg).await;
+        }
+        let (done, wait) = tokio::sync::oneshot::channel();
+        actix_rt::spawn(async move {
+            self.settle(pool, msg).await;
+            let _ = done.send(());
+        });
+        let _ = wait.await;
     }
 
     /// Like [`SharedLease::settle`], without waiting: on a task of this
