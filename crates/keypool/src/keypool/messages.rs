@@ -276,13 +276,17 @@ impl Handler<ReportOutcome> for KeyPool {
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
-        let before = provider.lifetime(msg.index, &msg.model);
+        // Usage counted here goes to the shared state too, if any.
+        let shared = self.shared.is_some();
+        let before = shared.then(|| provider.lifetime(msg.index, &msg.model));
         provider.finish(msg.index, &msg.model, msg.outcome, taken, now, next_reset);
         if let Some(health) = msg.shared.as_ref().and_then(|s| s.health) {
             provider.adopt(msg.index, &msg.model, &health, now);
         }
-        let counted = minus(provider.lifetime(msg.index, &msg.model), before);
-        self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+        if let Some(before) = before {
+            let counted = minus(provider.lifetime(msg.index, &msg.model), before);
+            self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+        }
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
@@ -299,10 +303,15 @@ impl Handler<CountAttempt> for KeyPool {
     fn handle(&mut self, msg: CountAttempt, _: &mut Self::Context) {
         let now = self.now();
         if let Some(provider) = self.providers.get_mut(&msg.provider) {
-            let before = provider.lifetime(msg.index, &msg.model);
+            let before = self
+                .shared
+                .is_some()
+                .then(|| provider.lifetime(msg.index, &msg.model));
             provider.count(msg.index, &msg.model, msg.outcome, now);
-            let counted = minus(provider.lifetime(msg.index, &msg.model), before);
-            self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+            if let Some(before) = before {
+                let counted = minus(provider.lifetime(msg.index, &msg.model), before);
+                self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+            }
         }
     }
 }
