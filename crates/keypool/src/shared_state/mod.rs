@@ -72,6 +72,8 @@ pub struct SharedState {
     namespace: String,
     lease_ttl: Duration,
     agreed: String,
+    /// Redis key ids already computed.
+    kids: std::sync::Mutex<HashMap<Secret, String>>,
     scripts: Scripts,
     up: AtomicBool,
     ops: OpStats,
@@ -162,6 +164,7 @@ impl SharedState {
             namespace: config.namespace.clone(),
             lease_ttl: config.lease_ttl,
             agreed: config.agreed.clone(),
+            kids: std::sync::Mutex::new(HashMap::new()),
             scripts: Scripts::new(),
             up: AtomicBool::new(true),
             ops: OpStats::default(),
@@ -185,9 +188,17 @@ impl SharedState {
         &self.scripts
     }
 
-    /// A key's id in this deployment's Redis.
+    /// A key's id in this deployment's Redis (hashed once per key: plans
+    /// name every candidate).
     pub fn key_id(&self, key: &Secret) -> String {
-        key_id(&self.namespace, key)
+        let mut known = match self.kids.lock() {
+            Ok(known) => known,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        known
+            .entry(key.clone())
+            .or_insert_with(|| key_id(&self.namespace, key))
+            .clone()
     }
 
     /// The Redis key names of `provider`.
