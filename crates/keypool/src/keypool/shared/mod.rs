@@ -74,6 +74,8 @@ pub(super) struct Replica {
     /// Leases that ended while Redis did not answer: released on recovery
     /// (or they would hold their slot until they expire).
     unreleased: Vec<(LiveLease, u64)>,
+    /// The reset periods, while the current one lasts.
+    periods: Option<Periods>,
 }
 
 struct LiveLease {
@@ -163,6 +165,7 @@ impl Replica {
             usage: HashMap::new(),
             marked: HashSet::new(),
             unreleased: Vec::new(),
+            periods: None,
         }
     }
 }
@@ -222,6 +225,7 @@ impl KeyPool {
             return None;
         }
         let now = self.now();
+        let periods = self.periods(now);
         let provider = self.providers.get(&msg.provider)?;
         let mut ranked: Vec<(PlanOrder, usize)> = Vec::new();
         for (index, key) in provider.keys().iter().enumerate() {
@@ -253,13 +257,27 @@ impl KeyPool {
             })
             .collect();
         Some(Plan {
-            periods: Periods::of(&self.schedule, now),
+            periods,
             provider: msg.provider.clone(),
             model: msg.model.clone(),
             limit: provider.limit(),
             candidates,
             state,
         })
+    }
+
+    /// The reset periods at `now`, computed once per period.
+    fn periods(&mut self, now: chrono::DateTime<chrono::Utc>) -> Periods {
+        let ms = now.timestamp_millis();
+        let known = self.shared.as_ref().and_then(|r| r.periods);
+        if let Some(periods) = known.filter(|p| p.current <= ms && ms < p.next) {
+            return periods;
+        }
+        let periods = Periods::of(&self.schedule, now);
+        if let Some(replica) = &mut self.shared {
+            replica.periods = Some(periods);
+        }
+        periods
     }
 
     /// Notes usage just counted (`counted`) for sending to the shared
@@ -348,3 +366,6 @@ impl Handler<Refused> for KeyPool {
         Ok(rx)
     }
 }
+
+#[cfg(test)]
+mod tests;
