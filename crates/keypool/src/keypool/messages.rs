@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::report::UsageReport;
 use super::select::{Later, RestCause};
-use super::shared::{minus, Confirmed, Plan, SharedOutcome};
+use super::shared::{minus, Confirmed, Plan, Refused, SharedOutcome};
 use super::{KeyPool, Lease, Waiter, Wake};
 use crate::resilience::clock::{after, until};
 use crate::secret::Secret;
@@ -150,17 +150,21 @@ pub async fn acquire(
             }
             Acquired::Plan(plan) => plan,
         };
-        let refused = match plan.confirm(pool).await {
+        let refusals = match plan.confirm(pool).await {
             Confirmed::Leased(lease) => return Ok(lease),
-            Confirmed::Refused(refused) => refused,
+            Confirmed::Refused(refusals) => refusals,
             // The pool is degraded now, and leases locally.
             Confirmed::Unreachable => continue,
         };
-        let wake =
-            tokio::time::timeout_at(deadline, pool.send(refused.into_message(request, retry)))
-                .await
-                .map_err(|_| AcquireError::DeadlinePassed)?
-                .map_err(|_| AcquireError::PoolGone)??;
+        let queue = Refused {
+            request,
+            retry,
+            refusals,
+        };
+        let wake = tokio::time::timeout_at(deadline, pool.send(queue))
+            .await
+            .map_err(|_| AcquireError::DeadlinePassed)?
+            .map_err(|_| AcquireError::PoolGone)??;
         match tokio::time::timeout_at(deadline, wake).await {
             Ok(Ok(())) => retry = true,
             Ok(Err(_)) => return Err(AcquireError::PoolGone),

@@ -2,8 +2,7 @@
 
 use actix::Addr;
 
-use super::{Leased, Plan, Refused, SharedLease};
-use crate::keypool::messages::AcquireKey;
+use super::{Leased, Plan, Refusals, SharedLease};
 use crate::keypool::{KeyPool, Lease};
 use crate::shared_state::{AcquireReply, Kid};
 
@@ -11,7 +10,7 @@ use crate::shared_state::{AcquireReply, Kid};
 pub(in crate::keypool) enum Confirmed {
     Leased(Lease),
     /// No candidate can serve now: merge why, then wait.
-    Refused(Refused),
+    Refused(Refusals),
     /// Redis did not answer: the pool is degraded and leases locally.
     Unreachable,
 }
@@ -89,9 +88,7 @@ impl Plan {
                 );
                 Confirmed::Leased(lease.confirmed(shared))
             }
-            Some(AcquireReply::Refused { now, rests }) => Confirmed::Refused(Refused {
-                request: None,
-                retry: false,
+            Some(AcquireReply::Refused { now, rests }) => Confirmed::Refused(Refusals {
                 redis_now: now,
                 rests: self
                     .candidates
@@ -101,16 +98,5 @@ impl Plan {
                     .collect(),
             }),
         }
-    }
-}
-
-// === impl Refused ===
-
-impl Refused {
-    /// The message that queues `request` after this refusal.
-    pub(in crate::keypool) fn into_message(mut self, request: AcquireKey, retry: bool) -> Refused {
-        self.request = Some(request);
-        self.retry = retry;
-        self
     }
 }

@@ -142,15 +142,20 @@ struct Leased {
     epoch: String,
 }
 
-/// Redis refused every candidate: why, per key position, on its clock.
+/// Why Redis refused every candidate: per key position, on its clock.
+pub(super) struct Refusals {
+    redis_now: i64,
+    rests: Vec<(usize, Refusal)>,
+}
+
+/// Queues `request` after `refusals` (merged into the local view first).
 #[derive(Message)]
 #[rtype(result = "Result<oneshot::Receiver<()>, AcquireError>")]
 pub(super) struct Refused {
-    request: Option<AcquireKey>,
+    pub(super) request: AcquireKey,
     /// A waiter that retried keeps its place at the front.
-    retry: bool,
-    redis_now: i64,
-    rests: Vec<(usize, Refusal)>,
+    pub(super) retry: bool,
+    pub(super) refusals: Refusals,
 }
 
 // === impl Replica ===
@@ -357,9 +362,9 @@ impl Handler<Refused> for KeyPool {
 
     fn handle(&mut self, msg: Refused, ctx: &mut Self::Context) -> Self::Result {
         let now = self.now();
-        let request = msg.request.ok_or(AcquireError::UnknownProvider)?;
+        let (request, refusals) = (msg.request, msg.refusals);
         if let Some(provider) = self.providers.get_mut(&request.provider) {
-            provider.merge_rests(&request.model, &msg.rests, msg.redis_now, now);
+            provider.merge_rests(&request.model, &refusals.rests, refusals.redis_now, now);
         }
         let (tx, rx) = oneshot::channel();
         self.no_key_now(&request, Wake::Retry(tx), msg.retry, ctx)?;
