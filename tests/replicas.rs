@@ -25,6 +25,8 @@ fn a_key_one_replica_cooled_gets_no_calls_from_the_others() {
     let mock = MockUpstream::start_in_background();
     mock.script(KEY_1, "m", vec![Reply::status(429), Reply::ok()]);
     let group = replicas(3, &redis, &mock, &[KEY_1, KEY_2], &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = redis.listen(stop.clone());
     assert_eq!(chat(&group[0].running.addr, "m"), 200, "key 2 answers");
     assert_eq!(mock.calls(KEY_1, "m"), 1);
     for i in 0..30 {
@@ -36,7 +38,10 @@ fn a_key_one_replica_cooled_gets_no_calls_from_the_others() {
         "no replica called the cooled key again"
     );
     assert_eq!(mock.calls(KEY_2, "m"), 31);
-    assert_nothing_raw(&redis);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let heard = listener.join().unwrap();
+    assert!(heard.iter().any(|m| m.ends_with("|free|0")), "{heard:?}");
+    assert_nothing_raw(&redis, &heard);
 }
 
 #[test]

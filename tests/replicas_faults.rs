@@ -92,7 +92,7 @@ fn a_redis_outage_fails_open_and_recovers_shared() {
     for replica in &group {
         assert_eq!(totals(&replica.running.addr)[0], since);
     }
-    assert_nothing_raw(&redis);
+    assert_nothing_raw(&redis, &[]);
 }
 
 #[test]

@@ -110,6 +110,30 @@ impl RedisServer {
         Some(conn)
     }
 
+    /// Listens to every pub/sub channel until `stop` is set: the messages
+    /// published meanwhile, as `channel message`.
+    pub fn listen(
+        &self,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<Vec<String>> {
+        let mut conn = self.connection().unwrap();
+        std::thread::spawn(move || {
+            let mut pubsub = conn.as_pubsub();
+            pubsub.psubscribe("*").unwrap();
+            pubsub
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut heard = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(msg) = pubsub.get_message() {
+                    let text: String = msg.get_payload().unwrap_or_default();
+                    heard.push(format!("{} {text}", msg.get_channel_name()));
+                }
+            }
+            heard
+        })
+    }
+
     /// Every key name and a text dump of every value (hash fields and
     /// values, zset members and scores, strings, lists, sets).
     pub fn dump_all(&self) -> Vec<String> {

@@ -100,10 +100,12 @@ pub fn health(addr: &str) -> Value {
 }
 
 /// Fails if any raw key, the proxy key, or a fragment of 8+ characters of
-/// one appears in any Redis key name or value.
-pub fn assert_nothing_raw(redis: &RedisServer) {
-    let dump = redis.dump_all();
+/// one appears in any Redis key name or value, or in `heard` (pub/sub
+/// messages).
+pub fn assert_nothing_raw(redis: &RedisServer, heard: &[String]) {
+    let mut dump = redis.dump_all();
     assert!(!dump.is_empty(), "the replicas wrote state");
+    dump.extend_from_slice(heard);
     for secret in [KEY_1, KEY_2, PROXY_KEY] {
         for start in 0..=secret.len() - 8 {
             let fragment = &secret[start..start + 8];
