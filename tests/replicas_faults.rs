@@ -252,3 +252,25 @@ fn a_replica_with_another_daily_reset_is_warned_of() {
     assert!(!warned(&a) && !warned(&same), "{:?}", same.running.startup);
     assert!(warned(&other), "{:?}", other.running.startup);
 }
+
+#[test]
+fn a_replica_stopped_gracefully_sends_its_last_usage() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let mut a = replica(&redis, &mock, &[KEY_1], &[]);
+    let b = replica(&redis, &mock, &[KEY_1], &[]);
+    for _ in 0..5 {
+        assert_eq!(chat(&a.running.addr, "m"), 200);
+    }
+    // SIGTERM at once, most likely before the next 250 ms batch.
+    let pid = a.running.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(a.running.child.wait().unwrap().success());
+    assert_eq!(totals(&b.running.addr)[0], 5, "A's usage is in Redis");
+}

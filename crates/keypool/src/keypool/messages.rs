@@ -124,6 +124,10 @@ pub struct ResetCooldowns {
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Longest a stopping pool waits for the shared state to take the usage
+/// it has not sent yet.
+const LAST_USAGE_WAIT: Duration = Duration::from_secs(2);
+
 /// Gets a lease for `request`, waiting (first come, first served) until
 /// `deadline` when every key is busy or resting.
 pub async fn acquire(
@@ -355,9 +359,9 @@ impl Handler<ResetCooldowns> for KeyPool {
 }
 
 impl Handler<Shutdown> for KeyPool {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
         self.reopen_now();
         self.write_dirty();
         if let Some(store) = self.store.take() {
@@ -365,6 +369,17 @@ impl Handler<Shutdown> for KeyPool {
                 log::error!("cannot sync the state database at shutdown: {e}");
             }
         }
-        ctx.stop();
+        // With shared state, the usage not yet sent goes first.
+        let last = self.last_usage();
+        let sent = async move {
+            if let Some(last) = last {
+                if tokio::time::timeout(LAST_USAGE_WAIT, last).await.is_err() {
+                    log::warn!(
+                        "the shared state took over {LAST_USAGE_WAIT:?} to take the last usage"
+                    );
+                }
+            }
+        };
+        Box::pin(actix::fut::wrap_future::<_, Self>(sent).map(|(), _, ctx| ctx.stop()))
     }
 }

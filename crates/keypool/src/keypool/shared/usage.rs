@@ -6,12 +6,14 @@
 //! the next batch.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use actix::prelude::*;
 
 use super::Replica;
+use crate::keypool::state::KeyState;
 use crate::keypool::KeyPool;
-use crate::shared_state::UsageEntry;
+use crate::shared_state::{SharedState, UsageEntry};
 use crate::vocab::Counters;
 
 /// One provider's usage on its way to Redis.
@@ -138,14 +140,7 @@ impl KeyPool {
                 queue.sending = None;
                 continue;
             };
-            let entries: Vec<UsageEntry> = batch
-                .entries
-                .iter()
-                .filter_map(|(index, model, period, counts)| {
-                    let kid = replica.state.key_id(&keys.get(*index)?.secret);
-                    Some((kid, model.clone(), *period, *counts))
-                })
-                .collect();
+            let entries = entries_of(&replica.state, keys, batch);
             queue.flying = true;
             let (state, id, number) = (replica.state.clone(), replica.id.clone(), batch.number);
             let names = state.names(provider);
@@ -174,4 +169,65 @@ impl KeyPool {
             );
         }
     }
+}
+
+// === impl KeyPool: the last usage, at shutdown ===
+
+impl KeyPool {
+    /// At shutdown: each provider's usage not yet applied (the batch in
+    /// flight, sent again with its number, then what is pending), as one
+    /// future that sends it in order. `None` without shared state or while
+    /// Redis does not answer.
+    pub(in crate::keypool) fn last_usage(&mut self) -> Option<impl Future<Output = ()> + 'static> {
+        let replica = self.shared.as_mut()?;
+        if !replica.state.is_up() {
+            return None;
+        }
+        let mut calls = Vec::new();
+        for (provider, queue) in &mut replica.usage {
+            let Some(keys) = self.providers.get(provider).map(|p| p.keys()) else {
+                continue;
+            };
+            let mut batches: Vec<Batch> = queue.sending.take().into_iter().collect();
+            if !queue.pending.is_empty() {
+                queue.last += 1;
+                let entries = queue
+                    .pending
+                    .drain()
+                    .map(|((index, model, period), counts)| (index, model, period, counts))
+                    .collect();
+                batches.push(Batch {
+                    number: queue.last,
+                    entries,
+                });
+            }
+            for batch in batches {
+                let entries = entries_of(&replica.state, keys, &batch);
+                calls.push((replica.state.names(provider), batch.number, entries));
+            }
+        }
+        let (state, id) = (replica.state.clone(), replica.id.clone());
+        Some(async move {
+            let (scripts, id) = (state.scripts(), &id);
+            for (names, number, entries) in &calls {
+                state
+                    .run("usage", |mut conn| async move {
+                        scripts.usage(&mut conn, names, id, *number, entries).await
+                    })
+                    .await;
+            }
+        })
+    }
+}
+
+/// A batch's entries with their keys' Redis ids.
+fn entries_of(state: &SharedState, keys: &[KeyState], batch: &Batch) -> Vec<UsageEntry> {
+    batch
+        .entries
+        .iter()
+        .filter_map(|(index, model, period, counts)| {
+            let kid = state.key_id(&keys.get(*index)?.secret);
+            Some((kid, model.clone(), *period, *counts))
+        })
+        .collect()
 }
