@@ -12,6 +12,11 @@
 //! that created it, and each actix thread (HTTP workers, the pool's thread)
 //! is a runtime of its own. So each thread has its own connection, made on
 //! first use: a request's acquire and report never leave its thread.
+//!
+//! Files: `names.rs` (key ids and Redis key names), `scripts/` (the Lua
+//! scripts and their typed calls), `usage.rs` (reads for reports),
+//! `check.rs` (`--check-config` and startup), `stats.rs` (operation
+//! counts for `/metrics`).
 
 mod check;
 mod names;
@@ -224,66 +229,6 @@ impl SharedState {
                 "state backend {}: unreachable ({op}: {why}); serving from local state until \
                  it answers",
                 self.shown_url
-            );
-        }
-    }
-
-    /// Checks Redis at startup: says in one line what was found, or that
-    /// the replica starts degraded.
-    pub async fn start(&self) {
-        match check(self).await {
-            Ok(report) => {
-                for warning in &report.warnings {
-                    log::warn!("state backend {}: {warning}", self.shown_url);
-                }
-                log::info!(
-                    "state backend {}: Redis {}, namespace {}{}",
-                    self.shown_url,
-                    report.version,
-                    self.namespace,
-                    if report.has_state {
-                        " (holds state)"
-                    } else {
-                        ""
-                    }
-                );
-                self.compare_settings().await;
-            }
-            Err(why) => {
-                self.up.store(false, Ordering::Relaxed);
-                log::warn!(
-                    "state backend {}: unreachable ({why}); serving from local state until it \
-                     answers",
-                    self.shown_url
-                );
-            }
-        }
-    }
-
-    /// Writes the settings replicas must share to `<namespace>:config`,
-    /// warning once if the replica that wrote it last had others.
-    async fn compare_settings(&self) {
-        let key = format!("{}:config", self.namespace);
-        let agreed = self.agreed.as_str();
-        let key = key.as_str();
-        let previous = self
-            .run("other", |mut conn| async move {
-                // GETSET, not SET … GET: Redis 5 has no SET … GET.
-                redis::cmd("GETSET")
-                    .arg(key)
-                    .arg(agreed)
-                    .query_async::<Option<String>>(&mut conn)
-                    .await
-            })
-            .await
-            .flatten();
-        if let Some(previous) = previous.filter(|p| p != agreed) {
-            log::warn!(
-                "state backend {}: another replica of namespace {} runs with different \
-                 settings ({previous}; this one: {agreed}): replicas must share \
-                 DAILY_RESET_TIME, DAILY_RESET_TIMEZONE and the per-key limits",
-                self.shown_url,
-                self.namespace
             );
         }
     }

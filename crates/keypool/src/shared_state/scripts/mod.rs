@@ -1,7 +1,11 @@
 //! The server-side scripts (`lua/`), embedded, and typed calls of the ones
 //! the request path and the pool run. Every decision that reads and then
 //! writes is one script: one atomic round trip, on Redis's clock. Each
-//! script's header lists its `KEYS`, `ARGV` and reply.
+//! script's header lists its `KEYS`, `ARGV` and reply. The background
+//! jobs' scripts are in `jobs.rs`, reply parsing in `replies.rs`.
+
+mod jobs;
+mod replies;
 
 use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script, Value};
@@ -10,6 +14,8 @@ use super::names::ProviderKeys;
 use super::Periods;
 use crate::resilience::policy;
 use crate::vocab::{Counters, FailureKind};
+pub(super) use replies::failure_kind;
+use replies::{malformed, parse_acquire};
 
 /// How long state is kept after its rest ends: long enough for a replica
 /// to read it back after the next daily reset.
@@ -113,13 +119,13 @@ pub enum Judged {
 impl Scripts {
     pub fn new() -> Scripts {
         let source = [
-            ("acquire", include_str!("lua/acquire.lua")),
-            ("report", include_str!("lua/report.lua")),
-            ("release", include_str!("lua/release.lua")),
-            ("renew", include_str!("lua/renew.lua")),
-            ("usage", include_str!("lua/usage.lua")),
-            ("merge", include_str!("lua/merge.lua")),
-            ("clear", include_str!("lua/clear.lua")),
+            ("acquire", include_str!("../lua/acquire.lua")),
+            ("report", include_str!("../lua/report.lua")),
+            ("release", include_str!("../lua/release.lua")),
+            ("renew", include_str!("../lua/renew.lua")),
+            ("usage", include_str!("../lua/usage.lua")),
+            ("merge", include_str!("../lua/merge.lua")),
+            ("clear", include_str!("../lua/clear.lua")),
         ];
         Scripts {
             acquire: Script::new(source[0].1),
@@ -263,186 +269,8 @@ impl Scripts {
     }
 }
 
-impl Scripts {
-    /// Adds batch `batch` of `replica`'s usage, unless Redis applied it
-    /// already (a reply lost, a replay after an outage): exactly once.
-    pub async fn usage(
-        &self,
-        conn: &mut ConnectionManager,
-        names: &ProviderKeys,
-        replica: &str,
-        batch: u64,
-        entries: &[UsageEntry],
-    ) -> RedisResult<()> {
-        let mut call = self.usage.prepare_invoke();
-        call.key(names.watermark(replica))
-            .arg(batch)
-            .arg(DAILY_USAGE_KEEP_MS)
-            .arg(WATERMARK_KEEP_MS);
-        for (kid, model, period, counts) in entries {
-            call.key(names.daily_usage(kid, *period, model))
-                .key(names.lifetime_usage(kid, model))
-                .key(names.models(kid));
-            call.arg(model)
-                .arg(counts.requests)
-                .arg(counts.successes)
-                .arg(counts.failures)
-                .arg(counts.prompt_tokens)
-                .arg(counts.completion_tokens);
-        }
-        let _: Vec<i64> = call.invoke_async(conn).await?;
-        Ok(())
-    }
-}
-
-impl Scripts {
-    /// Manual recovery of one key: clears the cooldowns and failure
-    /// counters of `models` and, with `whole`, its lockout. Answers whether
-    /// anything in effect was cleared. The one deliberate way to shorten a
-    /// rest.
-    pub async fn clear(
-        &self,
-        conn: &mut ConnectionManager,
-        names: &ProviderKeys,
-        kid: &str,
-        models: &[String],
-        whole: bool,
-        periods: Periods,
-    ) -> RedisResult<bool> {
-        let mut call = self.clear.prepare_invoke();
-        call.key(names.key(kid));
-        for model in models {
-            call.key(names.key_model(kid, model));
-        }
-        call.arg(if whole { "1" } else { "0" })
-            .arg(periods.current)
-            .arg(periods.next)
-            .arg(names.wake())
-            .arg(kid);
-        let changed: i64 = call.invoke_async(conn).await?;
-        Ok(changed == 1)
-    }
-
-    /// Merges what a replica learnt while Redis did not answer into the
-    /// shared state, with `max()`: nothing shared is shortened or lowered.
-    pub async fn merge(
-        &self,
-        conn: &mut ConnectionManager,
-        names: &ProviderKeys,
-        kid: &str,
-        model: &str,
-        health: &LocalHealth,
-        periods: Periods,
-    ) -> RedisResult<()> {
-        let mut call = self.merge.prepare_invoke();
-        call.key(names.key(kid))
-            .key(names.key_model(kid, model))
-            .arg(periods.current)
-            .arg(periods.next)
-            .arg(health.locked_until)
-            .arg(health.lockouts)
-            .arg(health.cooldown_until)
-            .arg(if health.hinted { "1" } else { "0" })
-            .arg(health.failures)
-            .arg(health.last_failure.map_or("", FailureKind::as_str))
-            .arg(KEEP_MS)
-            .arg(names.wake())
-            .arg(format!("{kid}|{model}"));
-        let _: Vec<i64> = call.invoke_async(conn).await?;
-        Ok(())
-    }
-
-    /// The provider's epoch: when its state was first written in this life
-    /// of Redis (`None` before any lease).
-    pub async fn epoch(
-        &self,
-        conn: &mut ConnectionManager,
-        names: &ProviderKeys,
-    ) -> RedisResult<Option<String>> {
-        redis::cmd("GET").arg(names.epoch()).query_async(conn).await
-    }
-
-    /// The models a key has usage for in the shared state.
-    pub async fn models(
-        &self,
-        conn: &mut ConnectionManager,
-        names: &ProviderKeys,
-        kid: &str,
-    ) -> RedisResult<Vec<String>> {
-        redis::cmd("ZRANGE")
-            .arg(names.models(kid))
-            .arg(0)
-            .arg(-1)
-            .query_async(conn)
-            .await
-    }
-}
-
 impl Default for Scripts {
     fn default() -> Scripts {
         Scripts::new()
     }
-}
-
-fn malformed(script: &str) -> redis::RedisError {
-    redis::RedisError::from((
-        redis::ErrorKind::TypeError,
-        "unexpected script reply",
-        script.to_string(),
-    ))
-}
-
-fn int(v: Option<&Value>) -> RedisResult<i64> {
-    match v {
-        Some(v) => redis::from_redis_value(v),
-        None => Err(malformed("acquire")),
-    }
-}
-
-fn text(v: Option<&Value>) -> RedisResult<String> {
-    match v {
-        Some(v) => redis::from_redis_value(v),
-        None => Err(malformed("acquire")),
-    }
-}
-
-fn parse_acquire(reply: &[Value]) -> RedisResult<AcquireReply> {
-    if int(reply.first())? == 1 {
-        let position = usize::try_from(int(reply.get(1))? - 1).map_err(|_| malformed("acquire"))?;
-        return Ok(AcquireReply::Leased {
-            position,
-            lease: u64::try_from(int(reply.get(2))?).map_err(|_| malformed("acquire"))?,
-            now: int(reply.get(3))?,
-            expires: int(reply.get(4))?,
-            epoch: text(reply.get(5))?,
-        });
-    }
-    let now = int(reply.get(1))?;
-    let mut rests = Vec::new();
-    for triple in reply.get(3..).unwrap_or_default().chunks(3) {
-        let state = text(triple.first())?;
-        let until = int(triple.get(1))?;
-        let cause = text(triple.get(2))?;
-        rests.push(match state.as_str() {
-            "lock" => Refusal::Locked { until },
-            "cool" => Refusal::Cooling {
-                until,
-                cause: failure_kind(&cause),
-            },
-            "full" => Refusal::Full,
-            _ => Refusal::Free,
-        });
-    }
-    Ok(AcquireReply::Refused { now, rests })
-}
-
-pub(super) fn failure_kind(text: &str) -> Option<FailureKind> {
-    [
-        FailureKind::KeyRejected,
-        FailureKind::Quota,
-        FailureKind::RateLimited,
-        FailureKind::Transient,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == text)
 }
