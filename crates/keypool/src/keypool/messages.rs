@@ -132,14 +132,13 @@ const LAST_USAGE_WAIT: Duration = Duration::from_secs(2);
 /// `deadline` when every key is busy or resting.
 pub async fn acquire(
     pool: &Addr<KeyPool>,
-    request: AcquireKey,
+    mut request: AcquireKey,
     deadline: Instant,
 ) -> Result<Lease, AcquireError> {
     let mut retry = false;
     loop {
-        let mut request = request.clone();
         request.wait_budget = deadline.saturating_duration_since(Instant::now());
-        let reply = tokio::time::timeout_at(deadline, pool.send(request.clone()))
+        let reply = tokio::time::timeout_at(deadline, pool.send(request))
             .await
             .map_err(|_| AcquireError::DeadlinePassed)?
             .map_err(|_| AcquireError::PoolGone)??;
@@ -154,6 +153,8 @@ pub async fn acquire(
             }
             Acquired::Plan(plan) => plan,
         };
+        // Only shared state plans: sled mode never copies the request.
+        request = plan.request().clone();
         let refusals = match plan.confirm(pool).await {
             Confirmed::Leased(lease) => return Ok(lease),
             Confirmed::Refused(refusals) => refusals,
@@ -161,7 +162,7 @@ pub async fn acquire(
             Confirmed::Unreachable => continue,
         };
         let queue = Refused {
-            request,
+            request: request.clone(),
             retry,
             refusals,
         };
@@ -184,9 +185,10 @@ impl Handler<AcquireKey> for KeyPool {
 
     fn handle(&mut self, msg: AcquireKey, ctx: &mut Self::Context) -> Self::Result {
         let now = self.now();
-        if let Some(plan) = self.plan(&msg) {
-            return Ok(Acquired::Plan(plan));
-        }
+        let msg = match self.plan(msg) {
+            Ok(plan) => return Ok(Acquired::Plan(plan)),
+            Err(msg) => msg,
+        };
         let provider = self
             .providers
             .get_mut(&msg.provider)

@@ -3,6 +3,7 @@
 use actix::Addr;
 
 use super::{Leased, Plan, Refusals, SharedLease};
+use crate::keypool::messages::AcquireKey;
 use crate::keypool::{KeyPool, Lease};
 use crate::shared_state::{AcquireReply, Kid};
 
@@ -18,6 +19,11 @@ pub(in crate::keypool) enum Confirmed {
 // === impl Plan ===
 
 impl Plan {
+    /// The request this plan is for.
+    pub(in crate::keypool) fn request(&self) -> &AcquireKey {
+        &self.request
+    }
+
     /// Runs `acquire.lua` with the candidates (one round trip), as a task
     /// of its own on this thread: a request that gives up meanwhile (its
     /// client went away) does not leave Redis holding a lease nobody
@@ -38,9 +44,9 @@ impl Plan {
 
     async fn run(self, pool: Addr<KeyPool>) -> Confirmed {
         let pool = &pool;
-        let names = self.state.names(&self.provider);
+        let names = self.state.names(&self.request.provider);
         let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
-        let (model, limit, periods) = (self.model.clone(), self.limit, self.periods);
+        let (model, limit, periods) = (self.request.model.clone(), self.limit, self.periods);
         let ttl = self.state.lease_ttl_ms();
         let (names, kids, model) = (&names, &kids, &model);
         let scripts = self.state.scripts();
@@ -65,8 +71,8 @@ impl Plan {
                     return Confirmed::Unreachable;
                 };
                 pool.do_send(Leased {
-                    provider: self.provider.clone(),
-                    model: self.model.clone(),
+                    provider: self.request.provider.clone(),
+                    model: self.request.model.clone(),
                     index: chosen.index,
                     kid: chosen.kid.clone(),
                     lease,
@@ -80,8 +86,8 @@ impl Plan {
                 };
                 let lease = Lease::new(
                     pool.clone(),
-                    &self.provider,
-                    &self.model,
+                    &self.request.provider,
+                    &self.request.model,
                     chosen.index,
                     chosen.key,
                     lease,

@@ -96,8 +96,8 @@ type PlanOrder = (u8, u8, u64, u64, i64);
 #[derive(Debug)]
 pub struct Plan {
     state: Arc<SharedState>,
-    provider: String,
-    model: String,
+    /// The request planned for (handed back to retry or queue it).
+    request: AcquireKey,
     candidates: Vec<Candidate>,
     limit: Option<u32>,
     periods: Periods,
@@ -224,14 +224,19 @@ impl KeyPool {
     /// The plan for `msg` when key state is shared and Redis answers:
     /// every key not tried, best first by the local rank (free keys, then
     /// busy ones, then resting ones by when they are back).
-    pub(super) fn plan(&mut self, msg: &AcquireKey) -> Option<Plan> {
-        let state = self.shared.as_ref()?.state.clone();
+    /// `Err` gives the request back: the pool answers it alone.
+    pub(super) fn plan(&mut self, msg: AcquireKey) -> Result<Plan, AcquireKey> {
+        let Some(state) = self.shared.as_ref().map(|r| r.state.clone()) else {
+            return Err(msg);
+        };
         if !state.is_up() {
-            return None;
+            return Err(msg);
         }
         let now = self.now();
         let periods = self.periods(now);
-        let provider = self.providers.get(&msg.provider)?;
+        let Some(provider) = self.providers.get(&msg.provider) else {
+            return Err(msg);
+        };
         let mut ranked: Vec<(PlanOrder, usize)> = Vec::new();
         for (index, key) in provider.keys().iter().enumerate() {
             if msg.exclude.contains(&index) {
@@ -246,7 +251,7 @@ impl KeyPool {
             ranked.push((order, index));
         }
         if ranked.is_empty() {
-            return None;
+            return Err(msg);
         }
         ranked.sort_unstable();
         let candidates = ranked
@@ -261,13 +266,12 @@ impl KeyPool {
                 })
             })
             .collect();
-        Some(Plan {
+        Ok(Plan {
             periods,
-            provider: msg.provider.clone(),
-            model: msg.model.clone(),
             limit: provider.limit(),
             candidates,
             state,
+            request: msg,
         })
     }
 

@@ -57,7 +57,7 @@ fn a_plan_lists_free_keys_first_and_resting_ones_last() {
     let keys = pool.providers.get_mut("p").unwrap().keys_mut();
     keys[0].model_mut("m").cooldown_until = Some(t("2026-11-24T12:05:00Z"));
     keys[1].model_mut("m").usage.daily.successes = 3;
-    let plan = pool.plan(&request(vec![])).unwrap();
+    let plan = pool.plan(request(vec![])).unwrap();
     let order: Vec<usize> = plan.candidates.iter().map(|c| c.index).collect();
     assert_eq!(
         order,
@@ -65,8 +65,8 @@ fn a_plan_lists_free_keys_first_and_resting_ones_last() {
         "fewest successes first, the resting key last"
     );
     assert!(plan.candidates.iter().all(|c| c.kid.len() == 24));
-    let plan = pool.plan(&request(vec![2, 1, 0]));
-    assert!(plan.is_none(), "every key tried: the pool answers itself");
+    let plan = pool.plan(request(vec![2, 1, 0]));
+    assert!(plan.is_err(), "every key tried: the pool answers itself");
 }
 
 #[test]
@@ -74,12 +74,12 @@ fn a_plan_carries_the_reset_periods_and_moves_on_at_the_reset() {
     let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
     let mut pool = pool(&clock);
     let ms = |s: &str| t(s).timestamp_millis();
-    let periods = pool.plan(&request(vec![])).unwrap().periods;
+    let periods = pool.plan(request(vec![])).unwrap().periods;
     assert_eq!(periods.current, ms("2026-11-24T03:00:00Z"));
     assert_eq!(periods.next, ms("2026-11-25T03:00:00Z"));
     assert_eq!(periods.after, ms("2026-11-26T03:00:00Z"));
     clock.set(t("2026-11-25T03:00:01Z"));
-    let periods = pool.plan(&request(vec![])).unwrap().periods;
+    let periods = pool.plan(request(vec![])).unwrap().periods;
     assert_eq!(periods.current, ms("2026-11-25T03:00:00Z"));
 }
 
@@ -90,5 +90,5 @@ fn a_degraded_pool_plans_nothing_and_leases_locally() {
     if let Some(replica) = &pool.shared {
         replica.state.mark_down("test", "unreachable");
     }
-    assert!(pool.plan(&request(vec![])).is_none());
+    assert!(pool.plan(request(vec![])).is_err());
 }
