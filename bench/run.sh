@@ -9,7 +9,11 @@
 #  3. the proxy's resident memory (VmRSS) idle, after the wrk load, and
 #     with STREAMS (default 1000) streams open at once. Those streams come
 #     from bench/slow_upstream.py (one event a second), because the mock
-#     sends its whole stream at once.
+#     sends its whole stream at once;
+#  4. the same non-streaming load through a second proxy sharing its key
+#     state in Redis (STATE_BACKEND=redis, a throwaway redis-server): its
+#     throughput against the sled proxy's (target >= 0.5), the latency it
+#     adds, and Redis round trips per request (target <= 2).
 # Usage: bench/run.sh [seconds per wrk run]
 # Builds into (and runs from) $CARGO_TARGET_DIR when it is set.
 # Installs wrk, nginx and python3 from Debian if missing. Everything listens
@@ -23,6 +27,8 @@ PROXY_PORT=19000
 MOCK_PORT=19001
 NGINX_PORT=19002
 SLOW_PORT=19003
+REDIS_PORT=19004
+REDIS_PROXY_PORT=19005
 PROXY_KEY=bench-proxy-key-000000
 
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -30,6 +36,7 @@ missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v python3 >/dev/null || missing+=(python3)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if ((${#missing[@]})); then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -109,19 +116,41 @@ pids+=($!)
 ) &
 proxy_pid=$!
 pids+=($proxy_pid)
-for p in $MOCK_PORT $SLOW_PORT $NGINX_PORT $PROXY_PORT; do wait_port "$p"; done
+# --- Redis, and a second proxy sharing its key state there ----------------
+mkdir -p "$work/redis"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$work/redis" >/dev/null &
+pids+=($!)
+wait_port "$REDIS_PORT"
+(
+  mkdir -p "$work/redis-proxy" && cd "$work/redis-proxy"
+  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY"
+  export BENCH_API_BASE="http://127.0.0.1:$MOCK_PORT/v1"
+  export BENCH_API_KEY_1=bench-upstream-key-0001 BENCH_API_KEY_2=bench-upstream-key-0002
+  export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
+  export STATE_BACKEND=redis REDIS_URL="redis://127.0.0.1:$REDIS_PORT" STATE_NAMESPACE=bench
+  exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$REDIS_PROXY_PORT"
+) &
+pids+=($!)
+for p in $MOCK_PORT $SLOW_PORT $NGINX_PORT $PROXY_PORT $REDIS_PROXY_PORT; do wait_port "$p"; done
 sleep 1
 rss_idle=$(rss_mb "$proxy_pid")
 
 # --- 1. non-streaming throughput and latency -------------------------------
-declare -A rps
+declare -A rps p50 p99 total
+ms() { # wrk's latency ("850.00us", "1.20ms", "2.01s") in ms
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; print n }'
+}
 run() { # name url model key connections
   local out r
   out=$(MODEL="$3" KEY="$4" wrk -t1 -c"$5" -d"${DURATION}s" --latency -s bench/chat.lua "$2")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   rps["$1/$5"]=$r
+  p50["$1/$5"]=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99["$1/$5"]=$(awk '$1=="99%" {print $2}' <<<"$out")
+  total["$1/$5"]=$(awk '/requests in/ {print $1}' <<<"$out")
   printf '%-28s c=%-3s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$5" "$r" \
-    "$(awk '$1=="50%" {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")" \
+    "${p50["$1/$5"]}" "${p99["$1/$5"]}" \
     "$(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)"
 }
 
@@ -156,3 +185,22 @@ printf '%-36s %s\n' "idle, at start" "$rss_idle (target <= 30 MB)" \
   "after the wrk runs" "$rss_loaded" \
   "with $STREAMS streams open (peak)" "$held (target <= 150 MB)" \
   "after the streams closed" "$(rss_mb "$proxy_pid")"
+
+# --- 4. key state in Redis --------------------------------------------------
+echo "== non-streaming chat, key state in Redis (STATE_BACKEND=redis), ${DURATION}s per run"
+redis_cli() { redis-cli -p "$REDIS_PORT" "$@"; } # redis-tools comes with redis-server
+redis_cli CONFIG RESETSTAT >/dev/null
+for c in 32 1; do
+  run "through llm-key-proxy" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" "$c"
+  run "  same, state in Redis" "http://127.0.0.1:$REDIS_PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" "$c"
+done
+for c in 32 1; do
+  awk -v r="${rps[  same, state in Redis/$c]}" -v s="${rps[through llm-key-proxy/$c]}" \
+    -v a50="$(ms "${p50[  same, state in Redis/$c]}")" -v s50="$(ms "${p50[through llm-key-proxy/$c]}")" \
+    -v a99="$(ms "${p99[  same, state in Redis/$c]}")" -v s99="$(ms "${p99[through llm-key-proxy/$c]}")" -v c="$c" \
+    'BEGIN { printf "c=%-3s ratio redis/sled throughput %.2f (target >= 0.5); added latency p50 %+.2f ms, p99 %+.2f ms\n", c, r / s, a50 - s50, a99 - s99 }'
+done
+evalsha=$(redis_cli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p')
+served=$(( ${total[  same, state in Redis/32]} + ${total[  same, state in Redis/1]} ))
+awk -v e="${evalsha:-0}" -v n="$served" \
+  'BEGIN { printf "Redis script calls per request: %.2f (target <= 2; usage batches included)\n", (n ? e / n : 0) }'

@@ -4,7 +4,8 @@
 //! Clients send `model: "<provider>/<model>"`; the proxy leases the best key
 //! of that provider's pool from the [`keypool::KeyPool`] actor, calls the
 //! provider through an [`worker::UpstreamWorker`] actor, and on failure
-//! rotates to the next key. Usage per key and model is kept in sled.
+//! rotates to the next key. Usage per key and model is kept in sled; with
+//! several replicas, key state is shared through Redis.
 //!
 //! # Using the key pool as a library
 //!
@@ -19,7 +20,7 @@
 //! listed before it. `.ci/run` checks it against this list (and fails on a
 //! module missing from it), so keep the list in that order.
 //!
-//! The first five are the `llm-key-pool` crate (`crates/keypool/`),
+//! The first six are the `llm-key-pool` crate (`crates/keypool/`),
 //! re-exported here; it builds without actix-web or awc, and the compiler
 //! keeps it from using anything of the proxy.
 //!
@@ -30,6 +31,8 @@
 //!   cooldown policy, backoff, the daily reset schedule and the injectable
 //!   clock.
 //! - [`store`] — sled persistence with versioned records.
+//! - [`shared_state`] — key state shared by several replicas through
+//!   Redis: the connection, the scripts, names, the degraded flag.
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
 //!   leases, usage. Knows nothing of the configuration.
 //! - [`error`] — `InitError` (startup) and `ApiError` (one request).
@@ -80,4 +83,4 @@ pub mod worker;
 // `llm-key-pool` crate (crates/keypool), which compiles without the web
 // server; re-exported so `crate::keypool` and `llm_key_proxy::keypool` paths
 // keep working.
-pub use llm_key_pool::{keypool, resilience, secret, store, vocab};
+pub use llm_key_pool::{keypool, resilience, secret, shared_state, store, vocab};

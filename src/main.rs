@@ -8,6 +8,7 @@ use clap::Parser;
 use llm_key_proxy::cli::{Cli, Command};
 use llm_key_proxy::config::{Config, EnvMap};
 use llm_key_proxy::error::InitError;
+use llm_key_proxy::shared_state::{self, SharedState};
 use llm_key_proxy::{server, setup, stats};
 
 fn main() -> ExitCode {
@@ -67,6 +68,7 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
             eprintln!("warning: {warning}");
         }
         print!("{}", config.to_masked_toml()?);
+        check_state_backend(&config)?;
         println!("# configuration is valid");
         return Ok(());
     }
@@ -83,4 +85,31 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
         app.run_until_signalled().await;
         Ok(())
     })
+}
+
+/// `--check-config` with the Redis backend: Redis must answer and take the
+/// scripts (a normal start would go on degraded instead).
+fn check_state_backend(config: &Config) -> Result<(), InitError> {
+    let Some(settings) = config.shared_state()? else {
+        return Ok(());
+    };
+    let state = SharedState::new(&settings).map_err(InitError::Config)?;
+    let url = state.shown_url().to_string();
+    let report = actix_rt::System::new()
+        .block_on(async { shared_state::check(&state).await })
+        .map_err(|why| InitError::Config(format!("state backend {url}: {why}")))?;
+    for warning in &report.warnings {
+        eprintln!("warning: state backend {url}: {warning}");
+    }
+    println!(
+        "# state backend {url}: Redis {}, scripts loaded, namespace {} {}",
+        report.version,
+        settings.namespace,
+        if report.has_state {
+            "holds state"
+        } else {
+            "is empty"
+        }
+    );
+    Ok(())
 }

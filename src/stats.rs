@@ -1,19 +1,22 @@
 //! `llm-key-proxy stats`: usage and key state, asked of the running proxy
-//! (`GET /v1/usage`) or, when none answers, read from the data directory.
+//! (`GET /v1/usage`) or, when none answers, read from the data directory
+//! (or, with the Redis state backend, from Redis).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Actor;
 use awc::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::error::InitError;
 use crate::keypool::report::UsageReport;
-use crate::keypool::{KeyPool, PoolOptions, PoolProvider};
+use crate::keypool::{usage_report, KeyPool, PoolOptions, PoolProvider};
 use crate::resilience::clock::{until, SystemClock};
+use crate::shared_state::{self, SharedState, SharedStateConfig};
 use crate::store::Store;
 
 /// How long to wait for a running proxy before reading the data directory.
@@ -24,6 +27,8 @@ const DAEMON_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum Source {
     Daemon(String),
     DataDir(String),
+    /// The shared state (its URL, password masked).
+    Redis(String),
 }
 
 /// Why the running proxy did not give a report.
@@ -43,6 +48,9 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
         Err(why) => why,
     };
     log::debug!("no report from {url}: {why:?}");
+    if let Some(settings) = config.shared_state()? {
+        return from_redis(config, &settings, why);
+    }
     let data_dir = &config.settings.server.data_dir;
     let store = Store::open(data_dir).map_err(|e| match (InitError::from(e), why) {
         // A proxy holds the data: say how to reach it, not how to fix the
@@ -64,6 +72,39 @@ pub fn fetch(config: &Config) -> Result<(UsageReport, Source), InitError> {
     };
     let report = KeyPool::saved(providers, store, options).report();
     Ok((report, Source::DataDir(data_dir.display().to_string())))
+}
+
+/// The report from the shared state, as any replica would give it.
+fn from_redis(
+    config: &Config,
+    settings: &SharedStateConfig,
+    why: NoAnswer,
+) -> Result<(UsageReport, Source), InitError> {
+    if let NoAnswer::Refused(status) = why {
+        return Err(InitError::StatsUnauthorized {
+            url: usage_url(config),
+            status,
+        });
+    }
+    let state = SharedState::new(settings).map_err(InitError::Config)?;
+    let shown = state.shown_url().to_string();
+    let providers: Vec<PoolProvider> = config.providers.iter().map(PoolProvider::from).collect();
+    let options = PoolOptions {
+        clock: Arc::new(SystemClock),
+        schedule: config.daily_schedule()?,
+    };
+    actix_rt::System::new().block_on(async move {
+        shared_state::check(&state)
+            .await
+            .map_err(|e| InitError::Config(format!("state backend {shown}: {e}")))?;
+        let pool = KeyPool::new(providers, None, options)
+            .with_shared_state(state)
+            .start();
+        let report = usage_report(&pool)
+            .await
+            .map_err(|_| InitError::Config("the key pool stopped".to_string()))?;
+        Ok((report, Source::Redis(shown)))
+    })
 }
 
 fn usage_url(config: &Config) -> String {
@@ -111,6 +152,7 @@ pub fn render(report: &UsageReport, source: &Source, now: DateTime<Utc>) -> Stri
     let _ = match source {
         Source::Daemon(url) => writeln!(out, "from the running proxy ({url})"),
         Source::DataDir(dir) => writeln!(out, "from {dir} (no proxy is running)"),
+        Source::Redis(url) => writeln!(out, "from the shared state at {url} (no proxy answered)"),
     };
     let _ = writeln!(
         out,

@@ -13,6 +13,7 @@ pub mod filters;
 pub mod providers;
 pub mod responses;
 pub mod routes;
+mod state;
 pub mod typos;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
 pub use responses::ResponsesSettings;
 pub use routes::{Route, RouteSettings, Routes};
+pub use state::{StateBackend, StateSettings};
 
 /// The documented defaults, compiled in so the binary runs from any
 /// directory.
@@ -76,6 +78,10 @@ pub(crate) const ENV_SETTINGS: &[(&str, &str)] = &[
         "responses.max_response_bytes",
     ),
     ("STICKY_SESSIONS", "routing.sticky_sessions"),
+    ("STATE_BACKEND", "state.backend"),
+    ("REDIS_URL", "state.redis_url"),
+    ("STATE_NAMESPACE", "state.namespace"),
+    ("LEASE_TTL", "state.lease_ttl"),
 ];
 
 /// Shortest `PROXY_API_KEY` accepted on a non-loopback address: anything
@@ -89,6 +95,7 @@ pub const MIN_PROXY_KEY_LEN: usize = 16;
 pub struct Settings {
     pub server: ServerSettings,
     pub proxy: ProxySettings,
+    pub state: StateSettings,
     pub responses: ResponsesSettings,
     #[serde(default)]
     pub routing: RoutingSettings,
@@ -202,6 +209,13 @@ impl Config {
             );
         }
         let routes = Routes::build(&settings.routes, env, &discovery.providers)?;
+        if settings.state.backend == StateBackend::Sled && !settings.state.redis_url.is_empty() {
+            warnings.push(
+                "REDIS_URL is set but state.backend is sled: key state stays in this replica's \
+                 database (set STATE_BACKEND=redis to share it)"
+                    .to_string(),
+            );
+        }
         let config = Config {
             settings,
             proxy_api_key,
@@ -252,6 +266,7 @@ impl Config {
         }
         self.daily_schedule()?;
         self.settings.responses.validate()?;
+        self.shared_state()?;
         if self.proxy_api_key.is_none() && !is_loopback(&server.host) {
             return Err(InitError::Config(format!(
                 "refusing to listen on {} without PROXY_API_KEY: anyone on the network could \

@@ -46,6 +46,7 @@ use crate::inbound::OpenAiChat;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
+use crate::shared_state::SharedState;
 use crate::store::Store;
 use crate::worker::{ClientSettings, UpstreamWorker};
 pub use middleware::is_authorized;
@@ -69,6 +70,8 @@ pub struct Shared {
     pub responses: Option<StoredResponses>,
     /// Conversations pinned to keys (sticky sessions).
     pub sticky: sticky::Pins,
+    /// Key state shared with other replicas (Redis), when configured.
+    pub state: Option<Arc<SharedState>>,
 }
 
 /// A started proxy.
@@ -105,20 +108,35 @@ async fn start_serving(
     reloader: Option<Reloader>,
     apis: routes::ClientApis,
 ) -> Result<RunningApp, InitError> {
-    let store = Store::open(&config.settings.server.data_dir)?;
-    let responses = store
-        .responses(config.settings.responses.limits())
-        .map_err(|e| InitError::DataDir {
-            path: config.settings.server.data_dir.clone(),
-            reason: format!("its stored responses cannot be read ({e})"),
-        })?;
     let providers = config.providers.iter().map(PoolProvider::from);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let options = PoolOptions {
         clock: clock.clone(),
         schedule: config.daily_schedule()?,
     };
-    let (pool, pool_thread) = KeyPool::new(providers, Some(store), options).start_on_own_thread();
+    let state = match config.shared_state()? {
+        Some(settings) => Some(SharedState::new(&settings).map_err(InitError::Config)?),
+        None => None,
+    };
+    // With Redis, sled is not opened: Redis is the source of truth.
+    let limits = config.settings.responses.limits();
+    let (pool, responses) = match &state {
+        Some(state) => {
+            state.start().await;
+            let pool = KeyPool::new(providers, None, options).with_shared_state(state.clone());
+            (pool, StoredResponses::in_redis(state.clone(), limits))
+        }
+        None => {
+            let store = Store::open(&config.settings.server.data_dir)?;
+            let responses = store.responses(limits).map_err(|e| InitError::DataDir {
+                path: config.settings.server.data_dir.clone(),
+                reason: format!("its stored responses cannot be read ({e})"),
+            })?;
+            let pool = KeyPool::new(providers, Some(store), options);
+            (pool, StoredResponses::new(responses))
+        }
+    };
+    let (pool, pool_thread) = pool.start_on_own_thread();
 
     let server_settings = config.settings.server.clone();
     let client = ClientSettings {
@@ -139,10 +157,11 @@ async fn start_serving(
         logger,
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),
+        state,
         metrics: metrics::Metrics::default(),
         sticky: sticky::Pins::default(),
         clock,
-        responses: Some(StoredResponses::new(responses)),
+        responses: Some(responses),
         config: std::sync::RwLock::new(Arc::new(config)),
     });
     let app_shared = shared.clone();

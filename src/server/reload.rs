@@ -65,12 +65,13 @@ pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
     })
 }
 
-/// Settings fixed at startup (the listener, the database, the logger, the
-/// schedule's timer, the cache, the stored responses' bounds).
+/// Settings fixed at startup (the listener, the database or shared state,
+/// the logger, the schedule's timer, the cache).
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.settings, &new.settings);
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 10] = [
+    let (sa, sb) = (&a.state, &b.state);
+    let checks: [(&'static str, bool); 11] = [
         ("server.host", a.server.host != b.server.host),
         ("server.port", a.server.port != b.server.port),
         ("server.data_dir", a.server.data_dir != b.server.data_dir),
@@ -93,6 +94,13 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "responses.store_ttl/max_stored_bytes/max_response_bytes",
             a.responses.limits() != b.responses.limits(),
+        ),
+        (
+            "state",
+            sa.backend != sb.backend
+                || sa.redis_url != sb.redis_url
+                || sa.namespace != sb.namespace
+                || sa.lease_ttl != sb.lease_ttl,
         ),
     ];
     for (name, differs) in checks {

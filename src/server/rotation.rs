@@ -31,7 +31,7 @@ use super::unanswered::{busy, deadline_passed, no_key, resting, upstream_failed,
 use super::Shared;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::keypool::{acquire, AcquireError, AcquireKey, Acquired, KeyPool, Lease};
+use crate::keypool::{acquire, acquire_now, AcquireError, AcquireKey};
 use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
@@ -288,21 +288,5 @@ pub async fn forward(
                 .await;
             continue 'keys;
         }
-    }
-}
-
-/// A key that could serve now, without waiting: `None` when every key
-/// that is not resting is busy.
-async fn acquire_now(
-    pool: &actix::Addr<KeyPool>,
-    wanted: AcquireKey,
-) -> Result<Option<Lease>, AcquireError> {
-    match pool.send(wanted).await {
-        Err(_) => Err(AcquireError::PoolGone),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(Acquired::Ready(lease))) => Ok(Some(lease)),
-        // Dropping the receiver leaves the queue: the pool skips a closed
-        // waiter, and a lease sent to it meanwhile is released on drop.
-        Ok(Ok(Acquired::Wait(mut rx))) => Ok(rx.try_recv().ok()),
     }
 }

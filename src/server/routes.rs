@@ -13,7 +13,7 @@ use super::serve::serve;
 use super::Shared;
 use crate::error::ApiError;
 use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses};
-use crate::keypool::{GetUsage, ResetCooldowns};
+use crate::keypool::{reset_cooldowns, usage_report, ResetCooldowns};
 use crate::worker::UpstreamWorker;
 
 type Worker = web::Data<actix::Addr<UpstreamWorker>>;
@@ -144,9 +144,7 @@ async fn providers(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn usage(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
-    let report = shared
-        .pool
-        .send(GetUsage)
+    let report = usage_report(&shared.pool)
         .await
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?;
     Ok(HttpResponse::Ok().json(report))
@@ -178,9 +176,7 @@ async fn reset_usage(
         key_id: optional_str(&body, "key_id")?,
         model: optional_str(&body, "model")?,
     };
-    let changed = shared
-        .pool
-        .send(reset)
+    let changed = reset_cooldowns(&shared.pool, reset)
         .await
         .map_err(|_| ApiError::Unavailable("the key pool stopped"))?
         .map_err(ApiError::invalid)?;
@@ -200,10 +196,14 @@ async fn metrics(req: HttpRequest, shared: web::Data<Shared>) -> Result<HttpResp
     if refused {
         return Err(ApiError::Unauthorized);
     }
-    let pool = shared.pool.send(GetUsage).await.unwrap_or_default();
+    let pool = usage_report(&shared.pool).await.unwrap_or_default();
+    let mut text = shared.metrics.render(&pool, shared.clock.now());
+    if let Some(state) = &shared.state {
+        super::metrics::render_state(&mut text, state);
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(shared.metrics.render(&pool, shared.clock.now())))
+        .body(text))
 }
 
 /// Reloads the configuration; an invalid one is refused with a 400 and the
@@ -215,8 +215,16 @@ async fn admin_reload(shared: web::Data<Shared>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().json(reloaded))
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// 200 while the proxy serves; `degraded` while shared key state
+/// (Redis) does not answer and the replica serves from its local view.
+async fn health(shared: web::Data<Shared>) -> HttpResponse {
+    match &shared.state {
+        Some(state) if !state.is_up() => HttpResponse::Ok().json(json!({
+            "status": "degraded",
+            "state_backend": "unreachable",
+        })),
+        _ => HttpResponse::Ok().json(json!({"status": "ok"})),
+    }
 }
 
 pub async fn not_found<A: InboundApi>(req: HttpRequest) -> HttpResponse {

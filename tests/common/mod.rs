@@ -2,6 +2,9 @@
 //! and a tiny HTTP client on std sockets.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod redis_server;
+pub mod replica_group;
+
 use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

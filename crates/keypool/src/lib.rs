@@ -1,7 +1,9 @@
 //! The key pool of llm-key-proxy, without the HTTP server: which key of a
 //! provider to use next, how failures rest a key, usage per key and model,
-//! and their persistence in sled. `llm-key-proxy` re-exports every module,
-//! so `llm_key_proxy::keypool::…` paths work too.
+//! and their persistence in sled — or, for several replicas, their sharing
+//! through Redis ([`keypool::KeyPool::with_shared_state`]).
+//! `llm-key-proxy` re-exports every module, so `llm_key_proxy::keypool::…`
+//! paths work too.
 //!
 //! Lease a key, call the provider yourself, and report the outcome; the
 //! pool rotates, cools keys down and counts usage (the whole round —
@@ -48,12 +50,15 @@
 //!   cooldown policy, backoff, the daily reset schedule and the injectable
 //!   clock.
 //! - [`store`] — sled persistence with versioned records.
+//! - [`shared_state`] — key state shared by several replicas through
+//!   Redis: the connection, the scripts, names, the degraded flag.
 //! - [`keypool`] — the `KeyPool` actor: selection, concurrency, waiters,
 //!   leases, usage.
 
 pub mod keypool;
 pub mod resilience;
 pub mod secret;
+pub mod shared_state;
 // The one place that owns the database (and reads the clock for its backup
 // file names); see clippy.toml.
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -30,6 +30,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::keypool::report::UsageReport;
+use crate::shared_state::SharedState;
 
 pub mod routing;
 
@@ -303,6 +304,52 @@ impl Histogram {
         }
         self.count += 1;
         self.sum += secs;
+    }
+}
+
+/// The shared state's metrics (several replicas, Redis): whether it
+/// answers, and its operations by result and time spent.
+pub fn render_state(out: &mut String, state: &SharedState) {
+    header(
+        out,
+        "llm_proxy_state_backend_up",
+        "gauge",
+        "1 while the shared key state (Redis) answers, 0 while degraded.",
+    );
+    let _ = writeln!(
+        out,
+        "llm_proxy_state_backend_up {}",
+        u8::from(state.is_up())
+    );
+    let totals = state.op_totals();
+    header(
+        out,
+        "llm_proxy_state_ops_total",
+        "counter",
+        "Shared key state operations by operation and result.",
+    );
+    for (op, t) in &totals {
+        for (result, n) in [("ok", t.ok), ("timeout", t.timeout), ("error", t.error)] {
+            let _ = writeln!(
+                out,
+                "llm_proxy_state_ops_total{{op=\"{op}\",result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    header(
+        out,
+        "llm_proxy_state_op_duration_seconds",
+        "summary",
+        "Time spent in shared key state operations.",
+    );
+    for (op, t) in &totals {
+        let count = t.ok + t.timeout + t.error;
+        let _ = writeln!(
+            out,
+            "llm_proxy_state_op_duration_seconds_sum{{op=\"{op}\"}} {}\n\
+             llm_proxy_state_op_duration_seconds_count{{op=\"{op}\"}} {count}",
+            t.seconds
+        );
     }
 }
 

@@ -3,9 +3,13 @@
 //! conversation a `previous_response_id` names, the routes in
 //! [`routes`]) and the [`ResponseSink`] answers are kept through.
 //!
-//! The state database (sled) holds them; its calls are quick and
-//! synchronous (sled serves them from memory and writes behind), behind
-//! the same async front another store would need.
+//! - With sled (one replica), the state database holds them; its calls are
+//!   quick and synchronous (sled serves them from memory and writes
+//!   behind).
+//! - With Redis (several replicas), Redis holds them, so any replica
+//!   continues, fetches or deletes any replica's responses. An answer is
+//!   kept by a task of its own, off the request's path; a Redis that does
+//!   not answer loses that record (logged), never the answer.
 
 pub mod routes;
 
@@ -15,23 +19,40 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::inbound::ResponseSink;
-use crate::store::{ChainError, ResponseStore, StoredResponse};
+use crate::shared_state::{RedisResponses, SharedState};
+use crate::store::{ChainError, ResponseLimits, ResponseStore, StoredResponse};
 
 /// The stored responses of this proxy. Cheap to clone.
 #[derive(Clone)]
 pub struct StoredResponses {
-    store: ResponseStore,
+    backend: Backend,
     /// The same store as the sink answers are kept through, made once.
     sink: Arc<dyn ResponseSink>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sled(ResponseStore),
+    Redis(RedisResponses),
 }
 
 // === impl StoredResponses ===
 
 impl StoredResponses {
+    /// In the state database.
     pub fn new(store: ResponseStore) -> StoredResponses {
         StoredResponses {
             sink: Arc::new(store.clone()),
-            store,
+            backend: Backend::Sled(store),
+        }
+    }
+
+    /// In the Redis the replicas share.
+    pub fn in_redis(state: Arc<SharedState>, limits: ResponseLimits) -> StoredResponses {
+        let redis = RedisResponses::new(state, limits);
+        StoredResponses {
+            sink: Arc::new(RedisSink(redis.clone())),
+            backend: Backend::Redis(redis),
         }
     }
 
@@ -46,7 +67,10 @@ impl StoredResponses {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<StoredResponse>, ChainError> {
-        self.store.chain(id, now)
+        match &self.backend {
+            Backend::Sled(store) => store.chain(id, now),
+            Backend::Redis(redis) => redis.chain(id).await,
+        }
     }
 
     /// The response stored as `id`, unless unknown or expired.
@@ -55,7 +79,10 @@ impl StoredResponses {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, String> {
-        self.store.get(id, now)
+        match &self.backend {
+            Backend::Sled(store) => store.get(id, now),
+            Backend::Redis(redis) => redis.get(id).await,
+        }
     }
 
     /// The input items of the response stored as `id`.
@@ -64,12 +91,18 @@ impl StoredResponses {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<Value>>, String> {
-        self.store.input_items(id, now)
+        match &self.backend {
+            Backend::Sled(store) => store.input_items(id, now),
+            Backend::Redis(redis) => redis.input_items(id).await,
+        }
     }
 
     /// Removes the response stored as `id`; false when there was none.
     pub async fn delete(&self, id: &str) -> Result<bool, String> {
-        self.store.delete(id)
+        match &self.backend {
+            Backend::Sled(store) => store.delete(id),
+            Backend::Redis(redis) => redis.delete(id).await,
+        }
     }
 }
 
@@ -78,5 +111,20 @@ impl ResponseSink for ResponseStore {
         if let Err(e) = self.put(id, &record, now) {
             log::warn!("response {id} not stored: {e}");
         }
+    }
+}
+
+/// Keeps answers in Redis from a task of their own (Redis's clock times
+/// them).
+struct RedisSink(RedisResponses);
+
+impl ResponseSink for RedisSink {
+    fn keep(&self, id: &str, record: StoredResponse, _now: DateTime<Utc>) {
+        let (redis, id) = (self.0.clone(), id.to_string());
+        actix_rt::spawn(async move {
+            if let Err(e) = redis.put(&id, &record).await {
+                log::warn!("response {id} not stored: {e}");
+            }
+        });
     }
 }

@@ -6,6 +6,7 @@ use actix::Addr;
 use tokio::sync::oneshot;
 
 use super::messages::{CountAttempt, ReportOutcome};
+use super::shared::SharedLease;
 use super::KeyPool;
 use crate::secret::Secret;
 use crate::vocab::{Failure, FailureKind, Outcome};
@@ -27,6 +28,8 @@ pub struct Lease {
     /// in flight together are one step of the cooldown ladder.
     seq: u64,
     done: bool,
+    /// Confirmed in the shared state: ended there by a script.
+    shared: Option<SharedLease>,
 }
 
 // === impl Lease ===
@@ -48,7 +51,14 @@ impl Lease {
             key,
             seq,
             done: false,
+            shared: None,
         }
+    }
+
+    /// A lease the shared state confirmed: its outcome goes there first.
+    pub(super) fn confirmed(mut self, shared: SharedLease) -> Lease {
+        self.shared = Some(shared);
+        self
     }
 
     /// The key to send upstream.
@@ -71,6 +81,14 @@ impl Lease {
     /// the client's answer cannot forget it. Waits at most
     /// [`DURABILITY_WAIT`]: a stuck disk must not hang requests.
     pub async fn finish_durably(mut self, outcome: Outcome) {
+        if let Some(shared) = self.shared.take() {
+            // Shared before the request moves on: every acquire Redis
+            // orders after this refuses the key.
+            self.done = true;
+            let msg = self.message(outcome, None);
+            shared.settle_and_wait(self.pool.clone(), msg).await;
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         self.report(outcome, Some(tx));
         if tokio::time::timeout(DURABILITY_WAIT, rx).await.is_err() {
@@ -100,14 +118,23 @@ impl Lease {
             return;
         }
         self.done = true;
-        self.pool.do_send(ReportOutcome {
+        let msg = self.message(outcome, durable);
+        match self.shared.take() {
+            Some(shared) => shared.settle_later(self.pool.clone(), msg),
+            None => self.pool.do_send(msg),
+        }
+    }
+
+    fn message(&mut self, outcome: Outcome, durable: Option<oneshot::Sender<()>>) -> ReportOutcome {
+        ReportOutcome {
             provider: std::mem::take(&mut self.provider),
             model: std::mem::take(&mut self.model),
             index: self.index,
             taken: self.seq,
             outcome,
             durable,
-        });
+            shared: None,
+        }
     }
 }
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::report::UsageReport;
 use super::select::{Later, RestCause};
-use super::{KeyPool, Lease, Waiter};
+use super::shared::{minus, Plan, SharedOutcome};
+use super::{KeyPool, Lease, Waiter, Wake};
 use crate::resilience::clock::{after, until};
 use crate::secret::Secret;
 use crate::vocab::Outcome;
@@ -19,7 +19,7 @@ use crate::vocab::Outcome;
 /// is how long the request may wait for a resting key. `prefer` names the
 /// key a conversation is pinned to (sticky sessions): it is leased when it
 /// could serve now, else the usual choice is made.
-#[derive(Debug, Message)]
+#[derive(Clone, Debug, Message)]
 #[rtype(result = "Result<Acquired, AcquireError>")]
 pub struct AcquireKey {
     pub provider: String,
@@ -35,6 +35,9 @@ pub enum Acquired {
     Ready(Lease),
     /// No key is free; one will be sent here when it frees up.
     Wait(oneshot::Receiver<Lease>),
+    /// Key state is shared: confirm one of these candidates in it
+    /// ([`acquire`] does).
+    Plan(Plan),
 }
 
 /// Why no key can be had.
@@ -77,6 +80,9 @@ pub struct ReportOutcome {
     pub taken: u64,
     pub outcome: Outcome,
     pub durable: Option<oneshot::Sender<()>>,
+    /// For a lease confirmed in the shared state: its id there, and the
+    /// key's health as the shared state now has it.
+    pub shared: Option<SharedOutcome>,
 }
 
 /// An attempt to count in a key's usage without releasing the key (a
@@ -106,7 +112,7 @@ pub struct GetUsage;
 /// Manual recovery: clears cooldowns, lockouts and failure counters of the
 /// matching keys (all when every filter is `None`). Answers how many keys
 /// changed, or which filter matched nothing.
-#[derive(Debug, Default, Message)]
+#[derive(Clone, Debug, Default, Message)]
 #[rtype(result = "Result<usize, String>")]
 pub struct ResetCooldowns {
     pub provider: Option<String>,
@@ -120,27 +126,9 @@ pub struct ResetCooldowns {
 #[rtype(result = "()")]
 pub struct Shutdown;
 
-/// Gets a lease for `request`, waiting (first come, first served) until
-/// `deadline` when every key is busy or resting.
-pub async fn acquire(
-    pool: &Addr<KeyPool>,
-    mut request: AcquireKey,
-    deadline: Instant,
-) -> Result<Lease, AcquireError> {
-    request.wait_budget = deadline.saturating_duration_since(Instant::now());
-    let reply = tokio::time::timeout_at(deadline, pool.send(request))
-        .await
-        .map_err(|_| AcquireError::DeadlinePassed)?
-        .map_err(|_| AcquireError::PoolGone)??;
-    match reply {
-        Acquired::Ready(lease) => Ok(lease),
-        Acquired::Wait(rx) => match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(lease)) => Ok(lease),
-            Ok(Err(_)) => Err(AcquireError::PoolGone),
-            Err(_) => Err(AcquireError::DeadlinePassed),
-        },
-    }
-}
+/// Longest a stopping pool waits for the shared state to take the usage
+/// it has not sent yet.
+const LAST_USAGE_WAIT: Duration = Duration::from_secs(2);
 
 // === impl KeyPool: handlers ===
 
@@ -149,6 +137,10 @@ impl Handler<AcquireKey> for KeyPool {
 
     fn handle(&mut self, msg: AcquireKey, ctx: &mut Self::Context) -> Self::Result {
         let now = self.now();
+        let msg = match self.plan(msg) {
+            Ok(plan) => return Ok(Acquired::Plan(plan)),
+            Err(msg) => msg,
+        };
         let provider = self
             .providers
             .get_mut(&msg.provider)
@@ -162,6 +154,31 @@ impl Handler<AcquireKey> for KeyPool {
                 .map(Acquired::Ready)
                 .ok_or(AcquireError::UnknownProvider);
         }
+        let (tx, rx) = oneshot::channel();
+        self.no_key_now(&msg, Wake::Lease(tx), false, ctx)?;
+        Ok(Acquired::Wait(rx))
+    }
+}
+
+// === impl KeyPool: waiting ===
+
+impl KeyPool {
+    /// No key of `msg.provider` is free now: fails the request if waiting
+    /// is pointless (every key tried, or resting past its wait budget), or
+    /// else queues it (at the front for a waiter that retried) to be woken
+    /// through `tx`.
+    pub(super) fn no_key_now(
+        &mut self,
+        msg: &AcquireKey,
+        tx: Wake,
+        front: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), AcquireError> {
+        let now = self.now();
+        let provider = self
+            .providers
+            .get_mut(&msg.provider)
+            .ok_or(AcquireError::UnknownProvider)?;
         // Over every key, tried ones included: what the client is told.
         let rest_of_all = |provider: &mut super::provider::ProviderPool| match provider.later(
             &msg.model,
@@ -197,19 +214,20 @@ impl Handler<AcquireKey> for KeyPool {
                 Some(at)
             }
         };
-        let (tx, rx) = oneshot::channel();
-        provider
-            .waiters
-            .entry(msg.model)
-            .or_default()
-            .push_back(Waiter {
-                exclude: msg.exclude,
-                tx,
-            });
+        let queue = provider.waiters.entry(msg.model.clone()).or_default();
+        let waiter = Waiter {
+            exclude: msg.exclude.clone(),
+            tx,
+        };
+        if front {
+            queue.push_front(waiter);
+        } else {
+            queue.push_back(waiter);
+        }
         if let Some(at) = wake_at {
             self.wake_at(at, ctx);
         }
-        Ok(Acquired::Wait(rx))
+        Ok(())
     }
 }
 
@@ -219,17 +237,24 @@ impl Handler<ReportOutcome> for KeyPool {
     fn handle(&mut self, msg: ReportOutcome, ctx: &mut Self::Context) {
         let now = self.now();
         let next_reset = self.next_reset(now);
+        let taken = self.settled(&msg);
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
-        provider.finish(
-            msg.index,
-            &msg.model,
-            msg.outcome,
-            msg.taken,
-            now,
-            next_reset,
-        );
+        // Usage counted here goes to the shared state too, if any.
+        let shared = self.shared.is_some();
+        let before = shared.then(|| provider.lifetime(msg.index, &msg.model));
+        provider.finish(msg.index, &msg.model, msg.outcome, taken, now, next_reset);
+        if let Some(health) = msg.shared.as_ref().and_then(|s| s.health) {
+            provider.adopt(msg.index, &msg.model, &health, now);
+        }
+        if let Some(before) = before {
+            let counted = minus(provider.lifetime(msg.index, &msg.model), before);
+            self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+        }
+        let Some(provider) = self.providers.get_mut(&msg.provider) else {
+            return;
+        };
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
@@ -243,7 +268,15 @@ impl Handler<CountAttempt> for KeyPool {
     fn handle(&mut self, msg: CountAttempt, _: &mut Self::Context) {
         let now = self.now();
         if let Some(provider) = self.providers.get_mut(&msg.provider) {
+            let before = self
+                .shared
+                .is_some()
+                .then(|| provider.lifetime(msg.index, &msg.model));
             provider.count(msg.index, &msg.model, msg.outcome, now);
+            if let Some(before) = before {
+                let counted = minus(provider.lifetime(msg.index, &msg.model), before);
+                self.share_usage(&msg.provider, msg.index, &msg.model, counted);
+            }
         }
     }
 }
@@ -283,9 +316,9 @@ impl Handler<ResetCooldowns> for KeyPool {
 }
 
 impl Handler<Shutdown> for KeyPool {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
         self.reopen_now();
         self.write_dirty();
         if let Some(store) = self.store.take() {
@@ -293,6 +326,17 @@ impl Handler<Shutdown> for KeyPool {
                 log::error!("cannot sync the state database at shutdown: {e}");
             }
         }
-        ctx.stop();
+        // With shared state, the usage not yet sent goes first.
+        let last = self.last_usage();
+        let sent = async move {
+            if let Some(last) = last {
+                if tokio::time::timeout(LAST_USAGE_WAIT, last).await.is_err() {
+                    log::warn!(
+                        "the shared state took over {LAST_USAGE_WAIT:?} to take the last usage"
+                    );
+                }
+            }
+        };
+        Box::pin(actix::fut::wrap_future::<_, Self>(sent).map(|(), _, ctx| ctx.stop()))
     }
 }

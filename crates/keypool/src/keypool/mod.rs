@@ -17,7 +17,12 @@
 //!
 //! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
 //! timer at the [`DailySchedule`], and at startup if one was missed.
+//!
+//! With a [`SharedState`] (several replicas, Redis) the pool keeps only its
+//! local view and plans; each lease is confirmed in Redis by the caller
+//! (see `shared`).
 
+mod acquire;
 mod faults;
 mod health;
 mod index;
@@ -29,6 +34,7 @@ mod records;
 mod reload;
 pub mod report;
 pub mod select;
+mod shared;
 pub mod state;
 
 use std::collections::HashMap;
@@ -42,15 +48,18 @@ use tokio::sync::oneshot;
 use crate::resilience::clock::{until, Clock, SystemClock};
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
+use crate::shared_state::SharedState;
 use crate::store::Store;
+pub use acquire::{acquire, acquire_now};
 pub use lease::{Lease, DURABILITY_WAIT};
 pub use messages::{
-    acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
-    Rest, Shutdown,
+    AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns, Rest,
+    Shutdown,
 };
 use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};
 pub use select::RestCause;
+pub use shared::{reset_cooldowns, usage_report, Plan};
 use state::KeyState;
 
 /// How often changed usage is written to the store. With sled's own 500 ms
@@ -95,12 +104,32 @@ pub struct KeyPool {
     faults: faults::StoreFaults,
     /// Records were written behind since the pool's last sync.
     unsynced: bool,
+    /// Key state shared with other replicas, when configured.
+    shared: Option<shared::Replica>,
 }
 
 /// A request waiting for a key.
 struct Waiter {
     exclude: Vec<usize>,
-    tx: oneshot::Sender<Lease>,
+    tx: Wake,
+}
+
+/// How a waiter is woken: with a lease (the pool decides alone), or told
+/// to try again (the shared state decides; see `shared`).
+enum Wake {
+    Lease(oneshot::Sender<Lease>),
+    Retry(oneshot::Sender<()>),
+}
+
+// === impl Wake ===
+
+impl Wake {
+    fn is_closed(&self) -> bool {
+        match self {
+            Wake::Lease(tx) => tx.is_closed(),
+            Wake::Retry(tx) => tx.is_closed(),
+        }
+    }
 }
 
 // === impl PoolOptions ===
@@ -163,9 +192,18 @@ impl KeyPool {
             day: None,
             faults: faults::StoreFaults::default(),
             unsynced: false,
+            shared: None,
         };
         pool.load();
         pool
+    }
+
+    /// Shares key state with other replicas through `state`: leases are
+    /// confirmed there, outcomes reported there. Build the pool without a
+    /// store then: Redis, not sled, is the source of truth.
+    pub fn with_shared_state(mut self, state: std::sync::Arc<SharedState>) -> KeyPool {
+        self.shared = Some(shared::Replica::new(state));
+        self
     }
 
     /// Starts the pool on its own thread, so request handling on the HTTP
@@ -279,6 +317,7 @@ impl Actor for KeyPool {
             pool.purge_abandoned_waiters();
             pool.retry_store(ctx);
         });
+        shared::start_timers(self, ctx);
         ctx.run_interval(SYNC_INTERVAL, |pool, ctx| {
             if std::mem::take(&mut pool.unsynced) {
                 pool.persist_now(None, ctx);

@@ -15,9 +15,10 @@ use super::index::Index;
 use super::records::MAX_RECORDS_PER_KEY;
 use super::select::Later;
 use super::state::KeyState;
-use super::{KeyPool, Lease, Waiter};
+use super::{KeyPool, Lease, Waiter, Wake};
 use crate::secret::{KeyId, Secret};
-use crate::vocab::Outcome;
+use crate::shared_state::{local_time, Health, Refusal};
+use crate::vocab::{Counters, Outcome};
 
 /// The keys of one provider and the requests waiting for them.
 pub(super) struct ProviderPool {
@@ -69,6 +70,76 @@ impl ProviderPool {
     /// picked (the `dirty` flags). The index is kept.
     pub(super) fn keys_for_bookkeeping(&mut self) -> &mut [KeyState] {
         &mut self.keys
+    }
+
+    /// Requests in flight per (key, model); `None` = unlimited.
+    pub(super) fn limit(&self) -> Option<u32> {
+        self.limit
+    }
+
+    /// Key `index`'s lifetime usage of `model` (zero if none).
+    pub(super) fn lifetime(&self, index: usize, model: &str) -> Counters {
+        self.keys
+            .get(index)
+            .and_then(|k| k.models.get(model))
+            .map_or(Counters::default(), |m| m.usage.lifetime)
+    }
+
+    /// The number of the latest lease handed out.
+    pub(super) fn latest_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Takes key `index`'s health for `model` as the shared state has it
+    /// after an outcome (times on Redis's clock, read at `now`).
+    pub(super) fn adopt(&mut self, index: usize, model: &str, health: &Health, now: DateTime<Utc>) {
+        let Some(key) = self.keys.get_mut(index) else {
+            return;
+        };
+        key.locked_until = local_time(now, health.now, health.locked_until);
+        key.lockouts = health.lockouts;
+        key.dirty = true;
+        if let Some(state) = key.models.get_mut(model) {
+            state.cooldown_until = local_time(now, health.now, health.cooldown_until);
+            state.consecutive_failures = health.failures;
+            state.dirty = true;
+        }
+        self.index.refresh(&self.keys, index, self.limit, now);
+    }
+
+    /// Merges why the shared state refused keys (their positions) for
+    /// `model` into the local view: rests only lengthen (`max`).
+    pub(super) fn merge_rests(
+        &mut self,
+        model: &str,
+        rests: &[(usize, Refusal)],
+        redis_now: i64,
+        now: DateTime<Utc>,
+    ) {
+        for (index, refusal) in rests {
+            let Some(key) = self.keys.get_mut(*index) else {
+                continue;
+            };
+            match refusal {
+                Refusal::Locked { until } => {
+                    if let Some(at) = local_time(now, redis_now, *until) {
+                        key.locked_until = Some(key.locked_until.map_or(at, |old| old.max(at)));
+                    }
+                }
+                Refusal::Cooling { until, cause } => {
+                    if let Some(at) = local_time(now, redis_now, *until) {
+                        let state = key.model_mut(model);
+                        state.recorded = true;
+                        state.cooldown_until = Some(state.cooldown_until.map_or(at, |o| o.max(at)));
+                        if cause.is_some() {
+                            state.last_failure = *cause;
+                        }
+                    }
+                }
+                Refusal::Full | Refusal::Free => continue,
+            }
+            self.index.refresh(&self.keys, *index, self.limit, now);
+        }
     }
 
     pub(super) fn set_limit(&mut self, limit: Option<u32>) {
@@ -269,10 +340,19 @@ impl ProviderPool {
                 continue;
             };
             let Some(waiter) = queue.remove(i) else { break };
+            let tx = match waiter.tx {
+                Wake::Lease(tx) => tx,
+                Wake::Retry(tx) => {
+                    // The shared state decides: one waiter tries the key the
+                    // local view believes free.
+                    let _ = tx.send(());
+                    break;
+                }
+            };
             let Some(lease) = self.lease(provider, index, model, pool.clone(), now) else {
                 break;
             };
-            if let Err(lease) = waiter.tx.send(lease) {
+            if let Err(lease) = tx.send(lease) {
                 // The request gave up just now; take the key back.
                 lease.disarm();
                 self.finish(index, model, Outcome::Abandoned, self.seq, now, now);

@@ -49,7 +49,7 @@ pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
 pub use responses::{
     is_valid_id as is_valid_response_id, ChainError, PutError, ResponseLimits, ResponseStore,
-    StoredResponse,
+    StoredResponse, MAX_CHAIN as MAX_RESPONSE_CHAIN,
 };
 
 /// Current version of every record.

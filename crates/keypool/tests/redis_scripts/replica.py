@@ -11,6 +11,7 @@ import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+LUA = os.path.join(HERE, "..", "..", "src", "shared_state", "lua")
 SCRIPTS = ["acquire", "report", "release", "renew", "usage", "merge", "clear"]
 
 NS = "test-ns"
@@ -107,7 +108,7 @@ class Scripts:
     def __init__(self):
         self.body = {}
         for name in SCRIPTS:
-            with open(os.path.join(HERE, f"{name}.lua")) as f:
+            with open(os.path.join(LUA, f"{name}.lua")) as f:
                 self.body[name] = f.read()
         self.sha = {}
         self.reloads = 0

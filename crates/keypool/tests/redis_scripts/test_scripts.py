@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tests the key pool's Redis scripts (docs/design/redis/*.lua) against a
+"""Tests the key pool's Redis scripts (crates/keypool/src/shared_state/lua/*.lua) against a
 real, throwaway redis-server on a free loopback port.
 
 Each scenario plays one or more "replicas" (separate connections) through
@@ -9,7 +9,7 @@ namespace and the raw key, never the raw key; two scenarios check that no
 raw key reached any key name, value or wake-up message. The client and the
 servers are in replica.py.
 
-Usage: python3 docs/design/redis/test_scripts.py
+Usage: python3 crates/keypool/tests/redis_scripts/test_scripts.py
 Skips (exit 0, with a message) when redis-server is not installed.
 """
 
@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 
-sys.dont_write_bytecode = True  # no __pycache__ beside the design notes
+sys.dont_write_bytecode = True  # no __pycache__ beside the tests
 from replica import (  # noqa: E402
     DAY, K, LOCK_BASE, NS, P, PROVIDER, RAW_KEYS, SCRIPTS_CACHE,
     SHORT_LADDER, WAKE, Conn, RedisError, Replica, Scripts, periods,

@@ -1,0 +1,243 @@
+//! Usage into the shared state, exactly once: the pool counts as always,
+//! and what it counted goes to Redis in numbered batches per provider
+//! (`usage.lua`), one in flight at a time. A batch that failed is sent
+//! again with the same number, and Redis applies a number once, so every
+//! batch — replayed after an outage too — counts once. New usage goes into
+//! the next batch.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use actix::prelude::*;
+
+use super::Replica;
+use crate::keypool::state::KeyState;
+use crate::keypool::KeyPool;
+use crate::shared_state::{SharedState, UsageEntry};
+use crate::vocab::Counters;
+
+/// How often a stopping replica sends a batch of its last usage that
+/// got no answer (each try bounded by the operation timeout).
+const LAST_USAGE_TRIES: usize = 5;
+
+/// One provider's usage on its way to Redis.
+#[derive(Default)]
+pub(super) struct UsageQueue {
+    /// Counted since the last batch, per (key position, model, period).
+    pending: HashMap<(usize, String, i64), Counters>,
+    /// The batch being sent (again, after a failure).
+    sending: Option<Batch>,
+    /// Its call is under way.
+    flying: bool,
+    /// The last batch number used.
+    last: u64,
+}
+
+struct Batch {
+    number: u64,
+    entries: Vec<(usize, String, i64, Counters)>,
+}
+
+/// `a + b`, field by field.
+pub(super) fn plus(a: Counters, b: Counters) -> Counters {
+    Counters {
+        requests: a.requests + b.requests,
+        successes: a.successes + b.successes,
+        failures: a.failures + b.failures,
+        prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+        completion_tokens: a.completion_tokens + b.completion_tokens,
+    }
+}
+
+/// `after - before`, field by field (never below zero).
+pub(in crate::keypool) fn minus(after: Counters, before: Counters) -> Counters {
+    Counters {
+        requests: after.requests.saturating_sub(before.requests),
+        successes: after.successes.saturating_sub(before.successes),
+        failures: after.failures.saturating_sub(before.failures),
+        prompt_tokens: after.prompt_tokens.saturating_sub(before.prompt_tokens),
+        completion_tokens: after
+            .completion_tokens
+            .saturating_sub(before.completion_tokens),
+    }
+}
+
+// === impl Replica: usage ===
+
+impl Replica {
+    /// Notes usage the pool just counted for key `index` of `provider`.
+    pub(in crate::keypool) fn count(
+        &mut self,
+        provider: &str,
+        index: usize,
+        model: &str,
+        period: i64,
+        delta: Counters,
+    ) {
+        if delta == Counters::default() {
+            return;
+        }
+        let queue = self.usage.entry(provider.to_string()).or_default();
+        let entry = queue
+            .pending
+            .entry((index, model.to_string(), period))
+            .or_default();
+        *entry = plus(*entry, delta);
+    }
+
+    /// Usage counted here and not yet applied in Redis, per (key position,
+    /// model): for the reset period `period`, and in all.
+    pub(super) fn unsent(
+        &self,
+        provider: &str,
+        period: i64,
+    ) -> HashMap<(usize, String), (Counters, Counters)> {
+        let mut out: HashMap<(usize, String), (Counters, Counters)> = HashMap::new();
+        let Some(queue) = self.usage.get(provider) else {
+            return out;
+        };
+        let batch = queue.sending.iter().flat_map(|b| b.entries.iter());
+        let pending = queue.pending.iter().map(|((i, m, p), c)| (i, m, p, c));
+        for (index, model, at, counts) in batch.map(|(i, m, p, c)| (i, m, p, c)).chain(pending) {
+            let entry = out.entry((*index, model.clone())).or_default();
+            if *at == period {
+                entry.0 = plus(entry.0, *counts);
+            }
+            entry.1 = plus(entry.1, *counts);
+        }
+        out
+    }
+}
+
+// === impl KeyPool: usage batches ===
+
+impl KeyPool {
+    /// Sends each provider's next batch (or the failed one again), one in
+    /// flight per provider, while Redis answers.
+    pub(super) fn flush_usage(&mut self, ctx: &mut Context<Self>) {
+        let Some(replica) = &mut self.shared else {
+            return;
+        };
+        if !replica.state.is_up() {
+            return;
+        }
+        for (provider, queue) in &mut replica.usage {
+            if queue.flying {
+                continue;
+            }
+            if queue.sending.is_none() && !queue.pending.is_empty() {
+                queue.last += 1;
+                let entries = queue
+                    .pending
+                    .drain()
+                    .map(|((index, model, period), counts)| (index, model, period, counts))
+                    .collect();
+                queue.sending = Some(Batch {
+                    number: queue.last,
+                    entries,
+                });
+            }
+            let Some(batch) = &queue.sending else {
+                continue;
+            };
+            let Some(keys) = self.providers.get(provider).map(|p| p.keys()) else {
+                queue.sending = None;
+                continue;
+            };
+            let entries = entries_of(&replica.state, keys, batch);
+            queue.flying = true;
+            let (state, id, number) = (replica.state.clone(), replica.id.clone(), batch.number);
+            let names = state.names(provider);
+            let name = provider.clone();
+            let send = async move {
+                let scripts = state.scripts();
+                let (names, id, entries) = (&names, &id, &entries);
+                state
+                    .run("usage", |mut conn| async move {
+                        scripts.usage(&mut conn, names, id, number, entries).await
+                    })
+                    .await
+                    .is_some()
+            };
+            ctx.spawn(
+                actix::fut::wrap_future::<_, Self>(send).map(move |applied, pool, _| {
+                    let Some(queue) = pool.shared.as_mut().and_then(|r| r.usage.get_mut(&name))
+                    else {
+                        return;
+                    };
+                    queue.flying = false;
+                    if applied {
+                        queue.sending = None;
+                    }
+                }),
+            );
+        }
+    }
+}
+
+// === impl KeyPool: the last usage, at shutdown ===
+
+impl KeyPool {
+    /// At shutdown: each provider's usage not yet applied (the batch in
+    /// flight, sent again with its number, then what is pending), as one
+    /// future that sends it in order. `None` without shared state or while
+    /// Redis does not answer.
+    pub(in crate::keypool) fn last_usage(&mut self) -> Option<impl Future<Output = ()> + 'static> {
+        // Tried even while degraded: the caller bounds the wait, and usage
+        // not sent now is lost with the process.
+        let replica = self.shared.as_mut()?;
+        let mut calls = Vec::new();
+        for (provider, queue) in &mut replica.usage {
+            let Some(keys) = self.providers.get(provider).map(|p| p.keys()) else {
+                continue;
+            };
+            let mut batches: Vec<Batch> = queue.sending.take().into_iter().collect();
+            if !queue.pending.is_empty() {
+                queue.last += 1;
+                let entries = queue
+                    .pending
+                    .drain()
+                    .map(|((index, model, period), counts)| (index, model, period, counts))
+                    .collect();
+                batches.push(Batch {
+                    number: queue.last,
+                    entries,
+                });
+            }
+            for batch in batches {
+                let entries = entries_of(&replica.state, keys, &batch);
+                calls.push((replica.state.names(provider), batch.number, entries));
+            }
+        }
+        let (state, id) = (replica.state.clone(), replica.id.clone());
+        Some(async move {
+            let (scripts, id) = (state.scripts(), &id);
+            for (names, number, entries) in &calls {
+                // A batch applies once, however often it is sent: an
+                // operation timed out on a loaded machine is sent again.
+                for _ in 0..LAST_USAGE_TRIES {
+                    let sent = state
+                        .run("usage", |mut conn| async move {
+                            scripts.usage(&mut conn, names, id, *number, entries).await
+                        })
+                        .await;
+                    if sent.is_some() {
+                        break;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// A batch's entries with their keys' Redis ids.
+fn entries_of(state: &SharedState, keys: &[KeyState], batch: &Batch) -> Vec<UsageEntry> {
+    batch
+        .entries
+        .iter()
+        .filter_map(|(index, model, period, counts)| {
+            let kid = state.key_id(&keys.get(*index)?.secret);
+            Some((kid, model.clone(), *period, *counts))
+        })
+        .collect()
+}
