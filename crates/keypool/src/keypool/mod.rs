@@ -18,6 +18,7 @@
 //! Time comes from an injectable [`Clock`]; the daily reset runs on an actor
 //! timer at the [`DailySchedule`], and at startup if one was missed.
 
+mod admin;
 mod faults;
 mod health;
 mod index;
@@ -43,6 +44,7 @@ use crate::resilience::clock::{until, Clock, SystemClock};
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 use crate::store::Store;
+pub use admin::{KeyCondition, KeyEntry, ListKeys, SetDisabled};
 pub use lease::{Lease, DURABILITY_WAIT};
 pub use messages::{
     acquire, AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns,
