@@ -48,6 +48,10 @@ pub enum ApiError {
     #[error("{0}")]
     ResponseNotFound(String),
 
+    /// `/v1/admin/keys/{id}/…` for an id no key of the pool has.
+    #[error("{0}")]
+    KeyNotFound(String),
+
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
 
@@ -147,7 +151,9 @@ impl ApiError {
             }
             ApiError::NotFound { .. } => ("invalid_request_error", Some("not_found")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
-            ApiError::ResponseNotFound(_) => ("invalid_request_error", Some("not_found")),
+            ApiError::ResponseNotFound(_) | ApiError::KeyNotFound(_) => {
+                ("invalid_request_error", Some("not_found"))
+            }
             ApiError::MethodNotAllowed { .. } => {
                 ("invalid_request_error", Some("method_not_allowed"))
             }
@@ -197,7 +203,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. }
             | ApiError::ModelNotFound(_)
-            | ApiError::ResponseNotFound(_) => StatusCode::NOT_FOUND,
+            | ApiError::ResponseNotFound(_)
+            | ApiError::KeyNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,

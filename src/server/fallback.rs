@@ -313,6 +313,7 @@ fn falls_over(error: &ApiError) -> bool {
         | ApiError::NotFound { .. }
         | ApiError::ModelNotFound(_)
         | ApiError::ResponseNotFound(_)
+        | ApiError::KeyNotFound(_)
         | ApiError::MethodNotAllowed { .. }
         | ApiError::Timeout(_)
         | ApiError::BadUpstreamAnswer(_)

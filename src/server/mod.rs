@@ -5,6 +5,7 @@
 //! and returns a [`RunningApp`] handle (tests start the real app on port 0
 //! this way).
 
+mod admin_keys;
 mod attempt;
 mod body;
 mod body_deadline;

@@ -5,6 +5,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::admin_keys;
 use super::body::{optional_str, read_optional_json_object};
 use super::middleware::{is_authorized, require_proxy_key};
 use super::models::{list_models, retrieve_model};
@@ -75,6 +76,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, apis: ClientApis) {
                     .service(openai("/usage", web::get().to(usage)))
                     .service(openai("/usage/reset", web::post().to(reset_usage)))
                     .service(openai("/admin/reload", web::post().to(admin_reload)))
+                    .service(openai("/admin/keys", web::get().to(admin_keys::list)))
+                    .service(openai(
+                        "/admin/keys/{id}/disable",
+                        web::post().to(admin_keys::disable),
+                    ))
+                    .service(openai(
+                        "/admin/keys/{id}/enable",
+                        web::post().to(admin_keys::enable),
+                    ))
                     .default_service(web::to(not_found::<OpenAiChat>)),
             ),
         );

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod admin_keys;
 mod anthropic;
 mod bounded_state;
 mod catalog;

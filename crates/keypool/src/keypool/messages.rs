@@ -290,7 +290,7 @@ impl Handler<PeekKey> for KeyPool {
         provider
             .keys()
             .iter()
-            .filter(|k| !k.retired && !k.is_locked(now))
+            .filter(|k| !k.retired && !k.disabled && !k.is_locked(now))
             .min_by_key(|k| (k.in_flight, k.last_used))
             .map(|k| k.secret.clone())
     }

@@ -23,6 +23,7 @@
 //! (see `shared`).
 
 mod acquire;
+mod admin;
 mod faults;
 mod health;
 mod index;
@@ -51,6 +52,7 @@ use crate::secret::Secret;
 use crate::shared_state::SharedState;
 use crate::store::Store;
 pub use acquire::{acquire, acquire_now};
+pub use admin::{KeyCondition, KeyEntry, ListKeys, SetDisabled};
 pub use lease::{Lease, DURABILITY_WAIT};
 pub use messages::{
     AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns, Rest,

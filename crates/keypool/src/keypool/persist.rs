@@ -58,6 +58,7 @@ impl KeyPool {
                     let record = KeyRecord {
                         locked_until: key.locked_until,
                         lockouts: key.lockouts,
+                        disabled: key.disabled,
                     };
                     wrote = true;
                     match store.save_key(name, &key.id, &record) {

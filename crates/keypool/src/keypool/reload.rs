@@ -133,6 +133,7 @@ impl Saved {
         if let Some(record) = self.keys.get(&id) {
             key.locked_until = record.locked_until;
             key.lockouts = record.lockouts;
+            key.disabled = record.disabled;
         }
     }
 }

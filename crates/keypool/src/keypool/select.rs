@@ -16,7 +16,7 @@ use crate::vocab::FailureKind;
 /// Where a key stands for one model at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Standing {
-    /// Retired by a reload: never leased again.
+    /// Retired by a reload or disabled by an operator: not leased.
     Retired,
     /// Has the per-(key, model) limit in flight: free again when one ends.
     Full,
@@ -45,7 +45,7 @@ pub fn standing(
     limit: Option<u32>,
     now: DateTime<Utc>,
 ) -> Standing {
-    if key.retired {
+    if key.retired || key.disabled {
         return Standing::Retired;
     }
     if let Some(until) = key.unavailable_until(model, now) {
@@ -174,7 +174,7 @@ pub fn later(
     let mut cause = RestCause::Locked;
     let mut busy = false;
     for (i, key) in keys.iter().enumerate() {
-        if key.retired || exclude.contains(&i) {
+        if key.retired || key.disabled || exclude.contains(&i) {
             continue;
         }
         match key.unavailable_until(model, now) {

@@ -32,6 +32,8 @@ pub struct KeyState {
     /// from reports, kept in place so positions of leases in flight stay
     /// valid.
     pub retired: bool,
+    /// Disabled by an operator: never leased, kept in the store.
+    pub disabled: bool,
     pub models: HashMap<String, ModelState>,
 }
 
@@ -79,6 +81,7 @@ impl KeyState {
             rejected_at_seq: 0,
             dirty: false,
             retired: false,
+            disabled: false,
             models: HashMap::new(),
         }
     }

@@ -79,11 +79,14 @@ fn full_model() -> ModelRecord {
     }
 }
 
-/// A key record with no field at its default.
+/// A key record with no field of the released layout at its default
+/// (`disabled`, added later, is written only when set: see
+/// [`a_disabled_key_adds_its_flag_only`]).
 fn full_key() -> KeyRecord {
     KeyRecord {
         locked_until: Some(at("2026-11-25T09:30:00Z")),
         lockouts: 2,
+        disabled: false,
     }
 }
 
@@ -143,4 +146,24 @@ fn the_released_layout_loads_in_full() {
     assert_eq!(store.last_reset(), Some(at("2026-11-24T03:00:00Z")));
     let held = store.meta.get(generation::META_KEY).unwrap();
     assert_eq!(generation::decode(held.as_deref()), 7);
+}
+
+#[test]
+fn a_disabled_key_adds_its_flag_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let disabled = KeyRecord {
+        disabled: true,
+        ..full_key()
+    };
+    store.save_key("openai", &key_id(), &disabled).unwrap();
+    let written = store.keys.iter().next().unwrap().unwrap().1;
+    assert_eq!(
+        String::from_utf8_lossy(&written),
+        r#"{"v":1,"locked_until":"2026-11-25T09:30:00Z","lockouts":2,"disabled":true}"#
+    );
+    assert_eq!(
+        store.load_keys(),
+        vec![(("openai".to_string(), key_id()), disabled)]
+    );
 }

@@ -343,6 +343,7 @@ mod tests {
         let lock = KeyRecord {
             locked_until: Some(Utc::now()),
             lockouts: 1,
+            ..KeyRecord::default()
         };
         let at = DateTime::parse_from_rfc3339("2026-11-24T03:00:00Z")
             .unwrap()

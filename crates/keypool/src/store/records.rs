@@ -18,10 +18,14 @@ pub struct ModelRecord {
     pub last_failure: Option<FailureKind>,
 }
 
-/// One key's lockout.
+/// One key's lockout, and whether an operator disabled it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeyRecord {
     pub locked_until: Option<DateTime<Utc>>,
     pub lockouts: u32,
+    /// Written only when set, so records of enabled keys keep the layout
+    /// older releases read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
