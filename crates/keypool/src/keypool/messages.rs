@@ -36,7 +36,7 @@ pub enum Acquired {
     /// No key is free; one will be sent here when it frees up.
     Wait(oneshot::Receiver<Lease>),
     /// Key state is shared: confirm one of these candidates in it
-    /// ([`acquire`] does).
+    /// ([`acquire`](super::acquire) does).
     Plan(Plan),
 }
 
