@@ -33,6 +33,26 @@ pub(super) struct UsageQueue {
     last: u64,
 }
 
+impl UsageQueue {
+    /// The usage counted since the last batch as the next numbered batch;
+    /// `None` when nothing was counted.
+    fn next_batch(&mut self) -> Option<Batch> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.last += 1;
+        let entries = self
+            .pending
+            .drain()
+            .map(|((index, model, period), counts)| (index, model, period, counts))
+            .collect();
+        Some(Batch {
+            number: self.last,
+            entries,
+        })
+    }
+}
+
 struct Batch {
     number: u64,
     entries: Vec<(usize, String, i64, Counters)>,
@@ -125,17 +145,8 @@ impl KeyPool {
             if queue.flying {
                 continue;
             }
-            if queue.sending.is_none() && !queue.pending.is_empty() {
-                queue.last += 1;
-                let entries = queue
-                    .pending
-                    .drain()
-                    .map(|((index, model, period), counts)| (index, model, period, counts))
-                    .collect();
-                queue.sending = Some(Batch {
-                    number: queue.last,
-                    entries,
-                });
+            if queue.sending.is_none() {
+                queue.sending = queue.next_batch();
             }
             let Some(batch) = &queue.sending else {
                 continue;
@@ -192,18 +203,7 @@ impl KeyPool {
                 continue;
             };
             let mut batches: Vec<Batch> = queue.sending.take().into_iter().collect();
-            if !queue.pending.is_empty() {
-                queue.last += 1;
-                let entries = queue
-                    .pending
-                    .drain()
-                    .map(|((index, model, period), counts)| (index, model, period, counts))
-                    .collect();
-                batches.push(Batch {
-                    number: queue.last,
-                    entries,
-                });
-            }
+            batches.extend(queue.next_batch());
             for batch in batches {
                 let entries = entries_of(&replica.state, keys, &batch);
                 calls.push((replica.state.names(provider), batch.number, entries));
