@@ -1,6 +1,7 @@
 //! Stored Responses API responses with the Redis backend: a response one
 //! replica kept is fetched, listed, continued and deleted via another,
-//! and its record in Redis holds no key. Skipped, with a message, without
+//! and its record in Redis holds no key; the size bounds and oldest-first
+//! eviction hold in Redis as in sled. Skipped, with a message, without
 //! `redis-server`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -78,4 +79,50 @@ fn a_response_kept_via_one_replica_is_continued_via_another() {
     assert_eq!(error["error"]["code"], "previous_response_not_found");
 
     assert_nothing_raw(&redis, &[]);
+}
+
+#[test]
+fn responses_in_redis_are_bounded_and_the_oldest_go_first() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let bounds = [
+        ("RESPONSES_MAX_RESPONSE_BYTES", "6000"),
+        ("RESPONSES_MAX_STORED_BYTES", "12000"),
+    ];
+    let a = replica(&redis, &mock, &[KEY_1], &bounds);
+    let addr = &a.running.addr;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let body = format!(r#"{{"model":"mock/m","input":"{i} {}"}}"#, "x".repeat(2500));
+        let (status, response) = json(call(addr, "POST", "/v1/responses", &body));
+        assert_eq!(status, 200, "{response}");
+        ids.push(response["id"].as_str().unwrap().to_string());
+        // Kept in order: each by a task of its own, just after its answer.
+        fetched(addr, &format!("/v1/responses/{}", ids[i]));
+    }
+    let kept: Vec<bool> = ids
+        .iter()
+        .map(|id| call(addr, "GET", &format!("/v1/responses/{id}"), "").0 == 200)
+        .collect();
+    let first_kept = kept.iter().position(|k| *k).unwrap();
+    assert!(first_kept > 0, "the oldest were evicted: {kept:?}");
+    assert!(
+        kept[first_kept..].iter().all(|k| *k),
+        "only the oldest: {kept:?}"
+    );
+
+    let big = format!(r#"{{"model":"mock/m","input":"{}"}}"#, "y".repeat(7000));
+    let (status, response) = json(call(addr, "POST", "/v1/responses", &big));
+    assert_eq!(status, 200, "answered, larger than one response may be");
+    let id = response["id"].as_str().unwrap();
+    // Time for its keeping task to have run, had it anything to keep.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(call(addr, "GET", &format!("/v1/responses/{id}"), "").0, 404);
+    assert_eq!(
+        call(addr, "GET", &format!("/v1/responses/{}", ids[7]), "").0,
+        200,
+        "the refused one evicted nothing"
+    );
 }
