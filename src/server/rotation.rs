@@ -7,8 +7,9 @@
 //!
 //! Deadlines: the global deadline bounds the whole request — waiting for
 //! keys, every attempt, retries, backoff and the time to a stream's first
-//! event, on every target; no attempt or sleep runs past it. A non-streaming attempt in flight
-//! is bounded by the smaller of `proxy.upstream_timeout` and the time left.
+//! event, on every target; no attempt or sleep runs past it. A
+//! non-streaming attempt in flight is bounded by the smaller of
+//! `proxy.upstream_timeout` and the time left.
 //!
 //! Failures that follow the request, not the key: a transient failure (5xx,
 //! a broken answer, a connection error) on a second key means the request or
