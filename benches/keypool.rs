@@ -56,6 +56,7 @@ fn request() -> AcquireKey {
         exclude: vec![],
         wait_budget: Duration::ZERO,
         prefer: None,
+        pin: None,
     }
 }
 

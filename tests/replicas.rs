@@ -3,12 +3,14 @@
 //! replica cooled gets no calls from the others, the ladder climbs across
 //! replicas, a reset via one clears the key for all, per-key limits hold
 //! over all of them, a waiter is woken by another replica's release, a
-//! killed replica's lease expires, and nothing raw reaches Redis. Skipped,
+//! killed replica's lease expires, sticky-session pins hold on every
+//! replica, and nothing raw reaches Redis. Skipped,
 //! with a message, without `redis-server`. Faults: `replicas_faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -127,6 +129,99 @@ fn a_limit_of_one_holds_over_three_replicas() {
     assert_eq!(mock.calls(KEY_1, "m") + mock.calls(KEY_2, "m"), 30);
     assert_eq!(mock.max_in_flight(KEY_1, "m"), 1);
     assert_eq!(mock.max_in_flight(KEY_2, "m"), 1);
+}
+
+const KEY_3: &str = "sk-live-DDDD4444-third";
+
+/// Turn `n` of conversation `conversation` through `addr`: the key that
+/// answered it.
+fn turn(mock: &MockUpstream, addr: &str, conversation: usize, n: usize) -> String {
+    let body = serde_json::json!({
+        "model": "mock/m",
+        "user": format!("conversation-{conversation}"),
+        "messages": [{"role": "user", "content": format!("question {n}")}],
+    });
+    let (status, answer) = call(addr, "POST", "/v1/chat/completions", &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let auth = mock
+        .last_header("/v1/chat/completions", "authorization")
+        .unwrap();
+    auth.trim_start_matches("Bearer ").to_string()
+}
+
+/// The sum of one counter over every replica's `/metrics`.
+fn metric(group: &[Replica], name: &str) -> u64 {
+    group
+        .iter()
+        .map(|r| {
+            let text = call(&r.running.addr, "GET", "/metrics", "").1;
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[test]
+fn sticky_pins_hold_on_every_replica() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let sticky = [("STICKY_SESSIONS", "true")];
+    let group = replicas(3, &redis, &mock, &[KEY_1, KEY_2, KEY_3], &sticky);
+    let addr = |conversation: usize, n: usize| group[(conversation + n) % 3].running.addr.clone();
+    // Each turn of a conversation goes to the next replica: only a pin held
+    // in Redis keeps it on one key.
+    let mut pinned: HashMap<usize, String> = HashMap::new();
+    for n in 0..6 {
+        for conversation in 0..4 {
+            let key = turn(&mock, &addr(conversation, n), conversation, n);
+            let first = pinned.entry(conversation).or_insert_with(|| key.clone());
+            assert_eq!(*first, key, "conversation {conversation}, turn {n}");
+        }
+    }
+    let mut keys: Vec<&String> = pinned.values().collect();
+    keys.sort();
+    keys.dedup();
+    assert!(keys.len() > 1, "the conversations spread: {pinned:?}");
+
+    // The key of conversation 0 starts failing: its conversations move,
+    // once, and stay on their new keys; the others stay where they were.
+    let failing = pinned[&0].clone();
+    mock.script(
+        &failing,
+        "m",
+        vec![Reply::status(429).with_header("Retry-After", "600")],
+    );
+    let calls_before = mock.calls(&failing, "m");
+    let mut now_on: HashMap<usize, String> = HashMap::new();
+    for n in 6..12 {
+        for conversation in 0..4 {
+            let key = turn(&mock, &addr(conversation, n), conversation, n);
+            let first = now_on.entry(conversation).or_insert_with(|| key.clone());
+            assert_eq!(*first, key, "conversation {conversation}, turn {n}");
+        }
+    }
+    for conversation in 0..4 {
+        if pinned[&conversation] == failing {
+            assert_ne!(now_on[&conversation], failing);
+        } else {
+            assert_eq!(now_on[&conversation], pinned[&conversation]);
+        }
+    }
+    assert_eq!(
+        mock.calls(&failing, "m"),
+        calls_before + 1,
+        "called once more, by one replica, then left by all"
+    );
+    let moved = pinned.values().filter(|k| **k == failing).count() as u64;
+    assert_eq!(metric(&group, "llm_proxy_sticky_moves_total"), moved);
+    assert_eq!(
+        metric(&group, "llm_proxy_sticky_hits_total"),
+        4 * 5 + 4 * 6 - moved
+    );
+    assert_nothing_raw(&redis, &[]);
 }
 
 #[test]

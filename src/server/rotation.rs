@@ -133,7 +133,7 @@ pub async fn forward(
     } = leg;
     summary.provider = provider.to_string();
     summary.model = model.to_string();
-    let pinned = pin.as_ref().and_then(Pin::key);
+    let mut pinned = pin.as_ref().and_then(Pin::key);
     let mut tried: Vec<usize> = Vec::new();
     let mut failures = Failures::default();
     'keys: loop {
@@ -151,6 +151,7 @@ pub async fn forward(
             exclude: tried.clone(),
             wait_budget: Duration::ZERO,
             prefer: pinned,
+            pin: pin.as_ref().map(Pin::id),
         };
         let acquired = if may_wait {
             acquire(&shared.pool, wanted, deadline).await.map(Some)
@@ -204,6 +205,10 @@ pub async fn forward(
             }
         };
         let index = lease.index();
+        if tried.is_empty() && lease.pinned().is_some() {
+            // With shared state, the pin every replica sees.
+            pinned = lease.pinned();
+        }
         tried.push(index);
         summary.key = Some(lease.key().clone());
         // Shown only in logs and error messages: masked when needed.

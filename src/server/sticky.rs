@@ -8,6 +8,10 @@
 //! (it is the one owner of key state); when it cannot (resting, locked, at
 //! its concurrency limit), the usual choice is made and the pin moves to
 //! the key that answered.
+//!
+//! With shared state (Redis) the pins every replica follows are held there,
+//! by the pool's acquire script, named by [`Pin::id`]; the LRU here then
+//! only serves while Redis is unreachable.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -24,9 +28,8 @@ use super::Shared;
 /// to a few megabytes however many conversations clients start.
 pub const MAX_PINS: usize = 100_000;
 
-/// A pin unused this long is forgotten: providers keep a prompt cache for
-/// minutes, so a conversation idle for an hour gains nothing from its key.
-pub const PIN_IDLE: Duration = Duration::from_secs(3600);
+/// A pin unused this long is forgotten (here as in Redis).
+pub use crate::keypool::PIN_IDLE;
 
 /// Headers that name a conversation, besides the body's fields.
 const SESSION_HEADER: &str = "x-session-id";
@@ -160,6 +163,11 @@ impl<'s> Pin<'s> {
             shared,
             id: hasher.finish(),
         }
+    }
+
+    /// The conversation on this target: what names its pin in Redis.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The pinned key, if any.

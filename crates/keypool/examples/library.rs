@@ -20,6 +20,7 @@ fn request(model: &str) -> AcquireKey {
         exclude: Vec::new(),
         wait_budget: Duration::ZERO,
         prefer: None,
+        pin: None,
     }
 }
 

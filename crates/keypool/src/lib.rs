@@ -30,6 +30,7 @@
 //!     exclude: vec![],
 //!     wait_budget: Duration::ZERO,
 //!     prefer: None,
+//!     pin: None,
 //! };
 //! let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
 //! let lease = acquire(&pool, wanted, deadline).await?;

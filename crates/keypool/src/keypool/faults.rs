@@ -106,6 +106,7 @@ mod tests {
                 exclude: vec![],
                 wait_budget: Duration::ZERO,
                 prefer: None,
+                pin: None,
             };
             let pool = pool.clone();
             async move {

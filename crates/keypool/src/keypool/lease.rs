@@ -30,6 +30,8 @@ pub struct Lease {
     done: bool,
     /// Confirmed in the shared state: ended there by a script.
     shared: Option<SharedLease>,
+    /// The key the conversation was pinned to in the shared state.
+    pinned: Option<usize>,
 }
 
 // === impl Lease ===
@@ -52,13 +54,25 @@ impl Lease {
             seq,
             done: false,
             shared: None,
+            pinned: None,
         }
     }
 
     /// A lease the shared state confirmed: its outcome goes there first.
-    pub(super) fn confirmed(mut self, shared: SharedLease) -> Lease {
+    /// `pinned`: the key the request's conversation was pinned to there.
+    pub(super) fn confirmed(mut self, shared: SharedLease, pinned: Option<usize>) -> Lease {
         self.shared = Some(shared);
+        self.pinned = pinned;
         self
+    }
+
+    /// With shared state, the position of the key the request's
+    /// conversation ([`AcquireKey::pin`](super::AcquireKey)) was pinned to
+    /// when this lease was made, if that key was a candidate: the pin every
+    /// replica sees. `None` without shared state (the caller's own pin is
+    /// the one).
+    pub fn pinned(&self) -> Option<usize> {
+        self.pinned
     }
 
     /// The key to send upstream.

@@ -18,7 +18,9 @@ use crate::vocab::Outcome;
 /// positions in `exclude` (already tried by this request). `wait_budget`
 /// is how long the request may wait for a resting key. `prefer` names the
 /// key a conversation is pinned to (sticky sessions): it is leased when it
-/// could serve now, else the usual choice is made.
+/// could serve now, else the usual choice is made. `pin` names the
+/// conversation itself: with shared state its pin is held there, for every
+/// replica, and wins over `prefer` (see [`Lease::pinned`]).
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "Result<Acquired, AcquireError>")]
 pub struct AcquireKey {
@@ -27,7 +29,13 @@ pub struct AcquireKey {
     pub exclude: Vec<usize>,
     pub wait_budget: Duration,
     pub prefer: Option<usize>,
+    pub pin: Option<u64>,
 }
+
+/// How long a conversation's pin outlives its last use: providers keep a
+/// prompt cache for minutes, so a conversation idle for an hour gains
+/// nothing from its key.
+pub const PIN_IDLE: Duration = Duration::from_secs(3600);
 
 /// A key now, or a place in the queue.
 #[derive(Debug)]

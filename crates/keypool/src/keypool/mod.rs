@@ -56,7 +56,7 @@ pub use admin::{KeyCondition, KeyEntry, ListKeys, SetDisabled};
 pub use lease::{Lease, DURABILITY_WAIT};
 pub use messages::{
     AcquireError, AcquireKey, Acquired, GetUsage, PeekKey, ReportOutcome, ResetCooldowns, Rest,
-    Shutdown,
+    Shutdown, PIN_IDLE,
 };
 use provider::ProviderPool;
 pub use reload::{ReloadSummary, UpdateProviders};

@@ -40,6 +40,7 @@ fn request(model: &str) -> AcquireKey {
         exclude: vec![],
         wait_budget: Duration::from_secs(30),
         prefer: None,
+        pin: None,
     }
 }
 
@@ -330,6 +331,7 @@ async fn a_preferred_key_is_leased_while_it_could_serve() {
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(1);
     let prefer = |index| AcquireKey {
         prefer: Some(index),
+        pin: None,
         ..request("m")
     };
     // Key 1 is not the usual choice (key 0 has the same rank and comes

@@ -70,6 +70,15 @@ impl ProviderKeys {
         format!("{}:epoch", self.prefix)
     }
 
+    /// String: the key a conversation is pinned to (sticky sessions), as
+    /// its [`ProviderKeys::key`] name; `None` gives a name no script writes.
+    pub fn pin(&self, conversation: Option<u64>) -> String {
+        match conversation {
+            Some(id) => format!("{}:pin:{id:016x}", self.prefix),
+            None => format!("{}:pin:-", self.prefix),
+        }
+    }
+
     /// Hash: a key's lockout.
     pub fn key(&self, kid: &str) -> String {
         format!("{}:key:{kid}", self.prefix)

@@ -154,14 +154,18 @@ class Replica:
     def periods(self):
         return self.day or periods()
 
-    def acquire(self, model, kids, limit=1, ttl=None):
-        keys = [f"{P}:seq", f"{P}:epoch"]
+    def acquire(self, model, kids, limit=1, ttl=None, pin=None, pin_ms=3_600_000):
+        """pin: a conversation's name (sticky sessions), or None."""
+        keys = [f"{P}:seq", f"{P}:epoch", f"{P}:pin:{pin or '-'}"]
         for k in kids:
             keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
         cur, nxt, _ = self.periods()
-        r = self.s.run(self.conn, "acquire", keys, [limit, ttl or self.ttl, cur, nxt])
+        args = [limit, ttl or self.ttl, cur, nxt, pin_ms if pin else 0]
+        r = self.s.run(self.conn, "acquire", keys, args)
         if r[0] == 1:
-            return {"kid": kids[r[1] - 1], "lease": r[2], "now": r[3], "expires": r[4], "epoch": r[5]}
+            pinned = kids[r[6] - 1] if r[6] else None
+            return {"kid": kids[r[1] - 1], "lease": r[2], "now": r[3], "expires": r[4],
+                    "epoch": r[5], "pinned": pinned}
         rest = {}
         for i, k in enumerate(kids):
             state, until, cause = r[3 + 3 * i : 6 + 3 * i]

@@ -103,6 +103,40 @@ def tiers_as_the_pool_ranks_them(port):
         check(r.release(model, lease) == 1, "released")
 
 
+def pins_hold_across_replicas(port):
+    """A conversation's pin: its key wins over an idler one on any replica
+    while it can serve; when it cannot, the pin moves to the key leased."""
+    a, b = Replica(port, "a"), Replica(port, "b")
+    first = a.acquire("p-m", [K[3], K[4]], pin="conv1")
+    check(first["kid"] == K[3] and first["pinned"] is None, f"no pin yet: {first}")
+    a.release("p-m", first)
+    busy = a.acquire("p-other", [K[3]])  # K[3] busy with another model
+    again = b.acquire("p-m", [K[4], K[3]], pin="conv1")
+    check(again["kid"] == K[3] and again["pinned"] == K[3],
+          f"the pinned key over an idle one, from another replica: {again}")
+    b.release("p-m", again)
+    a.release("p-other", busy)
+    plain = b.acquire("p-m", [K[4], K[3]])
+    check(plain["kid"] == K[4] and plain["pinned"] is None, f"no conversation, no pin: {plain}")
+    b.release("p-m", plain)
+    cooled = a.acquire("p-m", [K[3]], pin="conv1")
+    a.report("p-m", cooled, "failure", "rate_limited")
+    moved = b.acquire("p-m", [K[3], K[4]], pin="conv1")
+    check(moved["kid"] == K[4] and moved["pinned"] == K[3], f"moves off a cooled key: {moved}")
+    b.release("p-m", moved)
+    stays = a.acquire("p-m", [K[5], K[4]], pin="conv1")
+    check(stays["kid"] == K[4] and stays["pinned"] == K[4], f"then stays on its new key: {stays}")
+    a.release("p-m", stays)
+    ttl = a.conn.call("PTTL", f"{P}:pin:conv1")
+    check(3_500_000 < ttl <= 3_600_000, f"a pin idles out after an hour: {ttl}")
+    short = a.acquire("p-m", [K[5]], pin="conv2", pin_ms=50)
+    a.release("p-m", short)
+    time.sleep(0.1)
+    gone = a.acquire("p-m", [K[4], K[5]], pin="conv2")
+    check(gone["kid"] == K[4] and gone["pinned"] is None, f"an idle pin is forgotten: {gone}")
+    a.release("p-m", gone)
+
+
 def concurrency_limit_one_never_double_leases(port):
     keys = [K[3], K[4]]
     holders = {k: set() for k in keys}
@@ -405,6 +439,7 @@ def main():
             ("cooldown then acquire refuses that key", cooldown_then_acquire_refuses_that_key),
             ("ladder escalates across replicas", ladder_escalates_across_replicas),
             ("tiers as the pool ranks them", tiers_as_the_pool_ranks_them),
+            ("sticky pins hold across replicas", pins_hold_across_replicas),
             ("concurrency limit 1 never double-leases", concurrency_limit_one_never_double_leases),
             ("expired lease is freed; renewal", expired_lease_is_freed),
             ("batch replay applied once", batch_replay_applied_once),

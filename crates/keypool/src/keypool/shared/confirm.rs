@@ -47,6 +47,7 @@ impl Plan {
         let names = self.state.names(&self.request.provider);
         let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
         let (model, limit, periods) = (self.request.model.clone(), self.limit, self.periods);
+        let pin = self.request.pin;
         let ttl = self.state.lease_ttl_ms();
         let (names, kids, model) = (&names, &kids, &model);
         let scripts = self.state.scripts();
@@ -54,7 +55,7 @@ impl Plan {
             .state
             .run("acquire", |mut conn| async move {
                 scripts
-                    .acquire(&mut conn, names, model, kids, limit, ttl, periods)
+                    .acquire(&mut conn, names, model, kids, limit, ttl, periods, pin)
                     .await
             })
             .await;
@@ -62,6 +63,7 @@ impl Plan {
             None => Confirmed::Unreachable,
             Some(AcquireReply::Leased {
                 position,
+                pinned,
                 lease,
                 epoch,
                 ..
@@ -92,7 +94,8 @@ impl Plan {
                     chosen.key,
                     lease,
                 );
-                Confirmed::Leased(lease.confirmed(shared))
+                let pinned = pinned.and_then(|p| self.candidates.get(p)).map(|c| c.index);
+                Confirmed::Leased(lease.confirmed(shared, pinned))
             }
             Some(AcquireReply::Refused { now, rests }) => Confirmed::Refused(Refusals {
                 redis_now: now,

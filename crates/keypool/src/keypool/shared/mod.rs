@@ -254,6 +254,16 @@ impl KeyPool {
             return Err(msg);
         }
         ranked.sort_unstable();
+        // The pin this replica knows goes first, so a pool of more keys
+        // than candidates keeps it in the plan (Redis's pin, if another
+        // replica moved it, is found when it ranks among them).
+        if let Some(at) = msg
+            .prefer
+            .and_then(|p| ranked.iter().position(|(_, i)| *i == p))
+        {
+            let pinned = ranked.remove(at);
+            ranked.insert(0, pinned);
+        }
         let candidates = ranked
             .into_iter()
             .take(MAX_CANDIDATES)

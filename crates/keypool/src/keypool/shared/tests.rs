@@ -48,6 +48,7 @@ fn request(exclude: Vec<usize>) -> AcquireKey {
         exclude,
         wait_budget: Duration::ZERO,
         prefer: None,
+        pin: None,
     }
 }
 

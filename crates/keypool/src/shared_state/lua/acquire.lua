@@ -9,10 +9,17 @@
 -- the replica's order. Time is Redis's own (TIME), so replicas with skewed
 -- clocks agree.
 --
+-- Sticky sessions: a conversation's pin (KEYS[3]) names the key it was
+-- last leased on, for every replica. When that key is a candidate and can
+-- serve, it is taken whatever its tier; the pin then names the key leased
+-- and lives ARGV[5] ms more (idle expiry).
+--
 -- KEYS[1] = P:seq     lease counter (INCR): lease ids, ordered provider-wide
 -- KEYS[2] = P:epoch   set once per Redis life (with the first lease id): a
 --                     change tells replicas that Redis restarted empty
--- then four keys per candidate i (base = 2 + 4 * (i - 1)):
+-- KEYS[3] = P:pin:<conversation>  string: the pinned key's P:key:<kid>
+--                     (untouched when ARGV[5] is 0)
+-- then four keys per candidate i (base = 3 + 4 * (i - 1)):
 --   base+1 = P:key:<kid>              hash: lockout of the key
 --   base+2 = P:km:<kid>:<model>       hash: health of the key for the model
 --   base+3 = P:kl:<kid>               zset: leases on the key (all models)
@@ -24,9 +31,11 @@
 -- ARGV[3] = current reset period (ms of its scheduled start)
 -- ARGV[4] = next reset period start, ms (the script moves to it once
 --           Redis's clock has passed it, so no replica has to run a reset)
+-- ARGV[5] = pin idle expiry, ms; 0 = the request has no conversation
 --
 -- Returns, on success:
---   {1, candidate position (1-based), lease id, now ms, lease expiry ms, epoch}
+--   {1, candidate position (1-based), lease id, now ms, lease expiry ms, epoch,
+--    position of the pinned candidate (0: no pin among the candidates)}
 -- when no candidate can serve now:
 --   {0, now ms, epoch, then per candidate: state, until ms, cause}
 --   state: "lock" | "cool" | "full"; until: end of the rest (0 for "full");
@@ -40,6 +49,11 @@ local ttl = tonumber(ARGV[2])
 local period = ARGV[3]
 if now >= tonumber(ARGV[4]) then
   period = ARGV[4]
+end
+local pin_ms = tonumber(ARGV[5])
+local pin = false
+if pin_ms > 0 then
+  pin = redis.call('GET', KEYS[3])
 end
 
 -- Gives key `k` a lifetime to at least `at` (ms), never a shorter one: a
@@ -62,12 +76,13 @@ if not epoch then
   redis.call('SET', KEYS[1], now * 1000, 'NX')
 end
 
-local n = (#KEYS - 2) / 4
+local n = (#KEYS - 3) / 4
 local best, best_tier = nil, nil
+local pinned = 0
 local refused = {}
 
 for i = 1, n do
-  local base = 2 + 4 * (i - 1)
+  local base = 3 + 4 * (i - 1)
   local key_h, model_h, key_l, model_l = KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4]
 
   -- A lockout counts only in the period it was made in: the daily reset
@@ -110,7 +125,10 @@ for i = 1, n do
       elseif on_model == 0 then
         tier = 1
       end
-      if best == nil or tier < best_tier then
+      if key_h == pin then
+        -- The conversation's key can serve: it wins over any tier.
+        best, best_tier = i, -1
+      elseif best == nil or tier < best_tier then
         best, best_tier = i, tier
       end
       table.insert(refused, 'free')
@@ -118,8 +136,12 @@ for i = 1, n do
       table.insert(refused, '')
     end
   end
-  -- An idle key is as good as it gets: the rest need not be looked at.
-  if best_tier == 0 then
+  if key_h == pin then
+    pinned = i
+  end
+  -- An idle key is as good as it gets, unless the pinned key may be
+  -- further on: the rest need not be looked at.
+  if best_tier == -1 or (best_tier == 0 and (not pin or pinned > 0)) then
     break
   end
 end
@@ -132,7 +154,7 @@ if best == nil then
   return reply
 end
 
-local base = 2 + 4 * (best - 1)
+local base = 3 + 4 * (best - 1)
 local lease = redis.call('INCR', KEYS[1])
 local expires = now + ttl
 redis.call('ZADD', KEYS[base + 3], expires, lease)
@@ -140,4 +162,7 @@ redis.call('ZADD', KEYS[base + 4], expires, lease)
 -- Lease sets vanish by themselves once every lease in them is long gone.
 keep_until(KEYS[base + 3], expires + ttl)
 keep_until(KEYS[base + 4], expires + ttl)
-return {1, best, lease, now, expires, epoch}
+if pin_ms > 0 then
+  redis.call('SET', KEYS[3], KEYS[base + 1], 'PX', pin_ms)
+end
+return {1, best, lease, now, expires, epoch, pinned}

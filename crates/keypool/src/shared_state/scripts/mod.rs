@@ -28,6 +28,10 @@ const DAILY_USAGE_KEEP_MS: u64 = 8 * 24 * 3600 * 1000;
 /// drawn at each start, so old ones only need to outlive a replay).
 const WATERMARK_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
 
+/// How long a conversation's pin outlives its last lease: the pool's
+/// [`PIN_IDLE`](crate::keypool::PIN_IDLE).
+const PIN_IDLE_MS: u64 = crate::keypool::PIN_IDLE.as_secs() * 1000;
+
 /// One entry of a usage batch: a key, a model, the reset period the usage
 /// was recorded in (ms), and the counts.
 pub type UsageEntry = (Kid, String, i64, Counters);
@@ -69,9 +73,11 @@ pub enum Refusal {
 pub enum AcquireReply {
     /// Candidate `position` (0-based) is leased as `lease` until `expires`;
     /// `epoch` tells this life of Redis from the next (it changes when
-    /// Redis restarts empty).
+    /// Redis restarts empty). `pinned`: the candidate the conversation was
+    /// pinned to, if it was one.
     Leased {
         position: usize,
+        pinned: Option<usize>,
         lease: u64,
         now: i64,
         expires: i64,
@@ -141,6 +147,7 @@ impl Scripts {
 
     /// Leases the best of `kids` (best first) for `model`.
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub async fn acquire(
         &self,
         conn: &mut ConnectionManager,
@@ -150,9 +157,10 @@ impl Scripts {
         limit: Option<u32>,
         lease_ttl_ms: u64,
         periods: Periods,
+        pin: Option<u64>,
     ) -> RedisResult<AcquireReply> {
         let mut call = self.acquire.prepare_invoke();
-        call.key(names.seq()).key(names.epoch());
+        call.key(names.seq()).key(names.epoch()).key(names.pin(pin));
         for kid in kids {
             call.key(names.key(kid))
                 .key(names.key_model(kid, model))
@@ -162,7 +170,8 @@ impl Scripts {
         call.arg(limit.unwrap_or(0))
             .arg(lease_ttl_ms)
             .arg(periods.current)
-            .arg(periods.next);
+            .arg(periods.next)
+            .arg(pin.map_or(0, |_| PIN_IDLE_MS));
         let reply: Vec<Value> = call.invoke_async(conn).await?;
         parse_acquire(&reply)
     }

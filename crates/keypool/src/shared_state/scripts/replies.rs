@@ -30,8 +30,12 @@ fn text(v: Option<&Value>) -> RedisResult<String> {
 pub(super) fn parse_acquire(reply: &[Value]) -> RedisResult<AcquireReply> {
     if int(reply.first())? == 1 {
         let position = usize::try_from(int(reply.get(1))? - 1).map_err(|_| malformed("acquire"))?;
+        let pinned = usize::try_from(int(reply.get(6))?)
+            .ok()
+            .and_then(|p| p.checked_sub(1));
         return Ok(AcquireReply::Leased {
             position,
+            pinned,
             lease: u64::try_from(int(reply.get(2))?).map_err(|_| malformed("acquire"))?,
             now: int(reply.get(3))?,
             expires: int(reply.get(4))?,
