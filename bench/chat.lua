@@ -3,4 +3,6 @@
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("KEY") or "bench-key")
-wrk.body = '{"model":"' .. (os.getenv("MODEL") or "mock/bench") .. '","messages":[{"role":"user","content":"hi"}]}'
+-- With STREAM=1 the request asks for a stream (wrk reads it to its end).
+local stream = os.getenv("STREAM") == "1" and '"stream":true,' or ""
+wrk.body = '{"model":"' .. (os.getenv("MODEL") or "mock/bench") .. '",' .. stream .. '"messages":[{"role":"user","content":"hi"}]}'

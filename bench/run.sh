@@ -13,7 +13,14 @@
 #  4. the same non-streaming load through a second proxy sharing its key
 #     state in Redis (STATE_BACKEND=redis, a throwaway redis-server): its
 #     throughput against the sled proxy's (target >= 0.5), the latency it
-#     adds, and Redis round trips per request (target <= 2).
+#     adds, and Redis round trips per request (target <= 2);
+#  5. the request path's cost: CPU per request (from /proc, utime + stime)
+#     of nginx and the proxy at c=32; whole 200-event streams per second at
+#     c=32 and CPU per event; a third proxy with 10,000 keys against the
+#     2-key one (throughput, p99); and RSS while 32 requests of 1 MB each
+#     are in flight, then after they end.
+# nginx and the proxy run WORKERS workers each (default 1, the fair pairing;
+# the mock always has one).
 # Usage: bench/run.sh [seconds per wrk run]
 # Builds into (and runs from) $CARGO_TARGET_DIR when it is set.
 # Installs wrk, nginx and python3 from Debian if missing. Everything listens
@@ -23,12 +30,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 STREAMS="${STREAMS:-1000}"
+WORKERS="${WORKERS:-1}"
 PROXY_PORT=19000
 MOCK_PORT=19001
 NGINX_PORT=19002
 SLOW_PORT=19003
 REDIS_PORT=19004
 REDIS_PROXY_PORT=19005
+MANY_KEYS_PORT=19006
 PROXY_KEY=bench-proxy-key-000000
 
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -64,6 +73,11 @@ wait_port() { # port: up to 10 s for something to listen
   return 1
 }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # pid...: user + system CPU ticks of every process given
+  for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s + 0}'
+}
 
 # --- upstreams ----------------------------------------------------------
 "$TARGET/release/examples/mock_upstream" "$MOCK_PORT" >/dev/null &
@@ -77,7 +91,7 @@ user_line=""
 [[ $(id -u) == 0 ]] && user_line="user $(id -un);"
 cat >"$work/nginx/nginx.conf" <<EOF
 $user_line
-worker_processes 2;
+worker_processes $WORKERS;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
@@ -101,12 +115,13 @@ http {
 }
 EOF
 nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+nginx_pid=$!
+pids+=($nginx_pid)
 
 # --- llm-key-proxy ---------------------------------------------------------
 (
   cd "$work"
-  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY"
+  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY" PROXY_WORKERS="$WORKERS"
   export BENCH_API_BASE="http://127.0.0.1:$MOCK_PORT/v1"
   export BENCH_API_KEY_1=bench-upstream-key-0001 BENCH_API_KEY_2=bench-upstream-key-0002
   export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
@@ -124,7 +139,7 @@ pids+=($!)
 wait_port "$REDIS_PORT"
 (
   mkdir -p "$work/redis-proxy" && cd "$work/redis-proxy"
-  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY"
+  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY" PROXY_WORKERS="$WORKERS"
   export BENCH_API_BASE="http://127.0.0.1:$MOCK_PORT/v1"
   export BENCH_API_KEY_1=bench-upstream-key-0001 BENCH_API_KEY_2=bench-upstream-key-0002
   export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
@@ -132,7 +147,20 @@ wait_port "$REDIS_PORT"
   exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$REDIS_PROXY_PORT"
 ) &
 pids+=($!)
-for p in $MOCK_PORT $SLOW_PORT $NGINX_PORT $PROXY_PORT $REDIS_PROXY_PORT; do wait_port "$p"; done
+# --- a third proxy, with 10,000 keys (from its .env) ------------------------
+mkdir -p "$work/many-keys"
+{
+  echo "BENCH_API_BASE=http://127.0.0.1:$MOCK_PORT/v1"
+  echo "MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0"
+  for i in $(seq 10000); do printf 'BENCH_API_KEY_%d=bench-upstream-key-%05d\n' "$i" "$i"; done
+} >"$work/many-keys/.env"
+(
+  cd "$work/many-keys"
+  export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY" PROXY_WORKERS="$WORKERS"
+  exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$MANY_KEYS_PORT" --data-dir "$work/many-keys/data"
+) &
+pids+=($!)
+for p in $MOCK_PORT $SLOW_PORT $NGINX_PORT $PROXY_PORT $REDIS_PROXY_PORT $MANY_KEYS_PORT; do wait_port "$p"; done
 sleep 1
 rss_idle=$(rss_mb "$proxy_pid")
 
@@ -141,20 +169,28 @@ declare -A rps p50 p99 total
 ms() { # wrk's latency ("850.00us", "1.20ms", "2.01s") in ms
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; print n }'
 }
-run() { # name url model key connections
-  local out r
+declare -A cpu_us
+run() { # name url model key connections [pid... whose CPU per request to show]
+  local out r before
+  before=$(cpu_ticks "${@:6}")
   out=$(MODEL="$3" KEY="$4" wrk -t1 -c"$5" -d"${DURATION}s" --latency -s bench/chat.lua "$2")
   r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   rps["$1/$5"]=$r
   p50["$1/$5"]=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99["$1/$5"]=$(awk '$1=="99%" {print $2}' <<<"$out")
   total["$1/$5"]=$(awk '/requests in/ {print $1}' <<<"$out")
-  printf '%-28s c=%-3s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$5" "$r" \
+  cpu_us["$1/$5"]=""
+  if (($# > 5)); then
+    cpu_us["$1/$5"]=$(awk -v t="$(($(cpu_ticks "${@:6}") - before))" -v hz="$CLK_TCK" \
+      -v n="${total["$1/$5"]}" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+  fi
+  printf '%-28s c=%-3s %10s req/s   p50 %-9s p99 %-9s non-2xx %s%s\n' "$1" "$5" "$r" \
     "${p50["$1/$5"]}" "${p99["$1/$5"]}" \
-    "$(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)"
+    "$(awk '/Non-2xx/ {print $NF}' <<<"$out" | grep . || echo 0)" \
+    "${cpu_us["$1/$5"]:+   cpu ${cpu_us["$1/$5"]} us/req}"
 }
 
-echo "== non-streaming chat, ${DURATION}s per run, wrk -t1"
+echo "== non-streaming chat, ${DURATION}s per run, wrk -t1, $WORKERS worker(s) for nginx and the proxy"
 for c in 32 1; do
   run "upstream directly" "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" bench x "$c"
   run "through nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" bench x "$c"
@@ -204,3 +240,34 @@ evalsha=$(redis_cli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]
 served=$(( ${total[  same, state in Redis/32]} + ${total[  same, state in Redis/1]} ))
 awk -v e="${evalsha:-0}" -v n="$served" \
   'BEGIN { printf "Redis script calls per request: %.2f (target <= 2; usage batches included)\n", (n ? e / n : 0) }'
+
+# --- 5. the request path's cost (issue 15) ---------------------------------
+echo "== the request path's cost, $WORKERS worker(s) each, ${DURATION}s per run"
+nginx_pids=("$nginx_pid" $(pgrep -P "$nginx_pid"))
+run "through nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" bench x 32 "${nginx_pids[@]}"
+run "through llm-key-proxy" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" 32 "$proxy_pid"
+awk -v p="${rps[through llm-key-proxy/32]}" -v n="${rps[through nginx/32]}" \
+  -v pc="${cpu_us[through llm-key-proxy/32]}" -v nc="${cpu_us[through nginx/32]}" \
+  -v d50="$(ms "${p50[upstream directly/1]}")" -v x50="$(ms "${p50[through llm-key-proxy/1]}")" \
+  -v n50="$(ms "${p50[through nginx/1]}")" \
+  'BEGIN { printf "non-streaming: throughput %.2fx nginx (target >= 0.8), CPU per request %.2fx nginx (target <= 1.6); p50 at c=1 adds %.0f us over the upstream, %.0f us over nginx (target <= 60)\n", p / n, pc / nc, (x50 - d50) * 1000, (x50 - n50) * 1000 }'
+
+STREAM=1 run "200-event streams, nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" stream200 x 32 "${nginx_pids[@]}"
+STREAM=1 run "200-event streams, proxy" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/stream200 "$PROXY_KEY" 32 "$proxy_pid"
+awk -v p="${rps[200-event streams, proxy/32]}" -v n="${rps[200-event streams, nginx/32]}" \
+  -v pc="${cpu_us[200-event streams, proxy/32]}" -v nc="${cpu_us[200-event streams, nginx/32]}" \
+  'BEGIN { printf "streaming: %.2fx nginx in whole streams per second (target >= 0.5); CPU per event %.2f us (nginx %.2f; target <= 1)\n", p / n, pc / 200, nc / 200 }'
+
+run "2 keys" "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" 32
+run "10,000 keys" "http://127.0.0.1:$MANY_KEYS_PORT/v1/chat/completions" bench/bench "$PROXY_KEY" 32
+awk -v r="${rps[10,000 keys/32]}" -v s="${rps[2 keys/32]}" \
+  -v a="$(ms "${p99[10,000 keys/32]}")" -v b="$(ms "${p99[2 keys/32]}")" \
+  'BEGIN { printf "10,000 keys: throughput %.2fx the 2-key proxy (target >= 0.95), p99 %.2fx (target <= 1.5)\n", r / s, a / b }'
+
+before_kb=$(rss_kb "$proxy_pid")
+bodies=$(timeout 120 python3 bench/streams.py hold "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" \
+  "$PROXY_KEY" slow/slow 32 "$proxy_pid" 3 1048576) || bodies="hold failed (exit $?)"
+sleep 2
+printf '%-36s %s\n' "RSS before 32 bodies of 1 MB" "$((before_kb / 1024)) MB" \
+  "  while in flight (peak)" "$bodies (target: <= before + 48 MB)" \
+  "  2 s after they ended" "$(rss_mb "$proxy_pid") (target: near before)"

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Streaming load for bench/run.sh (standard library only).
 
-  streams.py hold URL KEY MODEL N PID [HOLD_SECONDS=3]
+  streams.py hold URL KEY MODEL N PID [HOLD_SECONDS=3] [PAD_BYTES=0]
       Opens N concurrent streaming chat requests to URL, waits until each
       has received its first SSE event (30 s at most), then samples VmRSS of
       process PID for HOLD_SECONDS while every stream stays open, and closes
-      them. Prints one line: the peak VmRSS, and how many opened.
+      them. Prints one line: the peak VmRSS, and how many opened. With
+      PAD_BYTES, each request's message is that many bytes long (request
+      bodies held in flight).
 
   streams.py ttfb URL KEY MODEL N [quickack]
       N sequential streaming requests on one keep-alive connection (after 20
@@ -22,10 +24,11 @@ import time
 from urllib.parse import urlsplit
 
 
-def request_bytes(url: str, key: str, model: str) -> bytes:
+def request_bytes(url: str, key: str, model: str, pad: int = 0) -> bytes:
     parts = urlsplit(url)
+    content = "x" * pad if pad else "hi"
     body = json.dumps({"model": model, "stream": True,
-                       "messages": [{"role": "user", "content": "hi"}]}).encode()
+                       "messages": [{"role": "user", "content": content}]}).encode()
     return (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
             f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -45,9 +48,9 @@ def vm_rss_kb(pid: int) -> int:
     return 0
 
 
-async def hold(url, key, model, n, pid, hold_seconds):
+async def hold(url, key, model, n, pid, hold_seconds, pad=0):
     host, port = host_port(url)
-    req = request_bytes(url, key, model)
+    req = request_bytes(url, key, model, pad)
     opened = 0
     failed = 0
     all_open = asyncio.Event()
@@ -171,7 +174,8 @@ def main():
     if mode == "hold":
         url, key, model, n, pid = sys.argv[2:7]
         hold_seconds = float(sys.argv[7]) if len(sys.argv) > 7 else 3.0
-        asyncio.run(hold(url, key, model, int(n), int(pid), hold_seconds))
+        pad = int(sys.argv[8]) if len(sys.argv) > 8 else 0
+        asyncio.run(hold(url, key, model, int(n), int(pid), hold_seconds, pad))
     elif mode == "ttfb":
         url, key, model, n = sys.argv[2:6]
         ttfb(url, key, model, int(n), sys.argv[6:7] == ["quickack"])

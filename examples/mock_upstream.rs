@@ -8,11 +8,17 @@
 //! ```
 //!
 //! It is the same scripted mock the integration tests use (the
-//! `mock-upstream` dev crate in `crates/mock-upstream/`).
+//! `mock-upstream` dev crate in `crates/mock-upstream/`). For benchmarks,
+//! a streamed chat request for the model `stream200` gets 200 events (a
+//! role chunk, 198 one-word chunks and a finish chunk, then `[DONE]`), all
+//! at once.
 
 /// Worker threads of the mock; one leaves a core to the proxy on a
 /// two-core machine.
 const WORKERS: usize = 1;
+
+/// The model whose streams have 200 events (`bench/run.sh`).
+const LONG_STREAM_MODEL: &str = "stream200";
 
 #[actix_web::main]
 async fn main() {
@@ -21,6 +27,12 @@ async fn main() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(9001);
     let mock = mock_upstream::MockUpstream::start_on(port, WORKERS).await;
+    let words = vec!["word"; 198];
+    let stream = mock_upstream::StreamScript::chat(LONG_STREAM_MODEL, &words, false);
+    mock.reply_when(
+        &format!("\"{LONG_STREAM_MODEL}\""),
+        mock_upstream::Reply::ok().with_stream(stream),
+    );
     println!("mock upstream at {}", mock.base_url);
     std::future::pending::<()>().await;
 }
