@@ -327,6 +327,7 @@ impl Handler<Shutdown> for KeyPool {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
+        self.stop_writer();
         self.reopen_now();
         self.write_dirty();
         if let Some(store) = self.store.take() {

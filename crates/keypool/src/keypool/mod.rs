@@ -8,10 +8,12 @@
 //! [`ReportOutcome`] messages, sent by a [`Lease`] when it is finished or
 //! dropped, so a key is always released even when a client disconnects.
 //!
-//! Durability: a failure's cooldown or lockout is written at once and
-//! flushed on sled's threads; the lease holder waits for that before it
-//! answers the client ([`Lease::finish_durably`]). Usage is written behind
-//! every [`WRITE_BEHIND_INTERVAL`] and synced within a second. A store that
+//! Durability: the pool never writes to disk itself. A writer thread
+//! (`writer`) takes snapshots of the changed records and writes them in
+//! order. A failure's cooldown or lockout is handed over at once with a
+//! sync behind it; the lease holder waits for that sync before it answers
+//! the client ([`Lease::finish_durably`]). Usage is handed over every
+//! [`WRITE_BEHIND_INTERVAL`] and synced within a second. A store that
 //! stops taking writes (a full disk) is handled in `faults`; what clients
 //! can make the pool remember is bounded in `records`.
 //!
@@ -37,6 +39,7 @@ pub mod report;
 pub mod select;
 mod shared;
 pub mod state;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -108,6 +111,8 @@ pub struct KeyPool {
     unsynced: bool,
     /// Key state shared with other replicas, when configured.
     shared: Option<shared::Replica>,
+    /// The thread that writes to the store, once the pool runs.
+    writer: Option<writer::Writer>,
 }
 
 /// A request waiting for a key.
@@ -195,6 +200,7 @@ impl KeyPool {
             faults: faults::StoreFaults::default(),
             unsynced: false,
             shared: None,
+            writer: None,
         };
         pool.load();
         pool
@@ -314,6 +320,7 @@ impl Actor for KeyPool {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.start_writer(ctx);
         ctx.run_interval(WRITE_BEHIND_INTERVAL, |pool, ctx| {
             pool.unsynced |= pool.write_dirty();
             pool.purge_abandoned_waiters();
@@ -329,6 +336,7 @@ impl Actor for KeyPool {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.stop_writer();
         self.write_dirty();
     }
 }

@@ -1,13 +1,27 @@
-//! The pool's side of persistence: loading state at startup and writing
-//! changed records.
+//! The pool's side of persistence: loading state at startup, handing
+//! changed records to the writer thread (`writer`), syncing, and what a
+//! failed write does.
 
 use std::time::Instant;
 
+use actix::{Handler, Message};
 use tokio::sync::oneshot;
 
 use super::faults::REOPEN_EVERY;
+use super::writer::{self, Batch, Change, Writer};
 use super::KeyPool;
 use crate::store::{KeyRecord, ModelKey, ModelRecord, Store};
+
+/// Why a batch could not be handed over.
+const WRITER_GONE: &str = "the state database writer thread stopped";
+
+/// A write to the store of `epoch` failed on the writer thread.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct WriteFailed {
+    epoch: u64,
+    error: String,
+}
 
 // === impl KeyPool: persistence ===
 
@@ -25,11 +39,22 @@ impl KeyPool {
         self.last_reset = self.store.as_ref().and_then(|s| s.last_reset());
     }
 
-    /// Writes every changed record (and deletes evicted ones) to the store,
-    /// not yet synced. Returns whether anything was written. On a failure
-    /// the rest stays marked changed, for the next write.
+    /// Hands every changed record (and every evicted one, to delete) to
+    /// the writer thread, or writes them itself when there is none (before
+    /// the pool starts, at shutdown, in tests). Returns whether anything
+    /// was handed over. While [`writer::MAX_PENDING_BATCHES`] wait already, nothing
+    /// is: the records stay marked changed for a later tick.
     pub(super) fn write_dirty(&mut self) -> bool {
-        let Some(store) = &self.store else {
+        if self.writer.as_ref().is_some_and(Writer::is_full) {
+            return false;
+        }
+        self.hand_over_dirty()
+    }
+
+    /// [`KeyPool::write_dirty`] however many batches wait: for state that
+    /// must reach the disk now.
+    fn hand_over_dirty(&mut self) -> bool {
+        let Some(store) = self.store.clone() else {
             // Without a store (none, or out of use after a failure), an
             // eviction is not undone: a record that comes back from disk is
             // bounded again at the next start.
@@ -38,76 +63,109 @@ impl KeyPool {
             }
             return false;
         };
-        let mut wrote = false;
-        let mut failed = None;
-        'providers: for (name, provider) in &mut self.providers {
+        let changes = self.take_dirty();
+        if changes.is_empty() {
+            return false;
+        }
+        self.hand_over(store, changes);
+        true
+    }
+
+    /// Every changed record, marked unchanged: the store gets them next. A
+    /// failed write takes the store out of use, and reopening it marks
+    /// everything changed again ([`KeyPool::reopened`]).
+    fn take_dirty(&mut self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (name, provider) in &mut self.providers {
             for (key_id, model) in provider.evicted.drain(..) {
-                let id = ModelKey {
+                changes.push(Change::Evicted(ModelKey {
                     provider: name.clone(),
                     key_id,
                     model,
-                };
-                wrote = true;
-                if let Err(e) = store.remove_model(&id) {
-                    failed = Some(format!("cannot delete an evicted record: {e}"));
-                    break 'providers;
-                }
+                }));
             }
             for key in provider.keys_for_bookkeeping() {
-                if key.dirty {
-                    let record = KeyRecord {
-                        locked_until: key.locked_until,
-                        lockouts: key.lockouts,
-                        disabled: key.disabled,
-                    };
-                    wrote = true;
-                    match store.save_key(name, &key.id, &record) {
-                        Ok(()) => key.dirty = false,
-                        Err(e) => {
-                            failed =
-                                Some(format!("cannot save the state of key {}: {e}", key.masked));
-                            break 'providers;
-                        }
-                    }
+                if std::mem::take(&mut key.dirty) {
+                    changes.push(Change::Key {
+                        provider: name.clone(),
+                        key_id: key.id.clone(),
+                        record: KeyRecord {
+                            locked_until: key.locked_until,
+                            lockouts: key.lockouts,
+                            disabled: key.disabled,
+                        },
+                    });
                 }
                 let changed = key.models.iter_mut().filter(|(_, s)| s.dirty && s.recorded);
                 for (model, state) in changed {
-                    let id = ModelKey {
-                        provider: name.clone(),
-                        key_id: key.id.clone(),
-                        model: model.clone(),
-                    };
-                    let record = ModelRecord {
-                        usage: state.usage,
-                        cooldown_until: state.cooldown_until,
-                        hinted: state.hinted,
-                        consecutive_failures: state.consecutive_failures,
-                        last_failure: state.last_failure,
-                    };
-                    wrote = true;
-                    match store.save_model(&id, &record) {
-                        Ok(()) => state.dirty = false,
-                        Err(e) => {
-                            failed =
-                                Some(format!("cannot save the state of key {}: {e}", key.masked));
-                            break 'providers;
-                        }
-                    }
+                    state.dirty = false;
+                    changes.push(Change::Model {
+                        id: ModelKey {
+                            provider: name.clone(),
+                            key_id: key.id.clone(),
+                            model: model.clone(),
+                        },
+                        record: ModelRecord {
+                            usage: state.usage,
+                            cooldown_until: state.cooldown_until,
+                            hinted: state.hinted,
+                            consecutive_failures: state.consecutive_failures,
+                            last_failure: state.last_failure,
+                        },
+                    });
                 }
             }
         }
+        changes
+    }
+
+    /// `changes` to the writer thread, or written here without one.
+    fn hand_over(&mut self, store: Store, changes: Vec<Change>) {
+        let batch = Batch {
+            store,
+            epoch: self.faults.epoch,
+            changes,
+        };
+        let failed = match &self.writer {
+            Some(writer) => (!writer.write(batch)).then(|| WRITER_GONE.to_string()),
+            None => writer::apply(&batch).err(),
+        };
         if let Some(error) = failed {
             self.store_failed(&error);
         }
-        wrote
     }
 
     pub(super) fn save_last_reset(&mut self) {
-        if let (Some(store), Some(at)) = (&self.store, self.last_reset) {
-            if let Err(e) = store.set_last_reset(at) {
-                self.store_failed(&format!("cannot save the time of the daily reset: {e}"));
-            }
+        if let (Some(store), Some(at)) = (self.store.clone(), self.last_reset) {
+            self.hand_over(store, vec![Change::LastReset(at)]);
         }
+    }
+
+    /// Starts the writer thread, when there is a store to write to.
+    pub(super) fn start_writer(&mut self, ctx: &mut actix::Context<Self>) {
+        use actix::AsyncContext;
+        if self.store.is_none() {
+            return;
+        }
+        // A weak address: the writer must not keep the pool alive.
+        let pool = ctx.address().downgrade();
+        let failed = move |epoch, error| {
+            if let Some(pool) = pool.upgrade() {
+                pool.do_send(WriteFailed { epoch, error });
+            }
+        };
+        match Writer::start(failed) {
+            Ok(writer) => self.writer = Some(writer),
+            Err(e) => log::warn!(
+                "cannot start the state database writer thread ({e}): the key pool writes itself"
+            ),
+        }
+    }
+
+    /// Stops the writer thread once it has written everything handed over;
+    /// the pool writes itself from then on.
+    pub(super) fn stop_writer(&mut self) {
+        drop(self.writer.take());
     }
 
     /// Writes changed records now and reports on `done` once they are on
@@ -118,15 +176,23 @@ impl KeyPool {
         ctx: &mut actix::Context<Self>,
     ) {
         use actix::{ActorFutureExt, AsyncContext, WrapFuture};
-        self.write_dirty();
+        self.hand_over_dirty();
         let Some(store) = &self.store else {
             if let Some(done) = done {
                 let _ = done.send(());
             }
             return;
         };
-        let flush = store.flush_async();
         let epoch = self.faults.epoch;
+        // The writer syncs once it has written what it was handed.
+        let flush: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>> =
+            match &self.writer {
+                Some(writer) => {
+                    let synced = writer.sync(store.clone(), epoch);
+                    Box::pin(async move { synced.await.unwrap_or(Err(WRITER_GONE.to_string())) })
+                }
+                None => Box::pin(store.flush_async()),
+            };
         ctx.spawn(flush.into_actor(self).map(move |result, pool, _| {
             match result {
                 Err(e) if pool.faults.epoch == epoch => {
@@ -222,6 +288,17 @@ impl KeyPool {
         match Store::reopen(&location) {
             Ok(store) => self.reopened(store),
             Err(e) => log::error!("cannot save the state at shutdown: {e}"),
+        }
+    }
+}
+
+impl Handler<WriteFailed> for KeyPool {
+    type Result = ();
+
+    fn handle(&mut self, msg: WriteFailed, _: &mut Self::Context) {
+        // A late error from a store already replaced changes nothing.
+        if msg.epoch == self.faults.epoch && self.store.is_some() {
+            self.store_failed(&msg.error);
         }
     }
 }
