@@ -21,7 +21,7 @@
 #     are in flight, then after they end.
 # nginx and the proxy run WORKERS workers each (default 1, the fair pairing;
 # the mock always has one).
-# Usage: bench/run.sh [seconds per wrk run]
+# Usage: [WORKERS=n] [PROXY_BIN=path] bench/run.sh [seconds per wrk run]
 # Builds into (and runs from) $CARGO_TARGET_DIR when it is set.
 # Installs wrk, nginx and python3 from Debian if missing. Everything listens
 # on 127.0.0.1 and is stopped on exit. The key pool's own micro-benchmarks:
@@ -53,6 +53,9 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet --example mock_upstream --bin llm-key-proxy
 TARGET="$(realpath "${CARGO_TARGET_DIR:-target}")"
+# PROXY_BIN: another build of the proxy to measure (e.g. a base commit's,
+# for before/after figures); the mock and the scripts stay this checkout's.
+PROXY_BIN="${PROXY_BIN:-$TARGET/release/llm-key-proxy}"
 
 work=$(mktemp -d)
 pids=()
@@ -127,7 +130,7 @@ pids+=($nginx_pid)
   export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
   export SLOW_API_BASE="http://127.0.0.1:$SLOW_PORT/v1"
   export SLOW_API_KEY_1=slow-upstream-key-0001 MAX_CONCURRENT_REQUESTS_PER_KEY_SLOW=0
-  exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$PROXY_PORT" --data-dir "$work/data"
+  exec "$PROXY_BIN" --host 127.0.0.1 --port "$PROXY_PORT" --data-dir "$work/data"
 ) &
 proxy_pid=$!
 pids+=($proxy_pid)
@@ -144,7 +147,7 @@ wait_port "$REDIS_PORT"
   export BENCH_API_KEY_1=bench-upstream-key-0001 BENCH_API_KEY_2=bench-upstream-key-0002
   export MAX_CONCURRENT_REQUESTS_PER_KEY_BENCH=0
   export STATE_BACKEND=redis REDIS_URL="redis://127.0.0.1:$REDIS_PORT" STATE_NAMESPACE=bench
-  exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$REDIS_PROXY_PORT"
+  exec "$PROXY_BIN" --host 127.0.0.1 --port "$REDIS_PROXY_PORT"
 ) &
 pids+=($!)
 # --- a third proxy, with 10,000 keys (from its .env) ------------------------
@@ -157,7 +160,7 @@ mkdir -p "$work/many-keys"
 (
   cd "$work/many-keys"
   export RUST_LOG=warn PROXY_API_KEY="$PROXY_KEY" PROXY_WORKERS="$WORKERS"
-  exec "$TARGET/release/llm-key-proxy" --host 127.0.0.1 --port "$MANY_KEYS_PORT" --data-dir "$work/many-keys/data"
+  exec "$PROXY_BIN" --host 127.0.0.1 --port "$MANY_KEYS_PORT" --data-dir "$work/many-keys/data"
 ) &
 pids+=($!)
 for p in $MOCK_PORT $SLOW_PORT $NGINX_PORT $PROXY_PORT $REDIS_PROXY_PORT $MANY_KEYS_PORT; do wait_port "$p"; done
