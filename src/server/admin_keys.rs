@@ -54,7 +54,7 @@ async fn set_disabled(
     Ok(HttpResponse::Ok().json(json!({ "object": "list", "data": changed })))
 }
 
-fn unknown_key(id: &str) -> ApiError {
+pub(super) fn unknown_key(id: &str) -> ApiError {
     ApiError::KeyNotFound(format!(
         "no key with id `{id}`: see GET /v1/admin/keys for the ids"
     ))

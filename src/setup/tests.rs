@@ -10,6 +10,7 @@ fn change(provider: &str, keys: &[&str]) -> Change {
         provider: provider.into(),
         base_url: None,
         keys: keys.iter().map(|k| k.to_string()).collect(),
+        ..Change::default()
     }
 }
 
@@ -184,6 +185,7 @@ fn variable_references_are_not_placeholders() {
         provider: "groq".into(),
         keys: vec!["gsk_new_secret_value_0001".into()],
         base_url: None,
+        ..Change::default()
     };
     let edited = apply(existing, &change).unwrap();
     assert!(
