@@ -19,6 +19,7 @@
 //! counts for `/metrics`).
 
 mod check;
+mod disabled;
 mod names;
 mod responses;
 mod scripts;

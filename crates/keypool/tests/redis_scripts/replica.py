@@ -158,6 +158,7 @@ class Replica:
         keys = [f"{P}:seq", f"{P}:epoch"]
         for k in kids:
             keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
+        keys.append(f"{P}:disabled")
         cur, nxt, _ = self.periods()
         r = self.s.run(self.conn, "acquire", keys, [limit, ttl or self.ttl, cur, nxt])
         if r[0] == 1:
@@ -167,6 +168,10 @@ class Replica:
             state, until, cause = r[3 + 3 * i : 6 + 3 * i]
             rest[k] = (state, int(until), cause)
         return {"kid": None, "now": r[1], "epoch": r[2], "rest": rest}
+
+    def set_disabled(self, k, disabled):
+        """What the admin routes do: the key id in or out of the set."""
+        return self.conn.call("SADD" if disabled else "SREM", f"{P}:disabled", k)
 
     def report(self, model, lease, outcome, kind="", hint=None):
         k = lease["kid"]

@@ -51,6 +51,8 @@ pub type Kid = String;
 /// Why Redis refused a candidate, and until when (ms, Redis's clock).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// Disabled by an operator (on any replica).
+    Disabled,
     /// Locked out (rejected by the provider) for every model.
     Locked { until: i64 },
     /// Cooling down for the model; `cause` is the last failure's kind.
@@ -159,6 +161,7 @@ impl Scripts {
                 .key(names.leases(kid))
                 .key(names.model_leases(kid, model));
         }
+        call.key(names.disabled());
         call.arg(limit.unwrap_or(0))
             .arg(lease_ttl_ms)
             .arg(periods.current)
