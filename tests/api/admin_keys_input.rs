@@ -120,6 +120,8 @@ async fn unknown_ids_are_a_404_and_every_key_route_needs_the_proxy_key() {
             .post_raw(&format!("{path}/enable"), Bytes::new(), key)
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = app.post_raw("/v1/admin/reload", Bytes::new(), key).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     assert!(entry(&app, NEW_KEY).await.is_none());
     assert!(entry(&app, KEY_1).await.is_some());
