@@ -51,6 +51,8 @@
 //! - [`config`] — settings layering, `.env`, provider discovery, routes
 //!   (`routes.rs`), validation, misspelt key variables; builds the key
 //!   pool's `PoolProvider`s.
+//! - [`setup`] — the `setup` subcommand: the `.env` key wizard, and the
+//!   `.env` editing and writing that the key routes share with it.
 //! - [`server`] — actix-web: `routes.rs` (the route table, one line per
 //!   client API), `serve.rs` (the generic handler), `middleware.rs` (request
 //!   ids, the proxy key in each API's way), `rotation.rs` (the rotation
@@ -58,9 +60,9 @@
 //!   told when it ends without one), `attempt.rs` (one upstream call),
 //!   `fallback.rs` (a request's walk over a route's targets), `sticky.rs`
 //!   (conversations pinned to keys), `stream_relay.rs` (a stream on its
-//!   way to the client).
+//!   way to the client), `admin_keys.rs` / `admin_keys_file.rs` (keys
+//!   listed, disabled, added and removed at runtime).
 //! - [`stats`] — the `stats` subcommand.
-//! - [`setup`] — the `setup` subcommand: the `.env` key wizard.
 //! - [`logging`] — the process logger; malformed-request noise from the
 //!   HTTP layer demoted to debug.
 //! - `main.rs` — the binary: flags, logging, configuration, run.

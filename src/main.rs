@@ -1,12 +1,13 @@
 //! The `llm-key-proxy` binary: parse flags, load configuration, run (or
 //! `setup`, which writes the configuration).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use llm_key_proxy::cli::{Cli, Command};
-use llm_key_proxy::config::{Config, EnvMap};
+use llm_key_proxy::config::{Config, ConfigSource};
 use llm_key_proxy::error::InitError;
 use llm_key_proxy::shared_state::{self, SharedState};
 use llm_key_proxy::{server, setup, stats};
@@ -47,8 +48,14 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
         }
         _ => None,
     };
-    let env = EnvMap::load(Path::new(".env"))?;
-    let config = Config::load(&cli, &env)?;
+    // The `.env` the proxy reads; keys added or removed at runtime are
+    // written to it.
+    let flags = cli.clone();
+    let source = ConfigSource::of_process(
+        PathBuf::from(".env"),
+        Arc::new(move |env| Config::load(&flags, env)),
+    );
+    let config = source.load()?;
     if let Some(json) = stats {
         let (report, source) = stats::fetch(&config)?;
         if json {
@@ -77,11 +84,7 @@ fn run(mut cli: Cli) -> Result<(), InitError> {
     }
     actix_rt::System::new().block_on(async {
         // SIGHUP and POST /v1/admin/reload read every source again.
-        let reloader: server::Reloader = std::sync::Arc::new(move || {
-            let env = EnvMap::load(Path::new(".env"))?;
-            Config::load(&cli, &env)
-        });
-        let app = server::start_with_reloader(config, Some(reloader)).await?;
+        let app = server::start_with_source(config, Some(source)).await?;
         app.run_until_signalled().await;
         Ok(())
     })

@@ -3,6 +3,9 @@
 //!
 //! The process environment is the union of `.env` (from the working
 //! directory) and the real environment; the real environment wins.
+//! [`ConfigSource`](super::ConfigSource) keeps the two apart, so that keys
+//! added at runtime go to `.env` under names the real environment does not
+//! override.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +29,13 @@ impl EnvMap {
     /// Reads `dotenv_path` if it exists (a missing file is fine, a malformed
     /// one is an error naming the line), then the process environment on top.
     pub fn load(dotenv_path: &Path) -> Result<EnvMap, InitError> {
+        let mut map = EnvMap::from_dotenv(dotenv_path)?;
+        map.overlay(EnvMap::process());
+        Ok(map)
+    }
+
+    /// The variables of `dotenv_path` alone; a missing file is empty.
+    pub fn from_dotenv(dotenv_path: &Path) -> Result<EnvMap, InitError> {
         let mut map = BTreeMap::new();
         if dotenv_path.exists() {
             let iter = dotenvy::from_path_iter(dotenv_path).map_err(|e| {
@@ -39,13 +49,37 @@ impl EnvMap {
                 map.insert(name, value);
             }
         }
-        // Non-UTF-8 variables cannot be provider keys; skip them.
-        for (name, value) in std::env::vars_os() {
-            if let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) {
-                map.insert(name, value);
-            }
-        }
         Ok(EnvMap(map))
+    }
+
+    /// The variables of a `.env` text (about to be written); a malformed
+    /// text is an error that does not quote it.
+    pub fn from_dotenv_text(text: &str) -> Result<EnvMap, InitError> {
+        dotenvy::from_read_iter(text.as_bytes())
+            .map(|item| {
+                item.map_err(|_| {
+                    InitError::Config(
+                        "the new .env text is malformed: each line must be NAME=value with \
+                         quotes closed"
+                            .into(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The real process environment. Non-UTF-8 variables cannot be
+    /// provider keys; they are skipped.
+    pub fn process() -> EnvMap {
+        std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect()
+    }
+
+    /// Puts every variable of `top` over this map's (the real environment
+    /// wins over `.env`).
+    pub fn overlay(&mut self, top: EnvMap) {
+        self.0.extend(top.0);
     }
 }
 

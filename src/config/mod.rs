@@ -13,6 +13,7 @@ pub mod filters;
 pub mod providers;
 pub mod responses;
 pub mod routes;
+mod source;
 mod state;
 pub mod typos;
 
@@ -33,6 +34,7 @@ pub use env::{Env, EnvMap};
 pub use providers::ProviderConfig;
 pub use responses::ResponsesSettings;
 pub use routes::{Route, RouteSettings, Routes};
+pub use source::{BuildConfig, ConfigSource, ProcessEnv};
 pub use state::{StateBackend, StateSettings};
 
 /// The documented defaults, compiled in so the binary runs from any

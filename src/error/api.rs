@@ -52,6 +52,17 @@ pub enum ApiError {
     #[error("{0}")]
     KeyNotFound(String),
 
+    /// A key change that contradicts the pool or the environment: the key
+    /// is already in the pool, or comes from a variable the proxy cannot
+    /// change.
+    #[error("{0}")]
+    KeyConflict(String),
+
+    /// A key change that could not be saved to (or read back from) the
+    /// `.env` file: nothing was changed.
+    #[error("{0}")]
+    KeyFile(String),
+
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
 
@@ -157,6 +168,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 ("invalid_request_error", Some("method_not_allowed"))
             }
+            ApiError::KeyConflict(_) => ("invalid_request_error", Some("conflict")),
+            ApiError::KeyFile(_) => ("server_error", Some("env_file_error")),
             ApiError::BodyTimeout { .. } => ("invalid_request_error", Some("request_timeout")),
             ApiError::NoAvailableKeys(_) | ApiError::KeysResting { .. } => {
                 ("service_unavailable", Some("no_available_keys"))
@@ -206,6 +219,8 @@ impl ResponseError for ApiError {
             | ApiError::ResponseNotFound(_)
             | ApiError::KeyNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::KeyConflict(_) => StatusCode::CONFLICT,
+            ApiError::KeyFile(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::NoAvailableKeys(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::KeysResting { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,6 +1,6 @@
 //! `/v1/admin/keys`: the pool's keys, masked, and disabling or enabling
-//! one at runtime. Every change is logged at info with the masked key; no
-//! answer ever holds a raw key.
+//! one at runtime (in the shared state too, with Redis). Every change is
+//! logged at info with the masked key; no answer ever holds a raw key.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -8,6 +8,7 @@ use serde_json::json;
 use super::Shared;
 use crate::error::ApiError;
 use crate::keypool::{ListKeys, SetDisabled};
+use crate::secret::Secret;
 
 /// Every key of every provider: id, provider, masked key, state and
 /// whether it is disabled.
@@ -38,6 +39,7 @@ async fn set_disabled(
     key_id: String,
     disabled: bool,
 ) -> Result<HttpResponse, ApiError> {
+    share_disabled(shared, &key_id, disabled).await?;
     let changed = shared
         .pool
         .send(SetDisabled {
@@ -54,7 +56,39 @@ async fn set_disabled(
     Ok(HttpResponse::Ok().json(json!({ "object": "list", "data": changed })))
 }
 
-fn unknown_key(id: &str) -> ApiError {
+/// With shared state, sets the flag in Redis first, where every replica's
+/// acquire script reads it; an id no configured key has is left to the
+/// pool to refuse.
+async fn share_disabled(shared: &Shared, key_id: &str, disabled: bool) -> Result<(), ApiError> {
+    let Some(state) = &shared.state else {
+        return Ok(());
+    };
+    let holders: Vec<(String, Secret)> = shared.with_config(|config| {
+        config
+            .providers
+            .iter()
+            .flat_map(|p| {
+                p.keys
+                    .iter()
+                    .filter(|k| k.id().as_str() == key_id)
+                    .map(|k| (p.name.clone(), k.clone()))
+            })
+            .collect()
+    });
+    for (provider, key) in holders {
+        if !state
+            .set_disabled(&provider, &state.key_id(&key), disabled)
+            .await
+        {
+            return Err(ApiError::Unavailable(
+                "the shared state (Redis) does not answer, so the key was not changed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn unknown_key(id: &str) -> ApiError {
     ApiError::KeyNotFound(format!(
         "no key with id `{id}`: see GET /v1/admin/keys for the ids"
     ))

@@ -314,6 +314,8 @@ fn falls_over(error: &ApiError) -> bool {
         | ApiError::ModelNotFound(_)
         | ApiError::ResponseNotFound(_)
         | ApiError::KeyNotFound(_)
+        | ApiError::KeyConflict(_)
+        | ApiError::KeyFile(_)
         | ApiError::MethodNotAllowed { .. }
         | ApiError::Timeout(_)
         | ApiError::BadUpstreamAnswer(_)

@@ -6,6 +6,7 @@
 //! this way).
 
 mod admin_keys;
+mod admin_keys_file;
 mod attempt;
 mod body;
 mod body_deadline;
@@ -41,7 +42,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use crate::config::{is_loopback, Config};
+use crate::config::{is_loopback, Config, ConfigSource};
 use crate::error::InitError;
 use crate::inbound::OpenAiChat;
 use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
@@ -61,8 +62,12 @@ pub struct Shared {
     config: std::sync::RwLock<Arc<Config>>,
     /// Request logs, when enabled.
     pub logger: Option<Logger>,
-    /// Where a reload gets the new configuration from.
-    reloader: Option<Reloader>,
+    /// Where a reload gets the new configuration from, and where the key
+    /// routes write keys to.
+    source: Option<ConfigSource>,
+    /// Held while a reload or a key change reads, edits and puts in force
+    /// the configuration: two never interleave, so none is lost.
+    config_changes: tokio::sync::Mutex<()>,
     pub metrics: metrics::Metrics,
     pub clock: Arc<dyn Clock>,
     pub pool: Addr<KeyPool>,
@@ -85,28 +90,26 @@ pub struct RunningApp {
     pool_thread: Arbiter,
 }
 
-/// Builds a fresh configuration from its sources (files, `.env`, the
-/// environment, the original flags) for a reload.
-pub type Reloader = Arc<dyn Fn() -> Result<Config, InitError> + Send + Sync>;
-
 /// Starts the proxy described by `config`. Must run inside an actix system.
 pub async fn start(config: Config) -> Result<RunningApp, InitError> {
-    start_with_reloader(config, None).await
+    start_with_source(config, None).await
 }
 
-/// Like [`start`]; `reloader` enables SIGHUP and `POST /v1/admin/reload`.
-pub async fn start_with_reloader(
+/// Like [`start`]; `source` (where `config` was read from) enables SIGHUP,
+/// `POST /v1/admin/reload`, and adding and removing keys at runtime
+/// (written to its `.env` file).
+pub async fn start_with_source(
     config: Config,
-    reloader: Option<Reloader>,
+    source: Option<ConfigSource>,
 ) -> Result<RunningApp, InitError> {
-    start_serving(config, reloader, routes::client_apis).await
+    start_serving(config, source, routes::client_apis).await
 }
 
-/// Like [`start_with_reloader`], serving the client-facing chat APIs that
+/// Like [`start_with_source`], serving the client-facing chat APIs that
 /// `apis` registers under `/v1` (tests register one of their own).
 async fn start_serving(
     config: Config,
-    reloader: Option<Reloader>,
+    source: Option<ConfigSource>,
     apis: routes::ClientApis,
 ) -> Result<RunningApp, InitError> {
     let providers = config.providers.iter().map(PoolProvider::from);
@@ -154,7 +157,8 @@ async fn start_serving(
         Logger::start(dir, Redactor::new(secrets), keep)
     });
     let shared = web::Data::new(Shared {
-        reloader,
+        source,
+        config_changes: tokio::sync::Mutex::new(()),
         logger,
         models: models::ModelsCache::new(config.settings.proxy.models_cache_ttl),
         pool: pool.clone(),

@@ -22,12 +22,23 @@ pub struct Reloaded {
 
 /// Reads the configuration again and puts it in force.
 pub async fn reload(shared: &Shared) -> Result<Reloaded, String> {
-    let reloader = shared
-        .reloader
+    let source = shared
+        .source
         .clone()
         .ok_or("this proxy was started without a configuration source to reload from")?;
-    let fresh = reloader()
+    // A key added or removed meanwhile must not be undone by this reload.
+    let _changing = shared.config_changes.lock().await;
+    let fresh = actix_web::rt::task::spawn_blocking(move || source.load())
+        .await
+        .map_err(|_| "reading the configuration failed unexpectedly".to_string())?
         .map_err(|e| format!("the new configuration is invalid, the old one stays: {e}"))?;
+    put_in_force(shared, fresh).await
+}
+
+/// Puts `fresh` in force: for new requests, in the request logs' redactor
+/// (new keys are masked, removed ones forgotten) and in the key pool. The
+/// caller holds `shared.config_changes`.
+pub(super) async fn put_in_force(shared: &Shared, fresh: Config) -> Result<Reloaded, String> {
     let old = shared.config();
     let restart_needed_for = restart_only_changes(&old, &fresh);
     let providers: Vec<PoolProvider> = fresh.providers.iter().map(PoolProvider::from).collect();

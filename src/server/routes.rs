@@ -5,13 +5,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::admin_keys;
 use super::body::{optional_str, read_optional_json_object};
 use super::middleware::{is_authorized, require_proxy_key};
 use super::models::{list_models, retrieve_model};
 use super::openai_only::{proxy_call, OpenAiOnly};
 use super::serve::serve;
 use super::Shared;
+use super::{admin_keys, admin_keys_file};
 use crate::error::ApiError;
 use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses};
 use crate::keypool::{reset_cooldowns, usage_report, ResetCooldowns};
@@ -76,7 +76,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, apis: ClientApis) {
                     .service(openai("/usage", web::get().to(usage)))
                     .service(openai("/usage/reset", web::post().to(reset_usage)))
                     .service(openai("/admin/reload", web::post().to(admin_reload)))
-                    .service(openai("/admin/keys", web::get().to(admin_keys::list)))
+                    .service(
+                        web::resource("/admin/keys")
+                            .route(web::get().to(admin_keys::list))
+                            .route(web::post().to(admin_keys_file::add))
+                            .default_service(web::to(method_not_allowed::<OpenAiChat>)),
+                    )
+                    .service(openai(
+                        "/admin/keys/{id}",
+                        web::delete().to(admin_keys_file::remove),
+                    ))
                     .service(openai(
                         "/admin/keys/{id}/disable",
                         web::post().to(admin_keys::disable),

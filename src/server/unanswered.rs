@@ -61,6 +61,11 @@ pub fn no_key(
             }
         )),
         AcquireError::DeadlinePassed => deadline_passed(provider, model, timeout, failures),
+        AcquireError::Disabled => ApiError::NoAvailableKeys(format!(
+            "every key of `{provider}` is disabled, so none can serve `{model}`: enable one with \
+             POST /v1/admin/keys/{{id}}/enable (the ids are in GET /v1/admin/keys), or add one \
+             with POST /v1/admin/keys"
+        )),
         AcquireError::UnknownProvider => {
             ApiError::NoAvailableKeys(format!("`{provider}` has no keys"))
         }

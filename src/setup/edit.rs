@@ -16,6 +16,13 @@ pub struct Change {
     pub base_url: Option<String>,
     /// Keys to add, in order.
     pub keys: Vec<String>,
+    /// Variables the real environment sets: it wins over the file, so a
+    /// key written to one of them would be lost. Never written; their
+    /// values in the file are not counted as present.
+    pub reserved: Vec<String>,
+    /// Leaves `PROXY_API_KEY` alone even when it is unset (keys added to a
+    /// running proxy must not change how its clients authenticate).
+    pub keep_proxy_key: bool,
 }
 
 /// What [`apply`] did, for the messages.
@@ -74,7 +81,7 @@ pub fn apply(existing: &str, change: &Change) -> Result<Edited, InitError> {
     let proxy_key_set = values
         .get(PROXY_KEY_VAR)
         .is_some_and(|v| !v.trim().is_empty());
-    if !proxy_key_set {
+    if !proxy_key_set && !change.keep_proxy_key {
         let key = generate_proxy_key();
         let line = format!("{PROXY_KEY_VAR}={}", quote(&key));
         match last_def(PROXY_KEY_VAR) {
@@ -112,10 +119,19 @@ pub fn apply(existing: &str, change: &Change) -> Result<Edited, InitError> {
     // Keys already configured for this provider, under any of its variables.
     let mut present: BTreeMap<String, String> = BTreeMap::new();
     let mut highest: u64 = 0;
+    let reserved = |var: &str| change.reserved.iter().any(|r| r == var);
+    for var in &change.reserved {
+        if let Some(n) = key_suffix(&upper, var).and_then(|s| s.parse::<u64>().ok()) {
+            highest = highest.max(n);
+        }
+    }
     for (var, value) in &values.ordered {
         if let Some(suffix) = key_suffix(&upper, var) {
             if let Ok(n) = suffix.parse::<u64>() {
                 highest = highest.max(n);
+            }
+            if reserved(var) {
+                continue;
             }
             let value = value.trim();
             if !value.is_empty() {
@@ -139,7 +155,7 @@ pub fn apply(existing: &str, change: &Change) -> Result<Edited, InitError> {
             let reference = lines[i]
                 .split_once('=')
                 .is_some_and(|(_, v)| v.contains('$'));
-            (numbered && empty && !reference && last_def(name) == Some(i))
+            (numbered && empty && !reference && !reserved(name) && last_def(name) == Some(i))
                 .then(|| (i, name.to_string()))
         })
         .collect::<Vec<_>>()
@@ -251,7 +267,7 @@ pub(super) fn key_suffix<'a>(upper: &str, var: &'a str) -> Option<&'a str> {
 }
 
 /// The variable a line defines, if it is an assignment (not a comment).
-fn var_name(line: &str) -> Option<String> {
+pub(super) fn var_name(line: &str) -> Option<String> {
     let text = line.trim_start();
     if text.starts_with('#') {
         return None;
@@ -301,7 +317,7 @@ fn quote(value: &str) -> String {
 /// The variables of a `.env` text, as the proxy reads them.
 pub(super) struct Values {
     /// In file order; a variable defined twice appears twice.
-    ordered: Vec<(String, String)>,
+    pub(super) ordered: Vec<(String, String)>,
 }
 
 impl Values {

@@ -11,6 +11,7 @@
 //! [`write_atomic`] the writing.
 
 mod edit;
+mod remove;
 mod validate;
 mod write;
 
@@ -25,10 +26,17 @@ use crate::providers::presets::{preset, PRESETS};
 use crate::secret::mask;
 
 pub use edit::{apply, count_keys, generate_proxy_key, has_base, Change, Edited, Event};
+pub use remove::{remove_key, Removed};
 pub use validate::{redact_url, validate_base_url, validate_provider};
 pub use write::{read_env_file, write_atomic};
 
 use validate::validate_key;
+
+/// Whether `var` gives `provider` a key: `<P>_API_KEY` or
+/// `<P>_API_KEY_<suffix>`.
+pub fn is_key_var(provider: &str, var: &str) -> bool {
+    edit::key_suffix(&provider.to_ascii_uppercase(), var).is_some()
+}
 
 /// The variable clients' key lives in.
 const PROXY_KEY_VAR: &str = "PROXY_API_KEY";
@@ -249,6 +257,7 @@ fn run_with(
         provider: provider.clone(),
         base_url,
         keys,
+        ..Change::default()
     };
     let edited = apply(&existing, &change)?;
     if edited.changed {

@@ -10,6 +10,7 @@ fn change(provider: &str, keys: &[&str]) -> Change {
         provider: provider.into(),
         base_url: None,
         keys: keys.iter().map(|k| k.to_string()).collect(),
+        ..Change::default()
     }
 }
 
@@ -184,6 +185,7 @@ fn variable_references_are_not_placeholders() {
         provider: "groq".into(),
         keys: vec!["gsk_new_secret_value_0001".into()],
         base_url: None,
+        ..Change::default()
     };
     let edited = apply(existing, &change).unwrap();
     assert!(
@@ -308,4 +310,36 @@ fn interactive_run_picks_a_preset_and_never_echoes_keys() {
     );
     assert!(shown.contains("added GROQ_API_KEY_2 = gsk…0002"), "{shown}");
     assert_eq!(count_keys(&written, "groq").unwrap(), 2);
+}
+
+#[test]
+fn reserved_names_are_never_written_and_the_proxy_key_may_be_left_alone() {
+    // The environment sets GROQ_API_KEY_1 (over the placeholder) and _4.
+    let existing = "GROQ_API_KEY_1=\nGROQ_API_KEY_2=gsk_old_value_00002\n";
+    let change = Change {
+        reserved: vec!["GROQ_API_KEY_1".into(), "GROQ_API_KEY_4".into()],
+        keep_proxy_key: true,
+        ..change("groq", &["gsk_new_value_00005"])
+    };
+    let edited = apply(existing, &change).unwrap();
+    assert_eq!(
+        edited.content,
+        format!("{existing}GROQ_API_KEY_5=gsk_new_value_00005\n")
+    );
+    assert!(value(&edited.content, "PROXY_API_KEY").is_none());
+}
+
+#[test]
+fn a_value_the_environment_overrides_does_not_count_as_present() {
+    let existing = "GROQ_API_KEY_1=gsk_shadowed_value_01\n";
+    let change = Change {
+        reserved: vec!["GROQ_API_KEY_1".into()],
+        keep_proxy_key: true,
+        ..change("groq", &["gsk_shadowed_value_01"])
+    };
+    let edited = apply(existing, &change).unwrap();
+    assert_eq!(
+        value(&edited.content, "GROQ_API_KEY_2").as_deref(),
+        Some("gsk_shadowed_value_01")
+    );
 }

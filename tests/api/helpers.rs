@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use llm_key_proxy::cli::Cli;
-use llm_key_proxy::config::{load_settings, Config, EnvMap};
+use llm_key_proxy::config::{load_settings, Config, ConfigSource, EnvMap};
 use llm_key_proxy::error::InitError;
 use llm_key_proxy::server::{self, RunningApp};
 use serde_json::{json, Value};
@@ -28,8 +28,13 @@ pub struct TestApp {
     pub client: awc::Client,
     pub mock: MockUpstream,
     pub data_dir: PathBuf,
+    /// The app's `.env` file (absent at first): keys added at runtime go
+    /// there, and a restart or reload reads it under `env`.
+    pub env_file: PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    /// The environment the app was configured from; a reload reads it again.
+    /// The environment the app was configured from, standing for the
+    /// process environment (it wins over `env_file`); a reload reads it
+    /// again.
     env: Arc<Mutex<Vec<(String, String)>>>,
     app: Option<RunningApp>,
 }
@@ -80,7 +85,9 @@ pub async fn spawn_with(options: Options) -> TestApp {
     env.extend(options.extra_env);
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
+    let env_file = tmp.path().join(".env");
     let mut app = TestApp {
+        env_file,
         base: String::new(),
         client: awc::Client::builder().disable_timeout().finish(),
         mock,
@@ -99,26 +106,31 @@ pub fn config_for(env: &[(String, String)], data_dir: &Path) -> Config {
 
 pub fn try_config_for(env: &[(String, String)], data_dir: &Path) -> Result<Config, InitError> {
     let env: EnvMap = env.iter().cloned().collect();
+    try_config_from(&env, data_dir)
+}
+
+pub fn try_config_from(env: &EnvMap, data_dir: &Path) -> Result<Config, InitError> {
     let cli = Cli {
         host: Some("127.0.0.1".into()),
         port: Some(0),
         data_dir: Some(data_dir.to_path_buf()),
         ..Cli::default()
     };
-    let settings = load_settings(Path::new("/nonexistent/default.toml"), &cli, &env)?;
-    Config::from_settings(settings, &env)
+    let settings = load_settings(Path::new("/nonexistent/default.toml"), &cli, env)?;
+    Config::from_settings(settings, env)
 }
 
 impl TestApp {
     async fn boot(&mut self) {
         let env = self.env.clone();
         let data_dir = self.data_dir.clone();
-        let reloader: server::Reloader = Arc::new(move || {
-            let env = env.lock().unwrap().clone();
-            try_config_for(&env, &data_dir)
-        });
-        let config = config_for(&self.env.lock().unwrap(), &self.data_dir);
-        let app = server::start_with_reloader(config, Some(reloader))
+        let source = ConfigSource::new(
+            self.env_file.clone(),
+            Arc::new(move || env.lock().unwrap().iter().cloned().collect()),
+            Arc::new(move |env: &EnvMap| try_config_from(env, &data_dir)),
+        );
+        let config = source.load().unwrap();
+        let app = server::start_with_source(config, Some(source))
             .await
             .unwrap();
         self.base = format!("http://{}", app.addr());
@@ -182,6 +194,20 @@ impl TestApp {
             res.headers().contains_key("x-request-id"),
             "every response has x-request-id"
         );
+        let bytes = res.body().limit(64 << 20).await.unwrap();
+        (
+            res.status(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// `DELETE path`, with `key` as the proxy key.
+    pub async fn delete_json(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let mut res = req.send().await.unwrap();
         let bytes = res.body().limit(64 << 20).await.unwrap();
         (
             res.status(),

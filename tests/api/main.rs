@@ -8,6 +8,8 @@
 mod helpers;
 
 mod admin_keys;
+mod admin_keys_file;
+mod admin_keys_input;
 mod anthropic;
 mod bounded_state;
 mod catalog;

@@ -63,6 +63,9 @@ pub enum AcquireError {
     /// not: when the first is usable again, and why they rest.
     #[error("every key is resting")]
     Resting(Rest),
+    /// Every key of the provider is disabled by an operator.
+    #[error("every key is disabled")]
+    Disabled,
     #[error("no key became free before the deadline")]
     DeadlinePassed,
     #[error("the key pool has stopped")]
@@ -200,6 +203,7 @@ impl KeyPool {
             Some(Later::Busy { .. }) | None => None,
         };
         let wake_at = match provider.later(&msg.model, &msg.exclude, now) {
+            None if all_disabled(provider.keys()) => return Err(AcquireError::Disabled),
             None => {
                 return Err(AcquireError::Exhausted {
                     rest: rest_of_all(provider),
@@ -237,6 +241,12 @@ impl KeyPool {
         }
         Ok(())
     }
+}
+
+/// Whether the provider has keys and an operator disabled them all.
+fn all_disabled(keys: &[super::state::KeyState]) -> bool {
+    let mut active = keys.iter().filter(|k| !k.retired).peekable();
+    active.peek().is_some() && active.all(|k| k.disabled)
 }
 
 impl Handler<ReportOutcome> for KeyPool {

@@ -121,6 +121,8 @@ impl ProviderPool {
                 continue;
             };
             match refusal {
+                // Disabled on another replica: learnt here at once.
+                Refusal::Disabled => key.disabled = true,
                 Refusal::Locked { until } => {
                     if let Some(at) = local_time(now, redis_now, *until) {
                         key.locked_until = Some(key.locked_until.map_or(at, |old| old.max(at)));

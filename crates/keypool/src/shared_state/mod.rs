@@ -19,6 +19,7 @@
 //! counts for `/metrics`).
 
 mod check;
+mod disabled;
 mod names;
 mod responses;
 mod scripts;
@@ -41,7 +42,9 @@ use crate::secret::Secret;
 pub use check::{check, CheckReport};
 pub use names::{check_namespace, key_id, ProviderKeys};
 pub use responses::RedisResponses;
-pub use scripts::{AcquireReply, Health, Judged, Kid, LocalHealth, Refusal, Scripts, UsageEntry};
+pub use scripts::{
+    AcquireReply, Health, Judged, Kid, LocalHealth, Pin, Refusal, Scripts, UsageEntry,
+};
 pub use stats::{OpResult, OpStats, OpTotals};
 pub use usage::{KeyUsage, ModelUsage, ProviderUsage};
 

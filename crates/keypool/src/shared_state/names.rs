@@ -84,6 +84,12 @@ impl ProviderKeys {
         format!("{}:key:{kid}", self.prefix)
     }
 
+    /// Set: the ids of the keys an operator disabled. Kept without expiry:
+    /// a key stays disabled until enabled.
+    pub fn disabled(&self) -> String {
+        format!("{}:disabled", self.prefix)
+    }
+
     /// Hash: a key's health for one model.
     pub fn key_model(&self, kid: &str, model: &str) -> String {
         format!("{}:km:{kid}:{model}", self.prefix)

@@ -159,6 +159,7 @@ class Replica:
         keys = [f"{P}:seq", f"{P}:epoch", f"{P}:pin:{pin or '-'}"]
         for k in kids:
             keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
+        keys.append(f"{P}:disabled")
         cur, nxt, _ = self.periods()
         args = [limit, ttl or self.ttl, cur, nxt, pin_ms if pin else 0]
         r = self.s.run(self.conn, "acquire", keys, args)
@@ -171,6 +172,10 @@ class Replica:
             state, until, cause = r[3 + 3 * i : 6 + 3 * i]
             rest[k] = (state, int(until), cause)
         return {"kid": None, "now": r[1], "epoch": r[2], "rest": rest}
+
+    def set_disabled(self, k, disabled):
+        """What the admin routes do: the key id in or out of the set."""
+        return self.conn.call("SADD" if disabled else "SREM", f"{P}:disabled", k)
 
     def report(self, model, lease, outcome, kind="", hint=None):
         k = lease["kid"]

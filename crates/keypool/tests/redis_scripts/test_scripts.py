@@ -137,6 +137,22 @@ def pins_hold_across_replicas(port):
     a.release("p-m", gone)
 
 
+def a_disabled_key_is_refused_by_every_replica(port):
+    a, b = Replica(port, "a"), Replica(port, "b")
+    a.set_disabled(K[3], True)
+    for _ in range(5):
+        got = b.acquire("d-m", [K[3], K[4]])
+        check(got["kid"] == K[4], f"another replica never leases a disabled key: {got}")
+        b.release("d-m", got)
+    refused = b.acquire("d-m", [K[3]])
+    check(refused["kid"] is None and refused["rest"][K[3]] == ("off", 0, ""),
+          f"refused as off: {refused}")
+    b.set_disabled(K[3], False)
+    back = a.acquire("d-m", [K[3], K[4]])
+    check(back["kid"] == K[3], f"enabled again, it serves: {back}")
+    a.release("d-m", back)
+
+
 def concurrency_limit_one_never_double_leases(port):
     keys = [K[3], K[4]]
     holders = {k: set() for k in keys}
@@ -440,6 +456,8 @@ def main():
             ("ladder escalates across replicas", ladder_escalates_across_replicas),
             ("tiers as the pool ranks them", tiers_as_the_pool_ranks_them),
             ("sticky pins hold across replicas", pins_hold_across_replicas),
+            ("a disabled key is refused by every replica",
+             a_disabled_key_is_refused_by_every_replica),
             ("concurrency limit 1 never double-leases", concurrency_limit_one_never_double_leases),
             ("expired lease is freed; renewal", expired_lease_is_freed),
             ("batch replay applied once", batch_replay_applied_once),

@@ -4,8 +4,9 @@ use actix::Addr;
 
 use super::{Leased, Plan, Refusals, SharedLease};
 use crate::keypool::messages::AcquireKey;
+use crate::keypool::PIN_IDLE;
 use crate::keypool::{KeyPool, Lease};
-use crate::shared_state::{AcquireReply, Kid};
+use crate::shared_state::{AcquireReply, Kid, Pin};
 
 /// What confirming a plan gave.
 pub(in crate::keypool) enum Confirmed {
@@ -47,7 +48,10 @@ impl Plan {
         let names = self.state.names(&self.request.provider);
         let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
         let (model, limit, periods) = (self.request.model.clone(), self.limit, self.periods);
-        let pin = self.request.pin;
+        let pin = self.request.pin.map(|conversation| Pin {
+            conversation,
+            idle_ms: PIN_IDLE.as_secs() * 1000,
+        });
         let ttl = self.state.lease_ttl_ms();
         let (names, kids, model) = (&names, &kids, &model);
         let scripts = self.state.scripts();

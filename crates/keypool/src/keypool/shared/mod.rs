@@ -18,11 +18,13 @@
 //! Files: `confirm.rs` (the acquire script, in the caller's task),
 //! `settle.rs` (a lease's end), `jobs.rs` (the background work),
 //! `usage.rs` (usage batches), `report.rs` (reports from the shared state),
+//! `disabled.rs` (disabled keys read back),
 //! `clear.rs` (manual recovery), `recover.rs` (after an outage), `wake.rs`
 //! (wake-ups published by other replicas).
 
 mod clear;
 mod confirm;
+mod disabled;
 mod jobs;
 mod recover;
 mod report;
@@ -216,6 +218,8 @@ pub(super) fn start_timers(pool: &KeyPool, ctx: &mut Context<KeyPool>) {
     ctx.run_interval(POLL_INTERVAL, |pool, ctx| pool.poll_shared(ctx));
     let every = replica.state.lease_ttl() / 3;
     ctx.run_interval(every, move |pool, _| pool.renew_leases(every));
+    pool.sync_disabled(ctx);
+    ctx.run_interval(disabled::DISABLED_SYNC, |pool, ctx| pool.sync_disabled(ctx));
 }
 
 // === impl KeyPool: the shared state ===

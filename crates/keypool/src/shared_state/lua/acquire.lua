@@ -25,6 +25,8 @@
 --   base+3 = P:kl:<kid>               zset: leases on the key (all models)
 --   base+4 = P:kml:<kid>:<model>      zset: leases on the key for the model
 --   (P = <namespace>:{<provider>}; every key shares the provider's hash tag)
+-- and last:
+--   KEYS[#KEYS] = P:disabled          set: key ids an operator disabled
 --
 -- ARGV[1] = limit per (key, model); 0 = unlimited
 -- ARGV[2] = lease ttl, ms
@@ -38,7 +40,8 @@
 --    position of the pinned candidate (0: no pin among the candidates)}
 -- when no candidate can serve now:
 --   {0, now ms, epoch, then per candidate: state, until ms, cause}
---   state: "lock" | "cool" | "full"; until: end of the rest (0 for "full");
+--   state: "off" (disabled) | "lock" | "cool" | "full"; until: end of the
+--   rest (0 for "off" and "full");
 --   cause: the last failure kind ("" when unknown or locked).
 
 local t = redis.call('TIME')
@@ -76,7 +79,8 @@ if not epoch then
   redis.call('SET', KEYS[1], now * 1000, 'NX')
 end
 
-local n = (#KEYS - 3) / 4
+local n = (#KEYS - 4) / 4
+local disabled = KEYS[#KEYS]
 local best, best_tier = nil, nil
 local pinned = 0
 local refused = {}
@@ -101,7 +105,11 @@ for i = 1, n do
     cool = tonumber(m[1])
   end
 
-  if locked > now then
+  if redis.call('SISMEMBER', disabled, string.match(key_h, ':key:([^:]+)$')) == 1 then
+    table.insert(refused, 'off')
+    table.insert(refused, 0)
+    table.insert(refused, '')
+  elseif locked > now then
     table.insert(refused, 'lock')
     table.insert(refused, math.max(locked, cool))
     table.insert(refused, '')

@@ -28,9 +28,13 @@ const DAILY_USAGE_KEEP_MS: u64 = 8 * 24 * 3600 * 1000;
 /// drawn at each start, so old ones only need to outlive a replay).
 const WATERMARK_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
 
-/// How long a conversation's pin outlives its last lease: the pool's
-/// [`PIN_IDLE`](crate::keypool::PIN_IDLE).
-const PIN_IDLE_MS: u64 = crate::keypool::PIN_IDLE.as_secs() * 1000;
+/// A conversation's pin (sticky sessions), for an acquire: the
+/// conversation, and how long its pin outlives the lease (ms).
+#[derive(Clone, Copy, Debug)]
+pub struct Pin {
+    pub conversation: u64,
+    pub idle_ms: u64,
+}
 
 /// One entry of a usage batch: a key, a model, the reset period the usage
 /// was recorded in (ms), and the counts.
@@ -55,6 +59,8 @@ pub type Kid = String;
 /// Why Redis refused a candidate, and until when (ms, Redis's clock).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// Disabled by an operator (on any replica).
+    Disabled,
     /// Locked out (rejected by the provider) for every model.
     Locked { until: i64 },
     /// Cooling down for the model; `cause` is the last failure's kind.
@@ -157,21 +163,24 @@ impl Scripts {
         limit: Option<u32>,
         lease_ttl_ms: u64,
         periods: Periods,
-        pin: Option<u64>,
+        pin: Option<Pin>,
     ) -> RedisResult<AcquireReply> {
         let mut call = self.acquire.prepare_invoke();
-        call.key(names.seq()).key(names.epoch()).key(names.pin(pin));
+        call.key(names.seq())
+            .key(names.epoch())
+            .key(names.pin(pin.map(|p| p.conversation)));
         for kid in kids {
             call.key(names.key(kid))
                 .key(names.key_model(kid, model))
                 .key(names.leases(kid))
                 .key(names.model_leases(kid, model));
         }
+        call.key(names.disabled());
         call.arg(limit.unwrap_or(0))
             .arg(lease_ttl_ms)
             .arg(periods.current)
             .arg(periods.next)
-            .arg(pin.map_or(0, |_| PIN_IDLE_MS));
+            .arg(pin.map_or(0, |p| p.idle_ms));
         let reply: Vec<Value> = call.invoke_async(conn).await?;
         parse_acquire(&reply)
     }

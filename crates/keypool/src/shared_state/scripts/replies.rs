@@ -49,6 +49,7 @@ pub(super) fn parse_acquire(reply: &[Value]) -> RedisResult<AcquireReply> {
         let until = int(triple.get(1))?;
         let cause = text(triple.get(2))?;
         rests.push(match state.as_str() {
+            "off" => Refusal::Disabled,
             "lock" => Refusal::Locked { until },
             "cool" => Refusal::Cooling {
                 until,
