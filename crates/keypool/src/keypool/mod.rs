@@ -26,6 +26,7 @@ mod acquire;
 mod admin;
 mod faults;
 mod health;
+pub mod history;
 mod index;
 mod lease;
 mod messages;
@@ -108,6 +109,8 @@ pub struct KeyPool {
     unsynced: bool,
     /// Key state shared with other replicas, when configured.
     shared: Option<shared::Replica>,
+    /// Hourly counts per provider (see `history`).
+    history: history::History,
 }
 
 /// A request waiting for a key.
@@ -195,6 +198,7 @@ impl KeyPool {
             faults: faults::StoreFaults::default(),
             unsynced: false,
             shared: None,
+            history: history::History::default(),
         };
         pool.load();
         pool

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::faults::REOPEN_EVERY;
+use super::history::History;
 use super::KeyPool;
 use crate::store::{KeyRecord, ModelKey, ModelRecord, Store};
 
@@ -23,6 +24,7 @@ impl KeyPool {
             provider.bound_all_records(now);
         }
         self.last_reset = self.store.as_ref().and_then(|s| s.last_reset());
+        self.history = History::loaded(self.store.as_ref(), now);
     }
 
     /// Writes every changed record (and deletes evicted ones) to the store,
@@ -36,6 +38,7 @@ impl KeyPool {
             for provider in self.providers.values_mut() {
                 provider.evicted.clear();
             }
+            self.history.forget_pruned();
             return false;
         };
         let mut wrote = false;
@@ -94,6 +97,12 @@ impl KeyPool {
                         }
                     }
                 }
+            }
+        }
+        if failed.is_none() {
+            match self.history.save(store) {
+                Ok(saved) => wrote |= saved,
+                Err(e) => failed = Some(e),
             }
         }
         if let Some(error) = failed {
@@ -210,6 +219,7 @@ impl KeyPool {
                 }
             }
         }
+        self.history.mark_all_dirty();
         self.save_last_reset();
     }
 
