@@ -10,6 +10,7 @@ mod helpers;
 mod admin_keys;
 mod anthropic;
 mod bounded_state;
+mod browser;
 mod catalog;
 mod chat;
 mod claude_code;
