@@ -38,7 +38,7 @@ async fn cool_key_1(app: &TestApp, seconds: u32) {
 }
 
 #[actix_web::test]
-async fn the_page_takes_the_key_and_counts_a_cooling_key_down_until_reset() {
+async fn the_page_takes_the_key_and_counts_a_cooling_key_down_until_its_model_is_reset() {
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -59,11 +59,12 @@ async fn the_page_takes_the_key_and_counts_a_cooling_key_down_until_reset() {
         .wait_for_text(&badge, |t| seconds_left(t).is_some_and(|s| s < first))
         .await;
 
-    browser.click("reset cooldowns of key key…0001").await;
+    // The model's own button, beside its state.
+    browser.click("reset m on key key…0001").await;
     let said = browser
         .wait_for_text("#result", |t| t.contains("key…0001"))
         .await;
-    assert_eq!(said, "key key…0001: cooldowns cleared");
+    assert_eq!(said, "m on key key…0001: cooldowns cleared");
     browser.wait_for_text(&badge, |t| t == "ready").await;
     let usage = app.usage_of(KEY_1, "m").await;
     assert_eq!(usage["cooldown_until"], json!(null), "{usage}");
@@ -103,7 +104,7 @@ async fn a_key_disabled_with_its_button_is_avoided_until_enabled() {
 }
 
 #[actix_web::test]
-async fn the_history_chart_shows_the_last_hours_requests_at_phone_width() {
+async fn the_history_chart_shows_the_last_hours_requests_at_phone_width_and_a_key_resets() {
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -136,6 +137,14 @@ async fn the_history_chart_shows_the_last_hours_requests_at_phone_width() {
         .await;
     assert!(width[0].as_u64().unwrap() <= 400, "{width}");
     assert!(width[1].as_u64() <= width[0].as_u64(), "{width}");
+
+    // The key's reset button clears it for every model.
+    browser.click("reset cooldowns of key key…0001").await;
+    browser
+        .wait_for_text("#result", |t| t == "key key…0001: cooldowns cleared")
+        .await;
+    let usage = app.usage_of(KEY_1, "m").await;
+    assert_eq!(usage["cooldown_until"], json!(null), "{usage}");
     browser.stop().await;
     app.stop().await;
 }
