@@ -4,14 +4,17 @@
 //! Counted where the pool counts usage (each reported outcome), as one
 //! counter increment; written behind with usage, never synced per request.
 //! Older buckets are dropped, from memory and from the store, when the hour
-//! turns. In Redis mode the pool has no store: each replica keeps its own
-//! buckets in memory.
+//! turns. In Redis mode the pool has no store: the counts also ride in the
+//! usage batches (`shared::usage`) into per-hour hashes that expire, which
+//! the reports read back; the replica's own buckets, in memory, are shown
+//! while Redis does not answer.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::KeyPool;
 use crate::store::{HourCounts, Store};
 use crate::vocab::Outcome;
 
@@ -42,6 +45,18 @@ pub(super) struct History {
     newest: i64,
 }
 
+// === impl HourReport ===
+
+impl HourReport {
+    /// Hour `hour` (since the Unix epoch) with `counts`.
+    pub(super) fn of(hour: i64, counts: HourCounts) -> Option<HourReport> {
+        Some(HourReport {
+            hour: DateTime::from_timestamp(hour.checked_mul(SECONDS_PER_HOUR)?, 0)?,
+            counts,
+        })
+    }
+}
+
 // === impl History ===
 
 impl History {
@@ -62,10 +77,16 @@ impl History {
         history
     }
 
-    /// Counts one outcome of `provider` at `now`.
-    pub(super) fn record(&mut self, provider: &str, outcome: Outcome, now: DateTime<Utc>) {
+    /// Counts one outcome of `provider` at `now`; gives the hour it went
+    /// into, if any.
+    pub(super) fn record(
+        &mut self,
+        provider: &str,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Option<i64> {
         if outcome == Outcome::Abandoned {
-            return;
+            return None;
         }
         let hour = hour_of(now);
         if hour > self.newest {
@@ -73,7 +94,7 @@ impl History {
             self.prune();
         }
         if hour <= self.newest - HISTORY_HOURS {
-            return;
+            return None;
         }
         let buckets = match self.buckets.get_mut(provider) {
             Some(buckets) => buckets,
@@ -82,6 +103,7 @@ impl History {
         let (counts, dirty) = buckets.entry(hour).or_default();
         counts.record(outcome);
         *dirty = true;
+        Some(hour)
     }
 
     /// Drops the buckets that left the window.
@@ -139,13 +161,7 @@ impl History {
             .map(|(provider, buckets)| {
                 let hours = buckets
                     .iter()
-                    .filter_map(|(hour, (counts, _))| {
-                        let start = DateTime::from_timestamp(hour * SECONDS_PER_HOUR, 0)?;
-                        Some(HourReport {
-                            hour: start,
-                            counts: *counts,
-                        })
-                    })
+                    .filter_map(|(hour, (counts, _))| HourReport::of(*hour, *counts))
                     .collect();
                 (provider.clone(), hours)
             })
@@ -153,8 +169,21 @@ impl History {
     }
 }
 
+// === impl KeyPool: history ===
+
+impl KeyPool {
+    /// Counts an outcome of `provider` in its history, here and, with
+    /// shared state, in the next usage batch.
+    pub(super) fn count_history(&mut self, provider: &str, outcome: Outcome, now: DateTime<Utc>) {
+        let hour = self.history.record(provider, outcome, now);
+        if let (Some(hour), Some(replica)) = (hour, &mut self.shared) {
+            replica.count_hour(provider, hour, outcome);
+        }
+    }
+}
+
 /// The hour `t` falls in, counted from the Unix epoch.
-fn hour_of(t: DateTime<Utc>) -> i64 {
+pub(super) fn hour_of(t: DateTime<Utc>) -> i64 {
     t.timestamp().div_euclid(SECONDS_PER_HOUR)
 }
 

@@ -244,7 +244,6 @@ impl Handler<ReportOutcome> for KeyPool {
         // Usage counted here goes to the shared state too, if any.
         let shared = self.shared.is_some();
         let before = shared.then(|| provider.lifetime(msg.index, &msg.model));
-        self.history.record(&msg.provider, msg.outcome, now);
         provider.finish(msg.index, &msg.model, msg.outcome, taken, now, next_reset);
         if let Some(health) = msg.shared.as_ref().and_then(|s| s.health) {
             provider.adopt(msg.index, &msg.model, &health, now);
@@ -257,6 +256,7 @@ impl Handler<ReportOutcome> for KeyPool {
             return;
         };
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
+        self.count_history(&msg.provider, msg.outcome, now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
         }
@@ -274,11 +274,11 @@ impl Handler<CountAttempt> for KeyPool {
                 .is_some()
                 .then(|| provider.lifetime(msg.index, &msg.model));
             provider.count(msg.index, &msg.model, msg.outcome, now);
-            self.history.record(&msg.provider, msg.outcome, now);
             if let Some(before) = before {
                 let counted = minus(provider.lifetime(msg.index, &msg.model), before);
                 self.share_usage(&msg.provider, msg.index, &msg.model, counted);
             }
+            self.count_history(&msg.provider, msg.outcome, now);
         }
     }
 }

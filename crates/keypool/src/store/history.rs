@@ -24,6 +24,13 @@ pub struct HourCounts {
 // === impl HourCounts ===
 
 impl HourCounts {
+    /// Adds `other`, field by field.
+    pub fn add(&mut self, other: HourCounts) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.rate_limited += other.rate_limited;
+    }
+
     /// Counts one attempt, as `Counters::record` does.
     pub fn record(&mut self, outcome: Outcome) {
         use crate::vocab::FailureKind::{KeyRejected, Quota, RateLimited, Transient};
