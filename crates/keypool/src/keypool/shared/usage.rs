@@ -277,3 +277,26 @@ fn entries_of(state: &SharedState, keys: &[KeyState], batch: &Batch) -> Vec<Usag
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::{Failure, FailureKind};
+
+    #[test]
+    fn history_alone_makes_a_batch_and_goes_in_one_batch_only() {
+        let mut queue = UsageQueue::default();
+        assert!(queue.next_batch().is_none());
+        let limited = Outcome::Failed(Failure::of(FailureKind::RateLimited));
+        queue.hours.entry(7).or_default().record(limited);
+        let batch = queue.next_batch().unwrap();
+        assert!(batch.entries.is_empty());
+        let counts = HourCounts {
+            requests: 1,
+            failures: 1,
+            rate_limited: 1,
+        };
+        assert_eq!(batch.hours, [(7, counts)]);
+        assert!(queue.next_batch().is_none(), "counted once");
+    }
+}
