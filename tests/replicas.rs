@@ -2,10 +2,11 @@
 //! `redis-server` (no mock), against the scripted mock upstream: a key one
 //! replica cooled gets no calls from the others, the ladder climbs across
 //! replicas, a reset via one clears the key for all, per-key limits hold
-//! over all of them, a waiter is woken by another replica's release, a
-//! killed replica's lease expires, sticky-session pins hold on every
-//! replica, and nothing raw reaches Redis. Skipped,
-//! with a message, without `redis-server`. Faults: `replicas_faults.rs`.
+//! over all of them, every replica shows the hourly history of all, a
+//! waiter is woken by another replica's release, a killed replica's lease
+//! expires, sticky-session pins hold on every replica, and nothing raw
+//! reaches Redis. Skipped, with a message, without `redis-server`. Faults:
+//! `replicas_faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -99,6 +100,39 @@ fn a_reset_via_one_replica_clears_the_key_for_all() {
     assert_eq!((status, body.as_str()), (200, r#"{"reset":1}"#));
     assert_eq!(chat(&group[2].running.addr, "m"), 200);
     assert_eq!(mock.calls(KEY_1, "m"), 2);
+}
+
+#[test]
+fn every_replica_shows_the_hourly_history_of_all() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    mock.script(KEY_1, "m", vec![Reply::status(429), Reply::ok()]);
+    let group = replicas(2, &redis, &mock, &[KEY_1, KEY_2], &[]);
+    for i in 0..6 {
+        assert_eq!(chat(&group[i % 2].running.addr, "m"), 200);
+    }
+    // Six answered, one of them after a 429 on the other key (summed over
+    // the hours, in case one turned meanwhile).
+    let want = [7, 1, 1];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for replica in &group {
+        loop {
+            let report = usage(&replica.running.addr);
+            let hours = report["history"]["mock"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let sum = |field: &str| hours.iter().map(|h| h[field].as_u64().unwrap()).sum();
+            let seen: [u64; 3] = [sum("requests"), sum("failures"), sum("rate_limited")];
+            if seen == want {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{report}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! The status page (`GET /`, `GET /status`): one self-contained HTML page
 //! (inline CSS and JS, no external resources) that shows per provider the
-//! masked keys, their cooldowns and locks counting down, in-flight counts and
-//! today's usage, refreshed every 2 s.
+//! masked keys, their cooldowns and locks counting down, in-flight counts,
+//! today's usage and a chart of the last 24 hours, refreshed every 2 s.
+//! Its buttons disable, enable and reset keys, and a form adds one, all
+//! through the admin routes with the same proxy key (sent by `fetch`: the
+//! CSP allows no form submission).
 //!
 //! The page itself holds no data and is served without auth; its script
 //! reads `GET /v1/usage`, first without a key (a loopback proxy without
@@ -62,6 +65,21 @@ mod tests {
         for label in ["in flight", "today ok / fail / req", "lifetime req"] {
             assert!(PAGE.contains(&format!("[\"{label}\"")), "{label}");
         }
+    }
+
+    #[test]
+    fn a_key_typed_in_is_sent_once_and_never_shown_back() {
+        assert!(super::CSP.contains("form-action 'none'"));
+        assert!(PAGE.contains(r#"<input id="add-key" type="password" autocomplete="off""#));
+        let start = PAGE.find(r#"$("add").addEventListener"#).unwrap();
+        let handler = &PAGE[start..start + PAGE[start..].find("\n  });\n").unwrap()];
+        // Cleared before the request leaves, whatever the answer.
+        let cleared = handler.find(r#"$("add-key").value = "";"#).unwrap();
+        assert!(cleared < handler.find("act(").unwrap(), "{handler}");
+        assert!(handler.contains("e.preventDefault();"), "{handler}");
+        // Only the masked key of the answer is shown.
+        assert!(handler.contains("j.masked"), "{handler}");
+        assert_eq!(PAGE.matches(r#"$("add-key").value"#).count(), 2);
     }
 
     #[test]

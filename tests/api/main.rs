@@ -12,6 +12,7 @@ mod admin_keys_file;
 mod admin_keys_input;
 mod anthropic;
 mod bounded_state;
+mod browser;
 mod catalog;
 mod chat;
 mod claude_code;

@@ -2,6 +2,8 @@
 //! without auth and without data; the data stays behind the proxy key.
 
 use actix_web::http::StatusCode;
+use mock_upstream::Reply;
+use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -64,6 +66,8 @@ async fn status_page_is_served_without_auth_and_without_key_material() {
 async fn status_page_is_self_contained() {
     let app = spawn_app().await;
     let (_, _, _, body) = fetch_page(&app, "/status").await;
+    // The chart's SVG namespace is a name, not something loaded.
+    let body = body.replace("\"http://www.w3.org/2000/svg\"", "");
     for external in ["http://", "https://", "src=", "<link rel=\"stylesheet\""] {
         assert!(!body.contains(external), "the page loads {external}");
     }
@@ -95,5 +99,36 @@ async fn status_page_answers_get_only() {
     let app = spawn_app().await;
     let res = app.client.post(app.url("/status")).send().await.unwrap();
     assert_ne!(res.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn hourly_history_counts_requests_failures_and_rate_limits_and_survives_a_restart() {
+    let mut app = spawn_app().await;
+    app.mock.script(
+        KEY_1,
+        "m",
+        vec![
+            Reply::status(429).with_header("Retry-After", "900"),
+            Reply::ok(),
+        ],
+    );
+    // The 429 rotates to the other key: two attempts, one rate-limited.
+    assert_eq!(app.chat("mock/m").await.0, StatusCode::OK);
+    assert_eq!(app.chat("mock/m").await.0, StatusCode::OK);
+    let hours = |usage: &Value| usage["history"]["mock"].as_array().cloned().unwrap();
+    let (_, usage) = app.get_json("/v1/usage").await;
+    let counted = hours(&usage);
+    let this_hour = counted.last().unwrap();
+    assert_eq!(this_hour["requests"], 3, "{usage}");
+    assert_eq!(this_hour["failures"], 1, "{usage}");
+    assert_eq!(this_hour["rate_limited"], 1, "{usage}");
+    let start = chrono::DateTime::parse_from_rfc3339(this_hour["hour"].as_str().unwrap()).unwrap();
+    let age = chrono::Utc::now().signed_duration_since(start);
+    assert!(age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::hours(1));
+    // Written behind like usage, and saved at shutdown.
+    app.restart().await;
+    let (_, usage) = app.get_json("/v1/usage").await;
+    assert_eq!(hours(&usage), counted);
     app.stop().await;
 }

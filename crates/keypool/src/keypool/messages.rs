@@ -274,6 +274,7 @@ impl Handler<ReportOutcome> for KeyPool {
             return;
         };
         provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
+        self.count_history(&msg.provider, msg.outcome, now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);
         }
@@ -295,6 +296,7 @@ impl Handler<CountAttempt> for KeyPool {
                 let counted = minus(provider.lifetime(msg.index, &msg.model), before);
                 self.share_usage(&msg.provider, msg.index, &msg.model, counted);
             }
+            self.count_history(&msg.provider, msg.outcome, now);
         }
     }
 }

@@ -28,6 +28,7 @@ mod acquire;
 mod admin;
 mod faults;
 mod health;
+pub mod history;
 mod index;
 mod lease;
 mod messages;
@@ -113,6 +114,8 @@ pub struct KeyPool {
     shared: Option<shared::Replica>,
     /// The thread that writes to the store, once the pool runs.
     writer: Option<writer::Writer>,
+    /// Hourly counts per provider (see `history`).
+    history: history::History,
 }
 
 /// A request waiting for a key.
@@ -201,6 +204,7 @@ impl KeyPool {
             unsynced: false,
             shared: None,
             writer: None,
+            history: history::History::default(),
         };
         pool.load();
         pool

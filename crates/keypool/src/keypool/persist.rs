@@ -8,6 +8,7 @@ use actix::{Handler, Message};
 use tokio::sync::oneshot;
 
 use super::faults::REOPEN_EVERY;
+use super::history::History;
 use super::writer::{self, Batch, Change, Writer};
 use super::KeyPool;
 use crate::store::{KeyRecord, ModelKey, ModelRecord, Store};
@@ -37,6 +38,7 @@ impl KeyPool {
             provider.bound_all_records(now);
         }
         self.last_reset = self.store.as_ref().and_then(|s| s.last_reset());
+        self.history = History::loaded(self.store.as_ref(), now);
     }
 
     /// Hands every changed record (and every evicted one, to delete) to
@@ -61,6 +63,7 @@ impl KeyPool {
             for provider in self.providers.values_mut() {
                 provider.evicted.clear();
             }
+            self.history.forget_pruned();
             return false;
         };
         let changes = self.take_dirty();
@@ -116,6 +119,7 @@ impl KeyPool {
                 }
             }
         }
+        self.history.take_changes(&mut changes);
         changes
     }
 
@@ -276,6 +280,7 @@ impl KeyPool {
                 }
             }
         }
+        self.history.mark_all_dirty();
         self.save_last_reset();
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::history::HourReport;
 use super::messages::ResetCooldowns;
 use super::state::KeyState;
 use super::KeyPool;
@@ -16,6 +17,10 @@ use crate::vocab::{Counters, FailureKind};
 pub struct UsageReport {
     pub providers: BTreeMap<String, ProviderReport>,
     pub daily_reset: ResetTimes,
+    /// Per provider, the hours with attempts among the last
+    /// [`HISTORY_HOURS`](super::history::HISTORY_HOURS), oldest first.
+    #[serde(default)]
+    pub history: BTreeMap<String, Vec<HourReport>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -34,6 +39,9 @@ pub struct KeyReport {
     pub id: String,
     pub masked: String,
     pub locked_until: Option<DateTime<Utc>>,
+    /// An operator disabled the key: it is never selected.
+    #[serde(default)]
+    pub disabled: bool,
     pub in_flight: u32,
     pub models: BTreeMap<String, ModelReport>,
 }
@@ -72,6 +80,7 @@ impl KeyPool {
                 last: self.last_reset,
                 next: Some(self.schedule.next_after(now)),
             },
+            history: self.history.report(),
         }
     }
 
@@ -142,6 +151,7 @@ impl KeyReport {
             id: key.id.to_string(),
             masked: key.masked.clone(),
             locked_until: future(key.locked_until),
+            disabled: key.disabled,
             in_flight: key.in_flight,
             models: key
                 .models

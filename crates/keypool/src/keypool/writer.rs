@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use crate::secret::KeyId;
-use crate::store::{KeyRecord, ModelKey, ModelRecord, Store};
+use crate::store::{HourCounts, KeyRecord, ModelKey, ModelRecord, Store};
 
 /// Batches handed over and not yet written, at most.
 pub const MAX_PENDING_BATCHES: usize = 4;
@@ -37,6 +37,14 @@ pub(super) enum Change {
     /// A record evicted from memory (see `records`).
     Evicted(ModelKey),
     LastReset(DateTime<Utc>),
+    /// A provider's counts for one hour (see `history`).
+    Hour {
+        provider: String,
+        hour: i64,
+        counts: HourCounts,
+    },
+    /// An hour past the history's window.
+    HourPruned { provider: String, hour: i64 },
 }
 
 /// Changes to write to `store`, opened in the pool's `epoch` (the number
@@ -173,6 +181,16 @@ pub(super) fn apply(batch: &Batch) -> Result<(), String> {
             Change::LastReset(at) => store
                 .set_last_reset(*at)
                 .map_err(|e| format!("cannot save the time of the daily reset: {e}"))?,
+            Change::Hour {
+                provider,
+                hour,
+                counts,
+            } => store
+                .save_hour(provider, *hour, counts)
+                .map_err(|e| format!("cannot save the history of {provider}: {e}"))?,
+            Change::HourPruned { provider, hour } => store
+                .remove_hour(provider, *hour)
+                .map_err(|e| format!("cannot delete an old hour of history: {e}"))?,
         }
     }
     Ok(())

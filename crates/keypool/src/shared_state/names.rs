@@ -91,6 +91,11 @@ impl ProviderKeys {
     }
 
     /// Hash: a key's health for one model.
+    /// One hour of the provider's history (hours since the Unix epoch).
+    pub fn history(&self, hour: i64) -> String {
+        format!("{}:hist:{hour}", self.prefix)
+    }
+
     pub fn key_model(&self, kid: &str, model: &str) -> String {
         format!("{}:km:{kid}:{model}", self.prefix)
     }

@@ -1,8 +1,10 @@
 //! Reading a provider's shared state back for reports (`/v1/usage`,
-//! `/metrics`, the status page): every key's health, usage per model and
-//! leases in flight, in two pipelined round trips.
+//! `/metrics`, the status page): every key's health, usage per model,
+//! leases in flight and the provider's hourly history, in two pipelined
+//! round trips.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -11,6 +13,7 @@ use redis::{from_redis_value, RedisResult, Value};
 use super::names::ProviderKeys;
 use super::scripts::{failure_kind, Kid};
 use super::{Periods, SharedState};
+use crate::store::HourCounts;
 use crate::vocab::{Counters, FailureKind};
 
 /// Bound on a report's reads: more than a request's operation timeout (a
@@ -33,6 +36,8 @@ pub struct ProviderUsage {
     pub now: i64,
     /// In the order of the key ids asked for.
     pub keys: Vec<KeyUsage>,
+    /// The hours asked for that saw attempts, oldest first.
+    pub history: Vec<(i64, HourCounts)>,
 }
 
 /// One key's shared state. Times in ms on Redis's clock; 0 = none.
@@ -57,18 +62,20 @@ pub struct ModelUsage {
 // === impl SharedState: reports ===
 
 impl SharedState {
-    /// The shared state of `provider`'s keys `kids`, or `None` if Redis
-    /// does not answer in time (the report then shows the local view).
+    /// The shared state of `provider`'s keys `kids` and its history in
+    /// `hours` (since the Unix epoch), or `None` if Redis does not answer
+    /// in time (the report then shows the local view).
     pub async fn read_usage(
         &self,
         provider: &str,
         kids: &[Kid],
         periods: Periods,
+        hours: RangeInclusive<i64>,
     ) -> Option<ProviderUsage> {
         let names = self.names(provider);
         let work = async {
             let mut conn = self.connection(READ_TIMEOUT).await?;
-            read(&mut conn, &names, kids, periods).await
+            read(&mut conn, &names, kids, periods, hours).await
         };
         match tokio::time::timeout(READ_TIMEOUT, work).await {
             Ok(Ok(usage)) => Some(usage),
@@ -89,9 +96,13 @@ async fn read(
     names: &ProviderKeys,
     kids: &[Kid],
     periods: Periods,
+    hours: RangeInclusive<i64>,
 ) -> RedisResult<ProviderUsage> {
     let mut pipe = redis::pipe();
     pipe.cmd("TIME");
+    for hour in hours.clone() {
+        pipe.cmd("HGETALL").arg(names.history(hour));
+    }
     for kid in kids {
         pipe.cmd("ZRANGE").arg(names.models(kid)).arg(0).arg(-1);
         pipe.cmd("HMGET")
@@ -103,6 +114,19 @@ async fn read(
     let mut first = first.into_iter();
     let (secs, micros): (i64, i64) = value(first.next())?;
     let now = secs * 1000 + micros / 1000;
+    let mut history = Vec::new();
+    for hour in hours {
+        let fields: HashMap<String, u64> = value(first.next())?;
+        let get = |name: &str| fields.get(name).copied().unwrap_or(0);
+        let counts = HourCounts {
+            requests: get("requests"),
+            failures: get("failures"),
+            rate_limited: get("rate_limited"),
+        };
+        if counts != HourCounts::default() {
+            history.push((hour, counts));
+        }
+    }
     // As the scripts do: the next period once Redis's clock passed it.
     let period = if now >= periods.next {
         periods.next
@@ -164,7 +188,7 @@ async fn read(
         }
         model.in_flight = value(second.next())?;
     }
-    Ok(ProviderUsage { now, keys })
+    Ok(ProviderUsage { now, keys, history })
 }
 
 fn value<T: redis::FromRedisValue>(v: Option<Value>) -> RedisResult<T> {

@@ -12,6 +12,7 @@
 //! - `meta`: `daily_reset_last` → RFC 3339 time of the last daily reset;
 //!   `generation` → the number of the last explicit flush (see
 //!   `generation`);
+//! - `history`: `<provider>\0<hour>` → [`HourCounts`] (see `history`);
 //! - `responses`, `responses_by_age`: stored Responses API responses (see
 //!   [`responses`]).
 //!
@@ -26,6 +27,7 @@
 
 mod error;
 mod generation;
+mod history;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod layout_tests;
@@ -45,6 +47,7 @@ use serde::Serialize;
 use crate::secret::KeyId;
 pub use error::OpenError;
 use generation::Generation;
+pub use history::HourCounts;
 pub use open::is_disk_full;
 pub use records::{KeyRecord, ModelRecord};
 pub use responses::{
@@ -67,6 +70,7 @@ pub struct Store {
     models: sled::Tree,
     keys: sled::Tree,
     meta: sled::Tree,
+    history: sled::Tree,
     location: StoreLocation,
     /// This handle refuses writes, like sled after a failed one (test
     /// seam, see [`StoreLocation::inject_disk_full`]).
@@ -144,6 +148,7 @@ impl Store {
             models: db.open_tree("models")?,
             keys: db.open_tree("keys")?,
             meta: db.open_tree("meta")?,
+            history: db.open_tree("history")?,
             db,
             location,
             poisoned: Arc::default(),

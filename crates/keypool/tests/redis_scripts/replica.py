@@ -199,8 +199,9 @@ class Replica:
             ids.append(lease["lease"])
         return [int(x) for x in self.s.run(self.conn, "renew", keys, [ttl or self.ttl, mode, *ids])]
 
-    def usage(self, entries, batch=None):
-        """entries: (kid, model, requests, successes, failures, prompt, completion)."""
+    def usage(self, entries, batch=None, hours=()):
+        """entries: (kid, model, requests, successes, failures, prompt, completion);
+        hours: (hour, requests, failures, rate_limited) of the provider's history."""
         if batch is None:
             self.batch += 1
             batch = self.batch
@@ -209,6 +210,9 @@ class Replica:
         for k, model, *counts in entries:
             keys += [f"{P}:ud:{k}:{cur}:{model}", f"{P}:ul:{k}:{model}", f"{P}:models:{k}"]
             args += [model, *counts]
+        for hour, *counts in hours:
+            keys.append(f"{P}:hist:{hour}")
+            args += counts
         return self.s.run(self.conn, "usage", keys, args)
 
     def merge(self, k, model, locked=0, lockouts=0, cool=0, hinted=False, failures=0, last=""):

@@ -233,6 +233,16 @@ def batch_replay_applied_once(port):
     check(daily == want and life == want, f"counted exactly three times: {daily} {life}")
     check(c.call("ZSCORE", f"{P}:models:{K[6]}", "m6") is not None, "the model is indexed")
     check(0 < c.call("PTTL", f"{P}:ud:{K[6]}:{cur}:m6") <= 8 * DAY, "daily buckets expire")
+    # The provider's hourly history rides in the same batches, once each.
+    hours = [(491000, 3, 2, 1), (491001, 1, 0, 0)]
+    check(a.usage([entry], batch=3, hours=hours) == [1, 3], "a batch with history applies")
+    check(a.usage([entry], batch=3, hours=hours) == [0, 3], "and counts once")
+    check(b.usage([], batch=2, hours=hours[:1]) == [1, 2], "history alone is a batch")
+    hour = dict(zip(*[iter(c.call("HGETALL", f"{P}:hist:491000"))] * 2))
+    check(hour == {"requests": "6", "failures": "4", "rate_limited": "2"}, f"an hour: {hour}")
+    check(0 < c.call("PTTL", f"{P}:hist:491001") <= 49 * 3600 * 1000, "hours expire")
+    life = dict(zip(*[iter(c.call("HGETALL", f"{P}:ul:{K[6]}:m6"))] * 2))
+    check(life["requests"] == "12", f"usage beside history still counts: {life}")
     check(c.call("PTTL", f"{P}:ul:{K[6]}:m6") == -1, "lifetime counters stay")
     c.close()
 

@@ -4,17 +4,19 @@
 //! the caller's task (two pipelined round trips per provider); while Redis
 //! does not answer, the report is the local view.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::usage::plus;
+use crate::keypool::history::{hour_of, HourReport, HISTORY_HOURS};
 use crate::keypool::messages::GetUsage;
 use crate::keypool::report::{KeyReport, ModelReport, UsageReport};
 use crate::keypool::KeyPool;
 use crate::shared_state::{local_time, KeyUsage, Kid, Periods, SharedState};
+use crate::store::HourCounts;
 use crate::vocab::Counters;
 
 /// What a shared report needs from the pool; `None` without shared state
@@ -37,6 +39,8 @@ struct ProviderQuery {
     keys: Vec<(String, Kid, usize)>,
     /// Usage counted here, not yet applied in Redis: (today, in all).
     unsent: HashMap<(usize, String), (Counters, Counters)>,
+    /// History counted here, not yet applied in Redis, per hour.
+    unsent_hours: BTreeMap<i64, HourCounts>,
 }
 
 /// Every key's state and usage: the shared state's when key state is
@@ -52,13 +56,25 @@ pub async fn usage_report(pool: &Addr<KeyPool>) -> Result<UsageReport, MailboxEr
             .iter()
             .map(|(_, kid, _)| kid.clone())
             .collect();
+        let last = hour_of(query.now);
+        let hours = last - HISTORY_HOURS + 1..=last;
         let Some(shared) = query
             .state
-            .read_usage(&provider.name, &kids, query.periods)
+            .read_usage(&provider.name, &kids, query.periods, hours)
             .await
         else {
             continue;
         };
+        let mut history = provider.unsent_hours;
+        for (hour, counts) in shared.history {
+            history.entry(hour).or_default().add(counts);
+        }
+        let history = history
+            .into_iter()
+            .filter_map(|(h, c)| HourReport::of(h, c));
+        report
+            .history
+            .insert(provider.name.clone(), history.collect());
         let Some(shown) = report.providers.get_mut(&provider.name) else {
             continue;
         };
@@ -136,6 +152,7 @@ impl Handler<GetSharedUsage> for KeyPool {
                     .map(|(i, k)| (k.id.to_string(), replica.state.key_id(&k.secret), i))
                     .collect(),
                 unsent: replica.unsent(name, periods.current),
+                unsent_hours: replica.unsent_hours(name),
             })
             .collect();
         Some(SharedQuery {

@@ -3,9 +3,10 @@
 //! (`usage.lua`), one in flight at a time. A batch that failed is sent
 //! again with the same number, and Redis applies a number once, so every
 //! batch — replayed after an outage too — counts once. New usage goes into
-//! the next batch.
+//! the next batch. The provider's hourly history (see `keypool::history`)
+//! rides in the same batches.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use actix::prelude::*;
@@ -14,7 +15,8 @@ use super::Replica;
 use crate::keypool::state::KeyState;
 use crate::keypool::KeyPool;
 use crate::shared_state::{SharedState, UsageEntry};
-use crate::vocab::Counters;
+use crate::store::HourCounts;
+use crate::vocab::{Counters, Outcome};
 
 /// How often a stopping replica sends a batch of its last usage that
 /// got no answer (each try bounded by the operation timeout).
@@ -25,6 +27,8 @@ const LAST_USAGE_TRIES: usize = 5;
 pub(super) struct UsageQueue {
     /// Counted since the last batch, per (key position, model, period).
     pending: HashMap<(usize, String, i64), Counters>,
+    /// History counted since the last batch, per hour.
+    hours: BTreeMap<i64, HourCounts>,
     /// The batch being sent (again, after a failure).
     sending: Option<Batch>,
     /// Its call is under way.
@@ -37,7 +41,7 @@ impl UsageQueue {
     /// The usage counted since the last batch as the next numbered batch;
     /// `None` when nothing was counted.
     fn next_batch(&mut self) -> Option<Batch> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.hours.is_empty() {
             return None;
         }
         self.last += 1;
@@ -49,6 +53,7 @@ impl UsageQueue {
         Some(Batch {
             number: self.last,
             entries,
+            hours: std::mem::take(&mut self.hours).into_iter().collect(),
         })
     }
 }
@@ -56,6 +61,7 @@ impl UsageQueue {
 struct Batch {
     number: u64,
     entries: Vec<(usize, String, i64, Counters)>,
+    hours: Vec<(i64, HourCounts)>,
 }
 
 /// `a + b`, field by field.
@@ -103,6 +109,29 @@ impl Replica {
             .entry((index, model.to_string(), period))
             .or_default();
         *entry = plus(*entry, delta);
+    }
+
+    /// Notes an outcome of `provider` for its history hour `hour`.
+    pub(in crate::keypool) fn count_hour(&mut self, provider: &str, hour: i64, outcome: Outcome) {
+        let queue = match self.usage.get_mut(provider) {
+            Some(queue) => queue,
+            None => self.usage.entry(provider.to_string()).or_default(),
+        };
+        queue.hours.entry(hour).or_default().record(outcome);
+    }
+
+    /// History counted here and not yet applied in Redis, per hour.
+    pub(super) fn unsent_hours(&self, provider: &str) -> BTreeMap<i64, HourCounts> {
+        let mut out: BTreeMap<i64, HourCounts> = BTreeMap::new();
+        let Some(queue) = self.usage.get(provider) else {
+            return out;
+        };
+        let batch = queue.sending.iter().flat_map(|b| b.hours.iter().copied());
+        let pending = queue.hours.iter().map(|(hour, counts)| (*hour, *counts));
+        for (hour, counts) in batch.chain(pending) {
+            out.entry(hour).or_default().add(counts);
+        }
+        out
     }
 
     /// Usage counted here and not yet applied in Redis, per (key position,
@@ -156,16 +185,17 @@ impl KeyPool {
                 continue;
             };
             let entries = entries_of(&replica.state, keys, batch);
+            let hours = batch.hours.clone();
             queue.flying = true;
             let (state, id, number) = (replica.state.clone(), replica.id.clone(), batch.number);
             let names = state.names(provider);
             let name = provider.clone();
             let send = async move {
                 let scripts = state.scripts();
-                let (names, id, entries) = (&names, &id, &entries);
+                let (names, id, batch) = (&names, &id, (&entries[..], &hours[..]));
                 state
                     .run("usage", |mut conn| async move {
-                        scripts.usage(&mut conn, names, id, number, entries).await
+                        scripts.usage(&mut conn, names, id, number, batch).await
                     })
                     .await
                     .is_some()
@@ -206,19 +236,25 @@ impl KeyPool {
             batches.extend(queue.next_batch());
             for batch in batches {
                 let entries = entries_of(&replica.state, keys, &batch);
-                calls.push((replica.state.names(provider), batch.number, entries));
+                calls.push((
+                    replica.state.names(provider),
+                    batch.number,
+                    entries,
+                    batch.hours,
+                ));
             }
         }
         let (state, id) = (replica.state.clone(), replica.id.clone());
         Some(async move {
             let (scripts, id) = (state.scripts(), &id);
-            for (names, number, entries) in &calls {
+            for (names, number, entries, hours) in &calls {
+                let batch = (&entries[..], &hours[..]);
                 // A batch applies once, however often it is sent: an
                 // operation timed out on a loaded machine is sent again.
                 for _ in 0..LAST_USAGE_TRIES {
                     let sent = state
                         .run("usage", |mut conn| async move {
-                            scripts.usage(&mut conn, names, id, *number, entries).await
+                            scripts.usage(&mut conn, names, id, *number, batch).await
                         })
                         .await;
                     if sent.is_some() {
@@ -240,4 +276,27 @@ fn entries_of(state: &SharedState, keys: &[KeyState], batch: &Batch) -> Vec<Usag
             Some((kid, model.clone(), *period, *counts))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::{Failure, FailureKind};
+
+    #[test]
+    fn history_alone_makes_a_batch_and_goes_in_one_batch_only() {
+        let mut queue = UsageQueue::default();
+        assert!(queue.next_batch().is_none());
+        let limited = Outcome::Failed(Failure::of(FailureKind::RateLimited));
+        queue.hours.entry(7).or_default().record(limited);
+        let batch = queue.next_batch().unwrap();
+        assert!(batch.entries.is_empty());
+        let counts = HourCounts {
+            requests: 1,
+            failures: 1,
+            rate_limited: 1,
+        };
+        assert_eq!(batch.hours, [(7, counts)]);
+        assert!(queue.next_batch().is_none(), "counted once");
+    }
 }

@@ -14,11 +14,16 @@
 --   P:ul:<kid>:<model>            hash: lifetime counters
 --   P:models:<kid>                zset: model -> last time counted (ms)
 --
+-- then one key per hour of history (the status page's chart):
+--   P:hist:<hour>                 hash: that hour's counts (expires)
+--
 -- ARGV[1] batch number (> 0)
 -- ARGV[2] how long daily buckets are kept, ms
 -- ARGV[3] how long the replica's watermark is kept, ms
 -- then six values per entry: model, requests, successes, failures,
 --   prompt_tokens, completion_tokens
+-- then three values per hour: requests, failures, rate_limited
+-- (so #ARGV - 3 - 2 * (#KEYS - 1) hours; none in a batch without them)
 --
 -- Returns {1, batch} when applied, {0, watermark} when already applied.
 
@@ -32,8 +37,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local daily_keep = tonumber(ARGV[2])
 local fields = {'requests', 'successes', 'failures', 'prompt_tokens', 'completion_tokens'}
+local hours = #ARGV - 3 - 2 * (#KEYS - 1)
+local entries = (#KEYS - 1 - hours) / 3
 
-for i = 1, (#KEYS - 1) / 3 do
+for i = 1, entries do
   local daily, lifetime, models = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
   local base = 3 + 6 * (i - 1)
   for f = 1, 5 do
@@ -45,6 +52,19 @@ for i = 1, (#KEYS - 1) / 3 do
   end
   redis.call('PEXPIRE', daily, daily_keep)
   redis.call('ZADD', models, now, ARGV[base + 1])
+end
+
+-- An hour is kept 49 h: the 48 the pool shows, and the one under way.
+local hour_fields = {'requests', 'failures', 'rate_limited'}
+for j = 1, hours do
+  local hour, base = KEYS[1 + 3 * entries + j], 3 + 6 * entries + 3 * (j - 1)
+  for f = 1, 3 do
+    local n = tonumber(ARGV[base + f])
+    if n ~= 0 then
+      redis.call('HINCRBY', hour, hour_fields[f], n)
+    end
+  end
+  redis.call('PEXPIRE', hour, 49 * 3600 * 1000)
 end
 
 redis.call('SET', KEYS[1], batch, 'PX', tonumber(ARGV[3]))

@@ -8,18 +8,20 @@ use redis::RedisResult;
 use super::{LocalHealth, Scripts, UsageEntry, DAILY_USAGE_KEEP_MS, KEEP_MS, WATERMARK_KEEP_MS};
 use crate::shared_state::names::ProviderKeys;
 use crate::shared_state::Periods;
+use crate::store::HourCounts;
 use crate::vocab::FailureKind;
 
 impl Scripts {
-    /// Adds batch `batch` of `replica`'s usage, unless Redis applied it
-    /// already (a reply lost, a replay after an outage): exactly once.
+    /// Adds batch `batch` of `replica`'s usage and hourly history, unless
+    /// Redis applied it already (a reply lost, a replay after an outage):
+    /// exactly once.
     pub async fn usage(
         &self,
         conn: &mut ConnectionManager,
         names: &ProviderKeys,
         replica: &str,
         batch: u64,
-        entries: &[UsageEntry],
+        (entries, hours): (&[UsageEntry], &[(i64, HourCounts)]),
     ) -> RedisResult<()> {
         let mut call = self.usage.prepare_invoke();
         call.key(names.watermark(replica))
@@ -36,6 +38,12 @@ impl Scripts {
                 .arg(counts.failures)
                 .arg(counts.prompt_tokens)
                 .arg(counts.completion_tokens);
+        }
+        for (hour, counts) in hours {
+            call.key(names.history(*hour))
+                .arg(counts.requests)
+                .arg(counts.failures)
+                .arg(counts.rate_limited);
         }
         let _: Vec<i64> = call.invoke_async(conn).await?;
         Ok(())
