@@ -5,6 +5,7 @@
 //! with a throwaway profile and a phone's viewport (375 px wide). Without `chromium`
 //! and `chromedriver` on the `PATH` the tests skip (see `skip_without`).
 
+mod add_key;
 mod status_page;
 
 use std::path::{Path, PathBuf};

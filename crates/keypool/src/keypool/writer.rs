@@ -44,7 +44,10 @@ pub(super) enum Change {
         counts: HourCounts,
     },
     /// An hour past the history's window.
-    HourPruned { provider: String, hour: i64 },
+    HourPruned {
+        provider: String,
+        hour: i64,
+    },
 }
 
 /// Changes to write to `store`, opened in the pool's `epoch` (the number
