@@ -45,6 +45,7 @@ fn pool(n: usize) -> KeyPool {
         name: PROVIDER.into(),
         keys: secrets(n),
         max_concurrent_per_key: LIMIT,
+        ..Default::default()
     };
     KeyPool::new([provider], None, PoolOptions::default())
 }
@@ -57,6 +58,7 @@ fn request() -> AcquireKey {
         wait_budget: Duration::ZERO,
         prefer: None,
         pin: None,
+        tokens: 0,
     }
 }
 

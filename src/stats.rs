@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::error::InitError;
-use crate::keypool::report::UsageReport;
+use crate::keypool::report::{LimitsReport, UsageReport};
 use crate::keypool::{usage_report, KeyPool, PoolOptions, PoolProvider};
 use crate::resilience::clock::{until, SystemClock};
 use crate::shared_state::{self, SharedState, SharedStateConfig};
@@ -156,7 +156,7 @@ pub fn render(report: &UsageReport, source: &Source, now: DateTime<Utc>) -> Stri
     };
     let _ = writeln!(
         out,
-        "{:<12} {:<12} {:<28} {:<14} {:>18} {:>20} {:>14}",
+        "{:<12} {:<12} {:<28} {:<14} {:>18} {:>20} {:>14}  LIMITS used/limit",
         "PROVIDER",
         "KEY",
         "MODEL",
@@ -185,11 +185,12 @@ pub fn render(report: &UsageReport, source: &Source, now: DateTime<Utc>) -> Stri
                 let l = &m.lifetime;
                 let _ = writeln!(
                     out,
-                    "{provider:<12} {:<12} {model:<28} {resting:<14} {:>18} {:>20} {:>14}",
+                    "{provider:<12} {:<12} {model:<28} {resting:<14} {:>18} {:>20} {:>14}  {}",
                     key.masked,
                     format!("{}/{}/{}", d.successes, d.failures, d.requests),
                     format!("{}/{}", d.prompt_tokens, d.completion_tokens),
                     format!("{}/{}", l.successes, l.requests),
+                    limits(m.limits.as_ref()),
                 );
             }
         }
@@ -203,6 +204,18 @@ pub fn render(report: &UsageReport, source: &Source, now: DateTime<Utc>) -> Stri
         );
     }
     out
+}
+
+/// `rpm 3/15 rpd 40/1500`; `-` when no limit applies.
+fn limits(report: Option<&LimitsReport>) -> String {
+    let Some(l) = report else {
+        return "-".to_string();
+    };
+    [("rpm", l.rpm), ("rpd", l.rpd), ("tpm", l.tpm)]
+        .into_iter()
+        .filter_map(|(name, c)| c.map(|c| format!("{name} {}/{}", c.used, c.limit)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn rest(until_time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<String> {
@@ -236,7 +249,9 @@ mod tests {
                  "models": {"llama": {"cooldown_until": "2026-11-24T12:04:12Z", "consecutive_failures": 2,
                     "in_flight": 0, "last_failure": "rate_limited",
                     "daily": {"requests": 10, "successes": 9, "failures": 1, "prompt_tokens": 900, "completion_tokens": 450},
-                    "lifetime": {"requests": 30, "successes": 28, "failures": 2, "prompt_tokens": 2700, "completion_tokens": 1350}}}},
+                    "lifetime": {"requests": 30, "successes": 28, "failures": 2, "prompt_tokens": 2700, "completion_tokens": 1350},
+                    "limits": {"rpm": {"limit": 30, "used": 3, "resets_at": "2026-11-24T12:01:00Z"},
+                               "rpd": {"limit": 1000, "used": 10, "resets_at": "2026-11-25T03:00:00Z"}}}}},
                 {"id": "0000aaaa1111", "masked": "gsk…wxyz", "locked_until": "2026-11-24T13:02:00Z", "in_flight": 0, "models": {}}
             ]}},
             "daily_reset": {"last": "2026-11-24T03:00:00Z", "next": "2026-11-25T03:00:00Z"}
@@ -245,7 +260,15 @@ mod tests {
         let table = render(&report, &Source::DataDir("data".into()), now);
         assert!(table.contains("from data (no proxy is running)"), "{table}");
         let row = table.lines().find(|l| l.contains("llama")).unwrap();
-        for cell in ["groq", "gsk…abcd", "4m12s", "9/1/10", "900/450", "28/30"] {
+        for cell in [
+            "groq",
+            "gsk…abcd",
+            "4m12s",
+            "9/1/10",
+            "900/450",
+            "28/30",
+            "rpm 3/30 rpd 10/1000",
+        ] {
             assert!(row.contains(cell), "{cell} missing in {row}");
         }
         assert!(table.contains("locked 1h02m"), "{table}");

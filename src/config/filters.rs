@@ -14,6 +14,8 @@
 
 use serde::Serialize;
 
+pub use crate::vocab::glob;
+
 /// A provider's model filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ModelFilter {
@@ -44,36 +46,6 @@ impl ModelFilter {
     pub fn allows(&self, model: &str) -> bool {
         self.whitelist.iter().any(|p| glob(p, model)) || !self.ignore.iter().any(|p| glob(p, model))
     }
-}
-
-/// Matches `text` against a glob with `*` and `?`, case-sensitively.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // Iterative matching with one backtrack point for the last `*`.
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]

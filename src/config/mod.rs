@@ -10,6 +10,7 @@ mod culprit;
 pub mod duration;
 pub mod env;
 pub mod filters;
+pub mod limits;
 pub mod providers;
 pub mod responses;
 pub mod routes;
@@ -31,6 +32,7 @@ use crate::error::InitError;
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 pub use env::{Env, EnvMap};
+pub use limits::ProviderSettings;
 pub use providers::ProviderConfig;
 pub use responses::ResponsesSettings;
 pub use routes::{Route, RouteSettings, Routes};
@@ -105,6 +107,9 @@ pub struct Settings {
     /// [`Config::routes`], which is what a masked dump shows.
     #[serde(default, skip_serializing)]
     pub routes: BTreeMap<String, RouteSettings>,
+    /// `[providers.<p>]`: per-key limits by model glob (see `limits`).
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
 }
 
 /// How requests are spread over keys.
@@ -195,7 +200,8 @@ impl Config {
 
     /// Completes `settings` with the proxy key and providers from `env`.
     pub fn from_settings(settings: Settings, env: &dyn Env) -> Result<Config, InitError> {
-        let discovery = providers::discover(env)?;
+        let mut discovery = providers::discover(env)?;
+        limits::apply(&mut discovery.providers, &settings.providers, env)?;
         let proxy_api_key = env
             .get("PROXY_API_KEY")
             .map(|k| k.trim().to_string())

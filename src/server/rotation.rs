@@ -37,6 +37,7 @@ use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::resilience::backoff;
 use crate::secret::Secret;
+use crate::tokens::Encoding;
 use crate::vocab::{Failure, FailureKind, Outcome};
 use crate::worker::UpstreamWorker;
 
@@ -115,6 +116,23 @@ pub enum Missed {
     Failed(ApiError),
 }
 
+/// The request's tokens as a tokens-per-minute limit counts them before
+/// the answer's usage is known: tiktoken's count of the body sent (its
+/// JSON included, so rather more than the prompt). 0 where no such limit
+/// applies, which is never counted.
+fn expected_tokens(request: &Forward<'_>) -> u64 {
+    let target = &request.target;
+    if target.provider.limits.is_empty() || target.provider.limits.caps(&target.model).tpm.is_none()
+    {
+        return 0;
+    }
+    let text = String::from_utf8_lossy(&request.body);
+    let fallback = request.body.len() as u64 / 4;
+    Encoding::for_model(&target.model)
+        .count_text(&text)
+        .map_or(fallback, |n| n as u64)
+}
+
 /// Forwards `request`, rotating through its provider's keys.
 pub async fn forward(
     shared: &Shared,
@@ -134,6 +152,7 @@ pub async fn forward(
     summary.provider = provider.to_string();
     summary.model = model.to_string();
     let mut pinned = pin.as_ref().and_then(Pin::key);
+    let tokens = expected_tokens(request);
     let mut tried: Vec<usize> = Vec::new();
     let mut failures = Failures::default();
     'keys: loop {
@@ -152,6 +171,7 @@ pub async fn forward(
             wait_budget: Duration::ZERO,
             prefer: pinned,
             pin: pin.as_ref().map(Pin::id),
+            tokens,
         };
         let acquired = if may_wait {
             acquire(&shared.pool, wanted, deadline).await.map(Some)

@@ -27,6 +27,7 @@ mod embeddings;
 mod errors;
 mod failures;
 mod gemini;
+mod limits;
 mod loops;
 mod messages;
 mod messages_input;

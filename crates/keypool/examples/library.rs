@@ -21,6 +21,7 @@ fn request(model: &str) -> AcquireKey {
         wait_budget: Duration::ZERO,
         prefer: None,
         pin: None,
+        tokens: 0,
     }
 }
 
@@ -35,6 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Secret::new("sk-example-key-number-two-0002"),
         ],
         max_concurrent_per_key: Some(1),
+        ..Default::default()
     };
     let pool = KeyPool::new([provider], None, PoolOptions::default()).start();
     let deadline = Instant::now() + Duration::from_secs(5);

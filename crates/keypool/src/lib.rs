@@ -22,6 +22,7 @@
 //!     name: "groq".into(),
 //!     keys: vec![Secret::new("gsk_first_key"), Secret::new("gsk_second_key")],
 //!     max_concurrent_per_key: Some(1),
+//!     ..Default::default()
 //! };
 //! let pool = KeyPool::new([provider], None, PoolOptions::default()).start();
 //! let wanted = AcquireKey {
@@ -31,6 +32,7 @@
 //!     wait_budget: Duration::ZERO,
 //!     prefer: None,
 //!     pin: None,
+//!     tokens: 0,
 //! };
 //! let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
 //! let lease = acquire(&pool, wanted, deadline).await?;

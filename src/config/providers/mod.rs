@@ -16,6 +16,8 @@ use crate::error::InitError;
 use crate::keypool::PoolProvider;
 use crate::providers::presets::preset;
 use crate::providers::Format;
+use crate::resilience::limits::LimitRules;
+use crate::resilience::schedule::DailySchedule;
 use crate::secret::{Secret, MIN_SECRET_CHARS};
 
 /// Requests one key may serve at once for one model, unless configured.
@@ -42,6 +44,13 @@ pub struct ProviderConfig {
     /// preset, or `<P>_RESPONSES=native`): `POST /v1/responses` goes to its
     /// `/responses` as sent, with only `model` replaced.
     pub responses_native: bool,
+    /// Per-key limits by model glob (see `config::limits`).
+    #[serde(skip)]
+    pub limits: LimitRules,
+    /// When the provider's days (for daily limits) begin, if not at the
+    /// global daily reset.
+    #[serde(skip)]
+    pub limits_schedule: Option<DailySchedule>,
 }
 
 /// The key pool's view of a configured provider. Here rather than in the
@@ -52,6 +61,8 @@ impl From<&ProviderConfig> for PoolProvider {
             name: p.name.clone(),
             keys: p.keys.clone(),
             max_concurrent_per_key: p.max_concurrent_per_key,
+            limits: p.limits.clone(),
+            limits_schedule: p.limits_schedule,
         }
     }
 }
@@ -200,6 +211,8 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
             name,
             api_base,
             keys,
+            limits: LimitRules::default(),
+            limits_schedule: None,
         });
     }
     if let Some(warning) = empty_summary(&empty) {

@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 use crate::keypool::report::UsageReport;
 use crate::shared_state::SharedState;
 
+mod limits;
 pub mod routing;
 
 /// Distinct (provider, model) pairs labelled before new ones become
@@ -222,6 +223,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{provider=\"{provider}\"}} {}", value(count));
             }
         }
+        limits::render(&mut out, pool);
         header(
             &mut out,
             "llm_proxy_in_flight_requests",

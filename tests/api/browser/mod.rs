@@ -6,6 +6,7 @@
 //! and `chromedriver` on the `PATH` the tests skip (see `skip_without`).
 
 mod add_key;
+mod limits;
 mod status_page;
 
 use std::path::{Path, PathBuf};

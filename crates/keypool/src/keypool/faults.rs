@@ -97,6 +97,7 @@ mod tests {
             name: "p".into(),
             keys: vec![Secret::new("sk-faults-test-key-0001")],
             max_concurrent_per_key: None,
+            ..Default::default()
         };
         let pool = KeyPool::new([provider], Some(store), PoolOptions::default()).start();
         let rest = |model: &str| {
@@ -107,6 +108,7 @@ mod tests {
                 wait_budget: Duration::ZERO,
                 prefer: None,
                 pin: None,
+                tokens: 0,
             };
             let pool = pool.clone();
             async move {

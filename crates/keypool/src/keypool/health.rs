@@ -23,12 +23,22 @@ pub struct LeaseSpan {
 impl KeyState {
     /// When this key can serve `model` again: `None` if it can now.
     pub fn unavailable_until(&self, model: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let cooldown = self.models.get(model).and_then(|m| m.cooldown_until);
-        [self.locked_until, cooldown]
+        let state = self.models.get(model);
+        let cooldown = state.and_then(|m| m.cooldown_until);
+        let capped = state.and_then(|m| m.capped_until);
+        [self.locked_until, cooldown, capped]
             .into_iter()
             .flatten()
             .filter(|until| *until > now)
             .max()
+    }
+
+    /// Whether the key is at one of its provider's limits for `model`.
+    pub fn is_capped(&self, model: &str, now: DateTime<Utc>) -> bool {
+        self.models
+            .get(model)
+            .and_then(|m| m.capped_until)
+            .is_some_and(|until| until > now)
     }
 
     /// Whether the key is locked out (rejected) at `now`.

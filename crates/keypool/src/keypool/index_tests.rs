@@ -110,14 +110,14 @@ fn run(seed: u64) {
                 let picked = pool.pick(model, &exclude, now);
                 assert_eq!(picked, expected, "acquire {model} excluding {exclude:?}");
                 if let Some(index) = picked {
-                    assert!(pool.take(index, model, now).is_some());
+                    assert!(pool.take(index, model, 0, now).is_some());
                     leases.push((index, model));
                 }
             }
             8..=13 if !leases.is_empty() => {
                 let (index, model) = leases.swap_remove(rng.below(leases.len() as u64) as usize);
                 let next_reset = now + TimeDelta::hours(6);
-                pool.finish(index, model, outcome(&mut rng), 0, now, next_reset);
+                pool.finish(index, model, outcome(&mut rng), (0, 0), now, next_reset);
             }
             14..=16 => now += TimeDelta::seconds(rng.below(200) as i64),
             17 => {
@@ -161,7 +161,7 @@ fn many_keys_stay_in_rank_order_across_leases() {
     let mut seen = Vec::new();
     // With one slot per key, 1,000 leases take every key once, in order.
     while let Some(index) = pool.pick("m", &[], now) {
-        assert!(pool.take(index, "m", now).is_some());
+        assert!(pool.take(index, "m", 0, now).is_some());
         seen.push(index);
     }
     assert_eq!(seen, (0..1000).collect::<Vec<_>>());
@@ -177,11 +177,11 @@ fn many_keys_stay_in_rank_order_across_leases() {
             prompt_tokens: 1,
             completion_tokens: 1,
         },
-        0,
+        (0, 0),
         now,
         now,
     );
-    pool.finish(1, "m", Outcome::Abandoned, 0, now, now);
+    pool.finish(1, "m", Outcome::Abandoned, (0, 0), now, now);
     assert_eq!(pool.pick("m", &[], now), Some(1));
     assert_eq!(pool.pick("m", &[1], now), Some(0));
 }
@@ -196,12 +196,12 @@ fn many_model_names_keep_the_index_small_and_right() {
     for m in 0..1000 {
         let model = format!("model-{m}");
         let index = pool.pick(&model, &[], now).unwrap();
-        assert!(pool.take(index, &model, now).is_some());
+        assert!(pool.take(index, &model, 0, now).is_some());
         assert_eq!(
             pool.pick(&model, &[], now),
             select::pick(pool.keys(), &model, Some(1), &[], now)
         );
-        pool.finish(index, &model, Outcome::Abandoned, 0, now, now);
+        pool.finish(index, &model, Outcome::Abandoned, (0, 0), now, now);
     }
     assert!(pool.indexed_models() <= 256);
 }

@@ -32,6 +32,9 @@ pub struct Lease {
     shared: Option<SharedLease>,
     /// The key the conversation was pinned to in the shared state.
     pinned: Option<usize>,
+    /// Tokens counted against the key's tokens-per-minute limit until the
+    /// answer's usage replaces them.
+    reserved: u64,
 }
 
 // === impl Lease ===
@@ -55,7 +58,14 @@ impl Lease {
             done: false,
             shared: None,
             pinned: None,
+            reserved: 0,
         }
+    }
+
+    /// The lease counts `tokens` expected against the key's limit.
+    pub(super) fn reserving(mut self, tokens: u64) -> Lease {
+        self.reserved = tokens;
+        self
     }
 
     /// A lease the shared state confirmed: its outcome goes there first.
@@ -146,6 +156,7 @@ impl Lease {
             index: self.index,
             taken: self.seq,
             outcome,
+            reserved: self.reserved,
             durable,
             shared: None,
         }

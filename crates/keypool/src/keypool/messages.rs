@@ -30,6 +30,9 @@ pub struct AcquireKey {
     pub wait_budget: Duration,
     pub prefer: Option<usize>,
     pub pin: Option<u64>,
+    /// The prompt's estimated tokens, counted against a tokens-per-minute
+    /// limit while the request is in flight (0 where none applies).
+    pub tokens: u64,
 }
 
 /// How long a conversation's pin outlives its last use: providers keep a
@@ -90,6 +93,8 @@ pub struct ReportOutcome {
     /// The lease's number in the provider's sequence.
     pub taken: u64,
     pub outcome: Outcome,
+    /// The tokens the lease expected (see [`AcquireKey::tokens`]).
+    pub reserved: u64,
     pub durable: Option<oneshot::Sender<()>>,
     /// For a lease confirmed in the shared state: its id there, and the
     /// key's health as the shared state now has it.
@@ -161,7 +166,14 @@ impl Handler<AcquireKey> for KeyPool {
             .filter(|i| !msg.exclude.contains(i) && provider.ready_now(*i, &msg.model, now));
         if let Some(index) = preferred.or_else(|| provider.pick(&msg.model, &msg.exclude, now)) {
             return provider
-                .lease(&msg.provider, index, &msg.model, ctx.address(), now)
+                .lease(
+                    &msg.provider,
+                    index,
+                    &msg.model,
+                    msg.tokens,
+                    ctx.address(),
+                    now,
+                )
                 .map(Acquired::Ready)
                 .ok_or(AcquireError::UnknownProvider);
         }
@@ -229,6 +241,7 @@ impl KeyPool {
         let queue = provider.waiters.entry(msg.model.clone()).or_default();
         let waiter = Waiter {
             exclude: msg.exclude.clone(),
+            tokens: msg.tokens,
             tx,
         };
         if front {
@@ -262,7 +275,8 @@ impl Handler<ReportOutcome> for KeyPool {
         // Usage counted here goes to the shared state too, if any.
         let shared = self.shared.is_some();
         let before = shared.then(|| provider.lifetime(msg.index, &msg.model));
-        provider.finish(msg.index, &msg.model, msg.outcome, taken, now, next_reset);
+        let lease = (taken, msg.reserved);
+        provider.finish(msg.index, &msg.model, msg.outcome, lease, now, next_reset);
         if let Some(health) = msg.shared.as_ref().and_then(|s| s.health) {
             provider.adopt(msg.index, &msg.model, &health, now);
         }

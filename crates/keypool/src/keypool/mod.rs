@@ -51,6 +51,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use crate::resilience::clock::{until, Clock, SystemClock};
+use crate::resilience::limits::LimitRules;
 use crate::resilience::schedule::DailySchedule;
 use crate::secret::Secret;
 use crate::shared_state::SharedState;
@@ -82,12 +83,18 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 const MAILBOX_CAPACITY: usize = 4096;
 
 /// One provider's keys, as given to [`KeyPool::new`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PoolProvider {
     pub name: String,
     pub keys: Vec<Secret>,
     /// Requests in flight per (key, model); `None` = unlimited.
     pub max_concurrent_per_key: Option<u32>,
+    /// Requests per minute and per day, tokens per minute, per (key,
+    /// model): see [`crate::resilience::limits`].
+    pub limits: LimitRules,
+    /// When this provider's days (for `rpd`) begin, if not at the pool's
+    /// daily reset.
+    pub limits_schedule: Option<DailySchedule>,
 }
 
 /// How the pool tells time.
@@ -121,6 +128,8 @@ pub struct KeyPool {
 /// A request waiting for a key.
 struct Waiter {
     exclude: Vec<usize>,
+    /// The request's expected tokens (see [`AcquireKey::tokens`]).
+    tokens: u64,
     tx: Wake,
 }
 
@@ -192,7 +201,10 @@ impl KeyPool {
                 .into_iter()
                 .map(|p| {
                     let keys = p.keys.into_iter().map(KeyState::new).collect();
-                    (p.name, ProviderPool::new(p.max_concurrent_per_key, keys))
+                    let mut pool = ProviderPool::new(p.max_concurrent_per_key, keys);
+                    let days = p.limits_schedule.unwrap_or(options.schedule);
+                    pool.set_limits(p.limits, days, options.clock.now());
+                    (p.name, pool)
                 })
                 .collect(),
             store,
@@ -347,5 +359,7 @@ impl Actor for KeyPool {
 
 #[cfg(test)]
 mod index_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;

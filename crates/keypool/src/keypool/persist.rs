@@ -36,6 +36,7 @@ impl KeyPool {
                 saved.restore(name, key);
             }
             provider.bound_all_records(now);
+            provider.recap_all(now);
         }
         self.last_reset = self.store.as_ref().and_then(|s| s.last_reset());
         self.history = History::loaded(self.store.as_ref(), now);
@@ -114,6 +115,7 @@ impl KeyPool {
                             hinted: state.hinted,
                             consecutive_failures: state.consecutive_failures,
                             last_failure: state.last_failure,
+                            windows: state.windows,
                         },
                     });
                 }

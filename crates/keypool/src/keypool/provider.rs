@@ -16,6 +16,8 @@ use super::records::MAX_RECORDS_PER_KEY;
 use super::select::Later;
 use super::state::KeyState;
 use super::{KeyPool, Lease, Waiter, Wake};
+use crate::resilience::limits::{Caps, LimitRules, Span};
+use crate::resilience::schedule::DailySchedule;
 use crate::secret::{KeyId, Secret};
 use crate::shared_state::{local_time, Health, Refusal};
 use crate::vocab::{Counters, Outcome};
@@ -33,6 +35,9 @@ pub(super) struct ProviderPool {
     /// Records evicted from memory (past [`MAX_RECORDS_PER_KEY`]), to
     /// delete from the store on its next write.
     pub(super) evicted: Vec<(KeyId, String)>,
+    /// Per-(key, model) caps, and when the provider's days begin.
+    limits: LimitRules,
+    days: DailySchedule,
 }
 
 // === impl ProviderPool ===
@@ -46,7 +51,47 @@ impl ProviderPool {
             waiters: HashMap::new(),
             seq: 0,
             evicted: Vec::new(),
+            limits: LimitRules::default(),
+            days: DailySchedule::default(),
         }
+    }
+
+    /// Sets the caps and the provider's days, and rests (or frees) every
+    /// key as its counts stand under them.
+    pub(super) fn set_limits(
+        &mut self,
+        limits: LimitRules,
+        days: DailySchedule,
+        now: DateTime<Utc>,
+    ) {
+        if self.limits == limits && self.days == days {
+            return;
+        }
+        self.limits = limits;
+        self.days = days;
+        let span = Span::at(now, &self.days);
+        for key in &mut self.keys {
+            for (model, state) in &mut key.models {
+                let caps = self.limits.caps(model);
+                state.capped_until = state.windows.capped_until(&caps, &span);
+            }
+        }
+        self.index.clear();
+    }
+
+    /// Rests every key as its counts stand (after loading them).
+    pub(super) fn recap_all(&mut self, now: DateTime<Utc>) {
+        let (limits, days) = (std::mem::take(&mut self.limits), self.days);
+        self.set_limits(limits, days, now);
+    }
+
+    /// The caps of `model`, and where their windows stand at `now`.
+    pub(super) fn caps(&self, model: &str, now: DateTime<Utc>) -> Option<(Caps, Span)> {
+        if self.limits.is_empty() {
+            return None;
+        }
+        let caps = self.limits.caps(model);
+        (!caps.is_none()).then(|| (caps, Span::at(now, &self.days)))
     }
 
     /// Models the index holds now (for tests of its bound).
@@ -190,8 +235,10 @@ impl ProviderPool {
         &mut self,
         index: usize,
         model: &str,
+        tokens: u64,
         now: DateTime<Utc>,
     ) -> Option<(Secret, u64)> {
+        let capped = self.caps(model, now);
         self.seq += 1;
         let key = self.keys.get_mut(index)?;
         key.in_flight += 1;
@@ -202,6 +249,13 @@ impl ProviderPool {
         };
         state.in_flight += 1;
         state.touched = self.seq;
+        if let Some((caps, span)) = capped {
+            // The call counts now, so no other request can pass the cap.
+            state.windows.request(&span, tokens);
+            state.capped_until = state.windows.capped_until(&caps, &span);
+            state.recorded = true;
+            state.dirty = true;
+        }
         let secret = key.secret.clone();
         self.index.refresh(&self.keys, index, self.limit, now);
         Some((secret, self.seq))
@@ -213,11 +267,12 @@ impl ProviderPool {
         provider: &str,
         index: usize,
         model: &str,
+        tokens: u64,
         pool: Addr<KeyPool>,
         now: DateTime<Utc>,
     ) -> Option<Lease> {
-        let (secret, seq) = self.take(index, model, now)?;
-        Some(Lease::new(pool, provider, model, index, secret, seq))
+        let (secret, seq) = self.take(index, model, tokens, now)?;
+        Some(Lease::new(pool, provider, model, index, secret, seq).reserving(tokens))
     }
 
     /// Ends one attempt on key `index`, leased as number `taken`: releases
@@ -230,10 +285,11 @@ impl ProviderPool {
         index: usize,
         model: &str,
         outcome: Outcome,
-        taken: u64,
+        (taken, reserved): (u64, u64),
         now: DateTime<Utc>,
         next_reset: DateTime<Utc>,
     ) {
+        let capped = self.caps(model, now);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
@@ -260,6 +316,11 @@ impl ProviderPool {
         state.usage.daily.record(outcome);
         state.usage.lifetime.record(outcome);
         state.dirty |= outcome != Outcome::Abandoned;
+        if let Some((caps, span)) = capped.filter(|(caps, _)| caps.tpm.is_some()) {
+            state.windows.tokens(&span, reserved, outcome.tokens());
+            state.capped_until = state.windows.capped_until(&caps, &span);
+            state.dirty = true;
+        }
         if !recorded {
             self.bound_records(index, model, now);
         }
@@ -268,7 +329,8 @@ impl ProviderPool {
 
     /// Counts an attempt in key `index`'s usage, nothing else: it stays
     /// leased, its health unchanged. Failures are not part of a key's
-    /// rank, so the index needs no refresh.
+    /// rank, so the index needs no refresh, unless the attempt (another
+    /// call to the provider) reached a limit.
     pub(super) fn count(
         &mut self,
         index: usize,
@@ -276,6 +338,7 @@ impl ProviderPool {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) {
+        let capped = self.caps(model, now);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
@@ -288,6 +351,11 @@ impl ProviderPool {
         state.usage.daily.record(outcome);
         state.usage.lifetime.record(outcome);
         state.dirty = true;
+        if let Some((caps, span)) = capped {
+            state.windows.request(&span, 0);
+            state.capped_until = state.windows.capped_until(&caps, &span);
+            self.index.refresh(&self.keys, index, self.limit, now);
+        }
         if !recorded {
             self.bound_records(index, model, now);
         }
@@ -342,6 +410,7 @@ impl ProviderPool {
                 continue;
             };
             let Some(waiter) = queue.remove(i) else { break };
+            let tokens = waiter.tokens;
             let tx = match waiter.tx {
                 Wake::Lease(tx) => tx,
                 Wake::Retry(tx) => {
@@ -351,13 +420,14 @@ impl ProviderPool {
                     break;
                 }
             };
-            let Some(lease) = self.lease(provider, index, model, pool.clone(), now) else {
+            let Some(lease) = self.lease(provider, index, model, tokens, pool.clone(), now) else {
                 break;
             };
             if let Err(lease) = tx.send(lease) {
                 // The request gave up just now; take the key back.
                 lease.disarm();
-                self.finish(index, model, Outcome::Abandoned, self.seq, now, now);
+                let taken = (self.seq, tokens);
+                self.finish(index, model, Outcome::Abandoned, taken, now, now);
             }
         }
         if !queue.is_empty() {

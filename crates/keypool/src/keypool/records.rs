@@ -69,6 +69,7 @@ mod tests {
             name: "p".into(),
             keys: vec![secret],
             max_concurrent_per_key: None,
+            ..Default::default()
         };
         let mut pool = KeyPool::new([provider], Some(store.clone()), PoolOptions::default());
         let report = pool.report();

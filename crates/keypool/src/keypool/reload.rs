@@ -39,12 +39,15 @@ impl Handler<UpdateProviders> for KeyPool {
             }
         }
         let saved = self.saved_state();
+        let (now, global) = (self.now(), self.schedule);
         for configured in msg.0 {
             let provider = self
                 .providers
                 .entry(configured.name.clone())
                 .or_insert_with(|| ProviderPool::new(configured.max_concurrent_per_key, vec![]));
             provider.set_limit(configured.max_concurrent_per_key);
+            let days = configured.limits_schedule.unwrap_or(global);
+            provider.set_limits(configured.limits, days, now);
             let keys = provider.keys_mut();
             let ids: HashSet<_> = configured.keys.iter().map(|k| k.id()).collect();
             for key in keys
@@ -70,9 +73,9 @@ impl Handler<UpdateProviders> for KeyPool {
                 }
             }
         }
-        let now = self.now();
         for provider in self.providers.values_mut() {
             provider.bound_all_records(now);
+            provider.recap_all(now);
         }
         self.serve_all_waiters(ctx);
         MessageResult(summary)
@@ -129,6 +132,7 @@ impl Saved {
             state.hinted = record.hinted;
             state.consecutive_failures = record.consecutive_failures;
             state.last_failure = record.last_failure;
+            state.windows = record.windows;
         }
         if let Some(record) = self.keys.get(&id) {
             key.locked_until = record.locked_until;

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::history::HourReport;
 use super::messages::ResetCooldowns;
+use super::provider::ProviderPool;
 use super::state::KeyState;
 use super::KeyPool;
+use crate::resilience::limits::{Caps, Span, Windows};
 use crate::vocab::{Counters, FailureKind};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -54,6 +56,53 @@ pub struct ModelReport {
     pub last_failure: Option<FailureKind>,
     pub daily: Counters,
     pub lifetime: Counters,
+    /// The provider's per-key limits that apply to the model, and how much
+    /// of each is used (absent when none applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsReport>,
+}
+
+/// How much of each limit one (key, model) used in its current window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsReport {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<LimitCount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<LimitCount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<LimitCount>,
+}
+
+/// One limit: the cap, what its window used, and when the window ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitCount {
+    pub limit: u64,
+    pub used: u64,
+    pub resets_at: DateTime<Utc>,
+}
+
+// === impl LimitsReport ===
+
+impl LimitsReport {
+    /// `windows` under `caps` at `span`; `None` when no cap is set.
+    pub fn of(caps: &Caps, windows: &Windows, span: &Span) -> Option<LimitsReport> {
+        if caps.is_none() {
+            return None;
+        }
+        let now = windows.current(span);
+        let count = |cap: Option<u64>, used: u64, resets_at| {
+            cap.map(|limit| LimitCount {
+                limit,
+                used,
+                resets_at,
+            })
+        };
+        Some(LimitsReport {
+            rpm: count(caps.rpm, now.minute_requests, span.next_minute),
+            rpd: count(caps.rpd, now.day_requests, span.next_day),
+            tpm: count(caps.tpm, now.minute_tokens, span.next_minute),
+        })
+    }
 }
 
 // === impl KeyPool: inspection and manual recovery ===
@@ -71,7 +120,7 @@ impl KeyPool {
                         .keys()
                         .iter()
                         .filter(|k| !k.retired)
-                        .map(|k| KeyReport::of(k, now))
+                        .map(|k| KeyReport::of(k, p, now))
                         .collect();
                     (name.clone(), ProviderReport { keys })
                 })
@@ -145,7 +194,7 @@ fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl KeyReport {
-    fn of(key: &KeyState, now: DateTime<Utc>) -> KeyReport {
+    fn of(key: &KeyState, provider: &ProviderPool, now: DateTime<Utc>) -> KeyReport {
         let future = |t: Option<DateTime<Utc>>| t.filter(|t| *t > now).map(ceil_to_second);
         KeyReport {
             id: key.id.to_string(),
@@ -164,6 +213,9 @@ impl KeyReport {
                         last_failure: state.last_failure,
                         daily: state.usage.daily,
                         lifetime: state.usage.lifetime,
+                        limits: provider.caps(model, now).and_then(|(caps, span)| {
+                            LimitsReport::of(&caps, &state.windows, &span)
+                        }),
                     };
                     (model.clone(), report)
                 })

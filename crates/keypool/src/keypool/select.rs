@@ -148,10 +148,13 @@ impl RestCause {
         if key.locked_until.is_some_and(|until| until > now) {
             return RestCause::Locked;
         }
-        let cooling = key
-            .models
-            .get(model)
-            .filter(|m| m.cooldown_until.is_some_and(|until| until > now));
+        let state = key.models.get(model);
+        let cooling = state.filter(|m| m.cooldown_until.is_some_and(|until| until > now));
+        // At a limit: a rate limit, which the client is told to wait out.
+        let capped = state.is_some_and(|m| m.capped_until.is_some_and(|until| until > now));
+        if capped && cooling.is_none() {
+            return RestCause::RateLimited;
+        }
         match cooling.map(|m| m.last_failure) {
             None => RestCause::Locked,
             Some(Some(FailureKind::Transient)) => RestCause::Failing,

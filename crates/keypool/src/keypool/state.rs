@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::resilience::limits::Windows;
 use crate::secret::{KeyId, Secret};
 use crate::vocab::{FailureKind, Usage};
 
@@ -64,6 +65,11 @@ pub struct ModelState {
     pub failed_at_seq: u64,
     /// Changed since the last write to the store.
     pub dirty: bool,
+    /// Calls and tokens in the current windows of the provider's limits.
+    pub windows: Windows,
+    /// At a limit for this model until then (see
+    /// [`crate::resilience::limits`]).
+    pub capped_until: Option<DateTime<Utc>>,
 }
 
 // === impl KeyState ===

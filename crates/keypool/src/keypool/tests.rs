@@ -23,6 +23,7 @@ fn providers() -> Vec<PoolProvider> {
         name: "p".into(),
         keys: vec![Secret::new(KEY_A), Secret::new(KEY_B)],
         max_concurrent_per_key: Some(1),
+        ..Default::default()
     }]
 }
 
@@ -41,6 +42,7 @@ fn request(model: &str) -> AcquireKey {
         wait_budget: Duration::from_secs(30),
         prefer: None,
         pin: None,
+        tokens: 0,
     }
 }
 
@@ -116,6 +118,7 @@ async fn a_resting_key_is_handed_to_a_waiter_when_its_cooldown_ends() {
         name: "p".into(),
         keys: vec![Secret::new(KEY_A)],
         max_concurrent_per_key: Some(1),
+        ..Default::default()
     }];
     let pool = KeyPool::new(providers, None, options(&clock, DailySchedule::default())).start();
     lease(&pool, "m").await.finish_durably(rate_limited()).await;
@@ -302,6 +305,7 @@ async fn a_burst_of_concurrent_failures_on_one_key_is_one_ladder_step() {
         name: "p".into(),
         keys: vec![Secret::new(KEY_A)],
         max_concurrent_per_key: None,
+        ..Default::default()
     }];
     let pool = KeyPool::new(unlimited, None, options(&clock, DailySchedule::default())).start();
     let mut burst = Vec::new();
@@ -332,6 +336,7 @@ async fn a_preferred_key_is_leased_while_it_could_serve() {
     let prefer = |index| AcquireKey {
         prefer: Some(index),
         pin: None,
+        tokens: 0,
         ..request("m")
     };
     // Key 1 is not the usual choice (key 0 has the same rank and comes

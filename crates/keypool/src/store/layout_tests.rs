@@ -76,6 +76,7 @@ fn full_model() -> ModelRecord {
         hinted: true,
         consecutive_failures: 6,
         last_failure: Some(FailureKind::Quota),
+        windows: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::resilience::limits::Windows;
 use crate::vocab::{FailureKind, Usage};
 
 /// One key's state for one model.
@@ -16,6 +17,14 @@ pub struct ModelRecord {
     pub consecutive_failures: u32,
     /// The class of the last failure, shown until the daily reset.
     pub last_failure: Option<FailureKind>,
+    /// Counts of the provider's per-key limits. Written only when some
+    /// limit applies, so other records keep the layout older releases read.
+    #[serde(skip_serializing_if = "is_default")]
+    pub windows: Windows,
+}
+
+fn is_default(windows: &Windows) -> bool {
+    *windows == Windows::default()
 }
 
 /// One key's lockout, and whether an operator disabled it.

@@ -64,6 +64,21 @@ impl Outcome {
             Outcome::ClientError | Outcome::Abandoned => false,
         }
     }
+
+    /// Prompt plus completion tokens, as the provider reported them.
+    pub fn tokens(self) -> u64 {
+        match self {
+            Outcome::Success {
+                prompt_tokens,
+                completion_tokens,
+            }
+            | Outcome::Interrupted {
+                prompt_tokens,
+                completion_tokens,
+            } => prompt_tokens.saturating_add(completion_tokens),
+            Outcome::ClientError | Outcome::Failed(_) | Outcome::Abandoned => 0,
+        }
+    }
 }
 
 // === impl Counters ===

@@ -80,6 +80,7 @@ impl Plan {
                     provider: self.request.provider.clone(),
                     model: self.request.model.clone(),
                     index: chosen.index,
+                    tokens: self.request.tokens,
                     kid: chosen.kid.clone(),
                     lease,
                     epoch,
@@ -97,7 +98,8 @@ impl Plan {
                     chosen.index,
                     chosen.key,
                     lease,
-                );
+                )
+                .reserving(self.request.tokens);
                 let pinned = pinned.and_then(|p| self.candidates.get(p)).map(|c| c.index);
                 Confirmed::Leased(lease.confirmed(shared, pinned))
             }

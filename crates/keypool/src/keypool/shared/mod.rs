@@ -139,6 +139,7 @@ struct Leased {
     provider: String,
     model: String,
     index: usize,
+    tokens: u64,
     kid: Kid,
     lease: u64,
     epoch: String,
@@ -229,6 +230,9 @@ impl KeyPool {
     /// every key not tried, best first by the local rank (free keys, then
     /// busy ones, then resting ones by when they are back).
     /// `Err` gives the request back: the pool answers it alone.
+    // The request goes back by value: boxing it would allocate on every
+    // acquire of a pool without shared state.
+    #[allow(clippy::result_large_err)]
     pub(super) fn plan(&mut self, msg: AcquireKey) -> Result<Plan, AcquireKey> {
         let Some(state) = self.shared.as_ref().map(|r| r.state.clone()) else {
             return Err(msg);
@@ -248,6 +252,8 @@ impl KeyPool {
             }
             let order = match standing(key, index, &msg.model, provider.limit(), now) {
                 Standing::Retired => continue,
+                // This replica counts the limits: Redis cannot overrule it.
+                Standing::Resting(_) if key.is_capped(&msg.model, now) => continue,
                 Standing::Ready(rank) => (0, rank.tier, rank.successes, rank.last_used, 0),
                 Standing::Full => (1, 0, 0, key.last_used, 0),
                 Standing::Resting(until) => (2, 0, 0, 0, until.timestamp_millis()),
@@ -358,7 +364,7 @@ impl Handler<Leased> for KeyPool {
     fn handle(&mut self, msg: Leased, _: &mut Self::Context) {
         let now = self.now();
         if let Some(provider) = self.providers.get_mut(&msg.provider) {
-            provider.take(msg.index, &msg.model, now);
+            provider.take(msg.index, &msg.model, msg.tokens, now);
         }
         if let Some(replica) = &mut self.shared {
             replica.live.insert(

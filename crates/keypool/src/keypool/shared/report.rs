@@ -113,6 +113,8 @@ impl View<'_> {
                 .copied()
                 .unwrap_or_default();
             in_flight += model.in_flight;
+            // Limits are counted by this replica (see `resilience::limits`).
+            let limits = key.models.get(&model.model).and_then(|m| m.limits);
             key.models.insert(
                 model.model,
                 ModelReport {
@@ -122,6 +124,7 @@ impl View<'_> {
                     last_failure: model.last_failure,
                     daily: plus(model.daily, today),
                     lifetime: plus(model.lifetime, all),
+                    limits,
                 },
             );
         }

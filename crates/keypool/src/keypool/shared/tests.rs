@@ -26,6 +26,7 @@ fn pool(clock: &ManualClock) -> KeyPool {
             .map(Secret::new)
             .collect(),
         max_concurrent_per_key: Some(1),
+        ..Default::default()
     };
     let options = PoolOptions {
         clock: Arc::new(clock.clone()),
@@ -49,6 +50,7 @@ fn request(exclude: Vec<usize>) -> AcquireKey {
         wait_budget: Duration::ZERO,
         prefer: None,
         pin: None,
+        tokens: 0,
     }
 }
 
