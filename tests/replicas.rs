@@ -4,9 +4,9 @@
 //! replicas, a reset via one clears the key for all, per-key limits hold
 //! over all of them, every replica shows the hourly history of all, a
 //! waiter is woken by another replica's release, a killed replica's lease
-//! expires, sticky-session pins hold on every replica, and nothing raw
-//! reaches Redis. Skipped, with a message, without `redis-server`. Faults:
-//! `replicas_faults.rs`.
+//! expires, sticky-session pins and per-key limits (requests per day) hold
+//! on every replica, and nothing raw reaches Redis. Skipped, with a
+//! message, without `redis-server`. Faults: `replicas_faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -202,7 +202,13 @@ fn sticky_pins_hold_on_every_replica() {
         return;
     };
     let mock = MockUpstream::start_in_background();
-    let sticky = [("STICKY_SESSIONS", "true")];
+    // Unlimited concurrency: a turn's lease is released in Redis just after
+    // its answer, and the next turn (on another replica) must not find the
+    // pinned key still held.
+    let sticky = [
+        ("STICKY_SESSIONS", "true"),
+        ("MAX_CONCURRENT_REQUESTS_PER_KEY_MOCK", "0"),
+    ];
     let group = replicas(3, &redis, &mock, &[KEY_1, KEY_2, KEY_3], &sticky);
     let addr = |conversation: usize, n: usize| group[(conversation + n) % 3].running.addr.clone();
     // Each turn of a conversation goes to the next replica: only a pin held
@@ -255,6 +261,33 @@ fn sticky_pins_hold_on_every_replica() {
         metric(&group, "llm_proxy_sticky_hits_total"),
         4 * 5 + 4 * 6 - moved
     );
+    assert_nothing_raw(&redis, &[]);
+}
+
+#[test]
+fn per_key_limits_hold_over_replicas_exactly() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mock = MockUpstream::start_in_background();
+    let limits = [("RPD_LIMIT_MOCK", "2"), ("GLOBAL_TIMEOUT", "2")];
+    let group = replicas(3, &redis, &mock, &[KEY_1, KEY_2], &limits);
+    for i in 0..4 {
+        assert_eq!(chat(&group[i % 3].running.addr, "m"), 200, "request {i}");
+    }
+    assert_eq!(
+        mock.calls(KEY_1, "m"),
+        2,
+        "two calls per key, over all replicas"
+    );
+    assert_eq!(mock.calls(KEY_2, "m"), 2);
+    for replica in &group {
+        let body = r#"{"model":"mock/m","messages":[{"role":"user","content":"hi"}]}"#;
+        let (status, answer) = call(&replica.running.addr, "POST", "/v1/chat/completions", body);
+        assert_eq!(status, 429, "{answer}");
+        assert!(answer.contains("rate_limit_exceeded"), "{answer}");
+    }
+    assert_eq!(mock.total_calls(), 4, "no replica called a capped key");
     assert_nothing_raw(&redis, &[]);
 }
 

@@ -63,6 +63,10 @@ impl Config {
         for p in &self.providers {
             let limit = p.max_concurrent_per_key.unwrap_or(0);
             agreed.push_str(&format!("; {} limit {limit}", p.name));
+            if !p.limits.is_empty() {
+                // Per-key limits counted together must be the same limits.
+                agreed.push_str(&format!(" caps {:?} days {:?}", p.limits, p.limits_schedule));
+            }
         }
         let config = SharedStateConfig {
             url: state.redis_url.trim().to_string(),

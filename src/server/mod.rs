@@ -338,6 +338,18 @@ impl RunningApp {
     /// Stops accepting, lets in-flight requests finish, saves state and
     /// closes the database.
     pub async fn stop(self) {
+        // Requests in flight finish and their outcomes reach Redis and the
+        // pool while the workers (whose tasks settle them) still run.
+        self.server.pause().await;
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_secs(SHUTDOWN_GRACE_SECS);
+        let settled = || {
+            self.shared.metrics.in_flight() == 0
+                && self.shared.state.as_ref().is_none_or(|s| s.settling() == 0)
+        };
+        while !settled() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         self.server.stop(true).await;
         if let Ok(Err(e)) = self.serving.await {
             log::error!("the server stopped with an error: {e}");

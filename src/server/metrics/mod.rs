@@ -101,6 +101,11 @@ impl Metrics {
         InFlight(Arc::clone(&self.in_flight))
     }
 
+    /// Client requests being served now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// One finished client request. `provider`/`model` are empty for routes
     /// that name none.
     pub fn request(

@@ -183,6 +183,12 @@ impl ProviderPool {
                         }
                     }
                 }
+                Refusal::Capped { until } => {
+                    if let Some(at) = local_time(now, redis_now, *until) {
+                        let state = key.model_mut(model);
+                        state.capped_until = Some(state.capped_until.map_or(at, |o| o.max(at)));
+                    }
+                }
                 Refusal::Full | Refusal::Free => continue,
             }
             self.index.refresh(&self.keys, *index, self.limit, now);

@@ -51,7 +51,8 @@ pub struct Windows {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span {
     minute: i64,
-    day: i64,
+    /// The day's start (the provider's daily reset), Unix ms.
+    pub day: i64,
     pub next_minute: DateTime<Utc>,
     pub next_day: DateTime<Utc>,
 }

@@ -43,7 +43,7 @@ pub use check::{check, CheckReport};
 pub use names::{check_namespace, key_id, ProviderKeys};
 pub use responses::RedisResponses;
 pub use scripts::{
-    AcquireReply, Health, Judged, Kid, LocalHealth, Pin, Refusal, Scripts, UsageEntry,
+    AcquireReply, Health, Judged, Kid, LimitArgs, LocalHealth, Pin, Refusal, Scripts, UsageEntry,
 };
 pub use stats::{OpResult, OpStats, OpTotals};
 pub use usage::{KeyUsage, ModelUsage, ProviderUsage};
@@ -86,6 +86,9 @@ pub struct SharedState {
     kids: std::sync::Mutex<HashMap<Secret, String>>,
     scripts: Scripts,
     up: AtomicBool,
+    /// Lease outcomes on their way to Redis and then the pool (see
+    /// [`SharedState::settling`]).
+    settling: std::sync::atomic::AtomicUsize,
     ops: OpStats,
 }
 
@@ -177,6 +180,7 @@ impl SharedState {
             kids: std::sync::Mutex::new(HashMap::new()),
             scripts: Scripts::new(),
             up: AtomicBool::new(true),
+            settling: std::sync::atomic::AtomicUsize::new(0),
             ops: OpStats::default(),
         }))
     }
@@ -220,6 +224,19 @@ impl SharedState {
     /// them all.
     pub fn responses_prefix(&self) -> String {
         format!("{}:{{responses}}", self.namespace)
+    }
+
+    /// Lease outcomes still being settled (a script, then the pool's
+    /// report): a server stopping waits for them before its workers go,
+    /// or their usage would be lost.
+    pub fn settling(&self) -> usize {
+        self.settling.load(Ordering::Acquire)
+    }
+
+    /// Counts a settle until the guard drops.
+    pub fn settle_started(self: &Arc<SharedState>) -> SettleGuard {
+        self.settling.fetch_add(1, Ordering::AcqRel);
+        SettleGuard(self.clone())
     }
 
     /// Whether Redis answered the last operation: false = degraded, the
@@ -346,6 +363,15 @@ impl SharedState {
         };
         self.ops.record("probe", result, started.elapsed());
         result == OpResult::Ok
+    }
+}
+
+/// One settle in progress (see [`SharedState::settle_started`]).
+pub struct SettleGuard(Arc<SharedState>);
+
+impl Drop for SettleGuard {
+    fn drop(&mut self) {
+        self.0.settling.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -79,6 +79,12 @@ impl ProviderKeys {
         }
     }
 
+    /// Hash: a key's calls and tokens in the windows of the provider's
+    /// per-key limits, for one model.
+    pub fn limits(&self, kid: &str, model: &str) -> String {
+        format!("{}:lim:{kid}:{model}", self.prefix)
+    }
+
     /// Hash: a key's lockout.
     pub fn key(&self, kid: &str) -> String {
         format!("{}:key:{kid}", self.prefix)

@@ -154,14 +154,17 @@ class Replica:
     def periods(self):
         return self.day or periods()
 
-    def acquire(self, model, kids, limit=1, ttl=None, pin=None, pin_ms=3_600_000):
-        """pin: a conversation's name (sticky sessions), or None."""
+    def acquire(self, model, kids, limit=1, ttl=None, pin=None, pin_ms=3_600_000,
+                caps=(0, 0, 0), tokens=0):
+        """pin: a conversation's name (sticky sessions), or None; caps: the
+        per-key limits (rpm, rpd, tpm), 0 = none; tokens: expected."""
         keys = [f"{P}:seq", f"{P}:epoch", f"{P}:pin:{pin or '-'}"]
         for k in kids:
-            keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
+            keys += [f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}",
+                     f"{P}:lim:{k}:{model}"]
         keys.append(f"{P}:disabled")
         cur, nxt, _ = self.periods()
-        args = [limit, ttl or self.ttl, cur, nxt, pin_ms if pin else 0]
+        args = [limit, ttl or self.ttl, cur, nxt, pin_ms if pin else 0, *caps, cur, nxt, tokens]
         r = self.s.run(self.conn, "acquire", keys, args)
         if r[0] == 1:
             pinned = kids[r[6] - 1] if r[6] else None
@@ -177,12 +180,16 @@ class Replica:
         """What the admin routes do: the key id in or out of the set."""
         return self.conn.call("SADD" if disabled else "SREM", f"{P}:disabled", k)
 
-    def report(self, model, lease, outcome, kind="", hint=None):
+    def report(self, model, lease, outcome, kind="", hint=None, tokens=None):
+        """tokens: (reserved, used) to correct the tokens-per-minute count."""
         k = lease["kid"]
         keys = [f"{P}:seq", f"{P}:key:{k}", f"{P}:km:{k}:{model}", f"{P}:kl:{k}", f"{P}:kml:{k}:{model}"]
         cur, nxt, after = self.periods()
         args = [lease["lease"], outcome, kind, "" if hint is None else hint, cur, nxt, after,
                 self.ladder, LOCK_BASE, LOCK_MAX, KEEP, WAKE, f"{k}|{model}"]
+        if tokens is not None:
+            keys.append(f"{P}:lim:{k}:{model}")
+            args += list(tokens)
         now, cool, locked, failures, lockouts, released = self.s.run(self.conn, "report", keys, args)
         return {"now": now, "cool": cool, "locked": locked, "failures": failures,
                 "lockouts": lockouts, "released": released}

@@ -137,6 +137,37 @@ def pins_hold_across_replicas(port):
     a.release("p-m", gone)
 
 
+def limits_hold_over_replicas_exactly(port):
+    """Per-key limits counted in Redis: two replicas together never pass a
+    cap, a capped key is refused as "cap" until its window ends, and an
+    answer's usage replaces the tokens reserved for it."""
+    a, b = Replica(port, "a"), Replica(port, "b")
+    rpd = (0, 3, 0)
+    got = []
+    for r in (a, b, a, b, a):
+        lease = r.acquire("l-m", [K[6]], limit=0, caps=rpd)
+        got.append(lease["kid"])
+        if lease["kid"]:
+            r.release("l-m", lease)
+    check(got == [K[6], K[6], K[6], None, None], f"three calls in all, then refused: {got}")
+    refused = b.acquire("l-m", [K[6]], limit=0, caps=rpd)
+    state, until, _ = refused["rest"][K[6]]
+    _, nxt, _ = b.periods()
+    check(state == "cap" and until == nxt, f"capped until the next day: {refused}")
+    check(b.acquire("l-other", [K[6]], limit=0, caps=rpd)["kid"] == K[6], "per model")
+    tpm = (0, 0, 100)
+    first = a.acquire("l-t", [K[7]], limit=0, caps=tpm, tokens=80)
+    check(first["kid"] == K[7], f"room for 80: {first}")
+    held = b.acquire("l-t", [K[7]], limit=0, caps=tpm, tokens=30)
+    check(held["kid"] == K[7], f"110 reserved: {held}")
+    check(a.acquire("l-t", [K[7]], limit=0, caps=tpm, tokens=1)["kid"] is None, "full")
+    a.report("l-t", first, "success", tokens=(80, 20))
+    b.report("l-t", held, "success", tokens=(30, 30))
+    again = a.acquire("l-t", [K[7]], limit=0, caps=tpm, tokens=10)
+    check(again["kid"] == K[7], f"50 used: room again: {again}")
+    a.release("l-t", again)
+
+
 def a_disabled_key_is_refused_by_every_replica(port):
     a, b = Replica(port, "a"), Replica(port, "b")
     a.set_disabled(K[3], True)
@@ -466,6 +497,7 @@ def main():
             ("ladder escalates across replicas", ladder_escalates_across_replicas),
             ("tiers as the pool ranks them", tiers_as_the_pool_ranks_them),
             ("sticky pins hold across replicas", pins_hold_across_replicas),
+            ("per-key limits hold over replicas exactly", limits_hold_over_replicas_exactly),
             ("a disabled key is refused by every replica",
              a_disabled_key_is_refused_by_every_replica),
             ("concurrency limit 1 never double-leases", concurrency_limit_one_never_double_leases),

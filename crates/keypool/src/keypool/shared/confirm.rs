@@ -48,6 +48,7 @@ impl Plan {
         let names = self.state.names(&self.request.provider);
         let kids: Vec<Kid> = self.candidates.iter().map(|c| c.kid.clone()).collect();
         let (model, limit, periods) = (self.request.model.clone(), self.limit, self.periods);
+        let limits = self.limits;
         let pin = self.request.pin.map(|conversation| Pin {
             conversation,
             idle_ms: PIN_IDLE.as_secs() * 1000,
@@ -59,7 +60,9 @@ impl Plan {
             .state
             .run("acquire", |mut conn| async move {
                 scripts
-                    .acquire(&mut conn, names, model, kids, limit, ttl, periods, pin)
+                    .acquire(
+                        &mut conn, names, model, kids, limit, ttl, periods, pin, limits,
+                    )
                     .await
             })
             .await;
@@ -90,6 +93,7 @@ impl Plan {
                     kid: chosen.kid,
                     lease,
                     periods: self.periods,
+                    tpm: self.limits.tpm > 0,
                 };
                 let lease = Lease::new(
                     pool.clone(),

@@ -44,7 +44,7 @@ use super::messages::{AcquireError, AcquireKey, ReportOutcome};
 use super::select::{standing, Standing};
 use super::{KeyPool, Wake};
 use crate::secret::Secret;
-use crate::shared_state::{Health, Kid, Periods, Refusal, SharedState};
+use crate::shared_state::{Health, Kid, LimitArgs, Periods, Refusal, SharedState};
 use crate::vocab::Outcome;
 pub use clear::reset_cooldowns;
 pub(super) use confirm::Confirmed;
@@ -103,6 +103,8 @@ pub struct Plan {
     candidates: Vec<Candidate>,
     limit: Option<u32>,
     periods: Periods,
+    /// The per-key limits for the model, counted in Redis.
+    limits: LimitArgs,
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +121,8 @@ pub(super) struct SharedLease {
     kid: Kid,
     lease: u64,
     periods: Periods,
+    /// A tokens-per-minute limit counts this lease's tokens in Redis.
+    tpm: bool,
 }
 
 /// A shared lease's end, as the pool learns it.
@@ -286,8 +290,20 @@ impl KeyPool {
                 })
             })
             .collect();
+        let limits = provider
+            .caps(&msg.model, now)
+            .map(|(caps, span)| LimitArgs {
+                rpm: caps.rpm.unwrap_or(0),
+                rpd: caps.rpd.unwrap_or(0),
+                tpm: caps.tpm.unwrap_or(0),
+                day: span.day,
+                next_day: span.next_day.timestamp_millis(),
+                tokens: msg.tokens,
+            })
+            .unwrap_or_default();
         Ok(Plan {
             periods,
+            limits,
             limit: provider.limit(),
             candidates,
             state,

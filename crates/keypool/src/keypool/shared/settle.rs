@@ -14,7 +14,9 @@ impl SharedLease {
     /// Ends the lease in Redis, then tells the pool (with the key's health
     /// as Redis has it). Bounded by the operation timeout.
     async fn settle(self, pool: Addr<KeyPool>, mut msg: ReportOutcome) {
-        let (ended, health) = self.end(&msg.provider, &msg.model, msg.outcome).await;
+        let (ended, health) = self
+            .end(&msg.provider, &msg.model, msg.outcome, msg.reserved)
+            .await;
         msg.shared = Some(SharedOutcome {
             lease: self.lease,
             ended,
@@ -42,7 +44,11 @@ impl SharedLease {
     /// thread, or (outside an actix thread) in the pool alone.
     pub(in crate::keypool) fn settle_later(self, pool: Addr<KeyPool>, mut msg: ReportOutcome) {
         if actix_rt::Arbiter::try_current().is_some() {
-            actix_rt::spawn(self.settle(pool, msg));
+            let guard = self.state.settle_started();
+            actix_rt::spawn(async move {
+                self.settle(pool, msg).await;
+                drop(guard);
+            });
         } else {
             // Nowhere to run the script: the lease expires in Redis.
             msg.shared = Some(SharedOutcome {
@@ -56,7 +62,13 @@ impl SharedLease {
 
     /// Whether Redis ended the lease, and the key's health there after a
     /// judging outcome.
-    async fn end(&self, provider: &str, model: &str, outcome: Outcome) -> (bool, Option<Health>) {
+    async fn end(
+        &self,
+        provider: &str,
+        model: &str,
+        outcome: Outcome,
+        reserved: u64,
+    ) -> (bool, Option<Health>) {
         // While degraded the request path leaves Redis alone: the pool
         // releases the lease on recovery.
         if !self.state.is_up() {
@@ -84,11 +96,13 @@ impl SharedLease {
                 return (released.is_some(), None);
             }
         };
+        // The answer's usage takes the place of the tokens reserved for it.
+        let tokens = self.tpm.then(|| (reserved, outcome.tokens()));
         let health = self
             .state
             .run("report", |mut conn| async move {
                 scripts
-                    .report(&mut conn, names, kid, model, lease, judged, periods)
+                    .report(&mut conn, names, kid, model, lease, judged, periods, tokens)
                     .await
             })
             .await;

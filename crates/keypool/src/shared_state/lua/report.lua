@@ -19,6 +19,8 @@
 --                                 failed_at, last_failure, period
 -- KEYS[4] = P:kl:<kid>            zset: leases on the key
 -- KEYS[5] = P:kml:<kid>:<model>   zset: leases on the key for the model
+-- KEYS[6] = P:lim:<kid>:<model>   hash: the per-key limits' counts (see
+--                                 acquire.lua); optional
 --
 -- ARGV[1]  lease id
 -- ARGV[2]  "success" | "failure"
@@ -33,6 +35,9 @@
 -- ARGV[11] how long state is kept after its rest ends, ms
 -- ARGV[12] wake-up channel (P:wake)
 -- ARGV[13] event tag "<kid>|<model>"
+-- ARGV[14] tokens the lease counted against tokens per minute, ARGV[15]
+--          the tokens the answer used (with KEYS[6]): the count this
+--          minute takes the answer's usage in place of the estimate
 --
 -- Returns {now, cooldown_until, locked_until, failures, lockouts, released}
 -- (times in ms, 0 when not resting; released = 1 if the lease was held).
@@ -137,6 +142,22 @@ else
   end
   save_model()
   event, event_until = 'cool', cool
+end
+
+if KEYS[6] then
+  local minute = math.floor(now / 60000)
+  local c = redis.call('HMGET', KEYS[6], 'm', 'mt')
+  local mt = 0
+  if tonumber(c[1]) == minute then
+    mt = tonumber(c[2]) or 0
+  else
+    redis.call('HSET', KEYS[6], 'm', minute, 'mr', 0)
+  end
+  mt = math.max(0, mt - tonumber(ARGV[14])) + tonumber(ARGV[15])
+  redis.call('HSET', KEYS[6], 'mt', mt)
+  if redis.call('PTTL', KEYS[6]) < 0 then
+    redis.call('PEXPIRE', KEYS[6], 2 * 86400000)
+  end
 end
 
 redis.call('PUBLISH', ARGV[12], ARGV[13] .. '|' .. event .. '|' .. event_until)

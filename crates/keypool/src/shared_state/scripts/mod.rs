@@ -28,6 +28,18 @@ const DAILY_USAGE_KEEP_MS: u64 = 8 * 24 * 3600 * 1000;
 /// drawn at each start, so old ones only need to outlive a replay).
 const WATERMARK_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
 
+/// The per-key limits an acquire applies (0 = none), the provider's day
+/// (start and next start, ms) and the tokens the request expects.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LimitArgs {
+    pub rpm: u64,
+    pub rpd: u64,
+    pub tpm: u64,
+    pub day: i64,
+    pub next_day: i64,
+    pub tokens: u64,
+}
+
 /// A conversation's pin (sticky sessions), for an acquire: the
 /// conversation, and how long its pin outlives the lease (ms).
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +82,8 @@ pub enum Refusal {
     },
     /// At the per-(key, model) limit, counted over every replica.
     Full,
+    /// At one of the provider's per-key limits until then.
+    Capped { until: i64 },
     /// Could have served (the script stopped looking once it found one).
     Free,
 }
@@ -164,6 +178,7 @@ impl Scripts {
         lease_ttl_ms: u64,
         periods: Periods,
         pin: Option<Pin>,
+        limits: LimitArgs,
     ) -> RedisResult<AcquireReply> {
         let mut call = self.acquire.prepare_invoke();
         call.key(names.seq())
@@ -173,14 +188,21 @@ impl Scripts {
             call.key(names.key(kid))
                 .key(names.key_model(kid, model))
                 .key(names.leases(kid))
-                .key(names.model_leases(kid, model));
+                .key(names.model_leases(kid, model))
+                .key(names.limits(kid, model));
         }
         call.key(names.disabled());
         call.arg(limit.unwrap_or(0))
             .arg(lease_ttl_ms)
             .arg(periods.current)
             .arg(periods.next)
-            .arg(pin.map_or(0, |p| p.idle_ms));
+            .arg(pin.map_or(0, |p| p.idle_ms))
+            .arg(limits.rpm)
+            .arg(limits.rpd)
+            .arg(limits.tpm)
+            .arg(limits.day)
+            .arg(limits.next_day)
+            .arg(limits.tokens);
         let reply: Vec<Value> = call.invoke_async(conn).await?;
         parse_acquire(&reply)
     }
@@ -196,6 +218,7 @@ impl Scripts {
         lease: u64,
         judged: Judged,
         periods: Periods,
+        tokens: Option<(u64, u64)>,
     ) -> RedisResult<Health> {
         let (outcome, kind, hint) = match judged {
             Judged::Success => ("success", "", String::new()),
@@ -229,6 +252,9 @@ impl Scripts {
             .arg(KEEP_MS)
             .arg(names.wake())
             .arg(format!("{kid}|{model}"));
+        if let Some((reserved, used)) = tokens {
+            call.key(names.limits(kid, model)).arg(reserved).arg(used);
+        }
         let reply: Vec<i64> = call.invoke_async(conn).await?;
         match reply.as_slice() {
             [now, cool, locked, failures, lockouts, _released] => Ok(Health {

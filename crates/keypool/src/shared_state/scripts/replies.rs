@@ -56,6 +56,7 @@ pub(super) fn parse_acquire(reply: &[Value]) -> RedisResult<AcquireReply> {
                 cause: failure_kind(&cause),
             },
             "full" => Refusal::Full,
+            "cap" => Refusal::Capped { until },
             _ => Refusal::Free,
         });
     }
