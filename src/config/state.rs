@@ -65,7 +65,10 @@ impl Config {
             agreed.push_str(&format!("; {} limit {limit}", p.name));
             if !p.limits.is_empty() {
                 // Per-key limits counted together must be the same limits.
-                agreed.push_str(&format!(" caps {:?} days {:?}", p.limits, p.limits_schedule));
+                agreed.push_str(&format!(
+                    " caps {:?} days {:?}",
+                    p.limits, p.limits_schedule
+                ));
             }
         }
         let config = SharedStateConfig {

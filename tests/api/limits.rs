@@ -104,3 +104,40 @@ async fn bad_limits_stop_the_start_with_the_variable_named() {
     assert!(error.contains("RPM_LIMIT_MOCK"), "{error}");
     assert!(error.contains("positive whole number"), "{error}");
 }
+
+#[actix_web::test]
+async fn a_route_moves_on_when_every_key_of_a_target_is_at_its_limit() {
+    let app = crate::routes::spawn_routes(&[("RPD_LIMIT_MOCK", "1")]).await;
+    let mut answered = Vec::new();
+    for _ in 0..4 {
+        let (status, target, body) =
+            crate::routes::post(&app, "/v1/chat/completions", &chat_body("fast")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        answered.push(target);
+    }
+    // One call per key of `mock` today, then the backup, at once.
+    assert_eq!(answered, ["mock/m", "mock/m", "backup/b", "backup/b"]);
+    assert_eq!(app.mock.calls(KEY_1, "m"), 1);
+    assert_eq!(app.mock.calls(KEY_2, "m"), 1);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_token_limit_counts_the_usage_of_the_answer() {
+    let app = spawn_with(Options {
+        keys: vec![KEY_1],
+        extra_env: vec![("TPM_LIMIT_MOCK".into(), "100000".into())],
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = app.chat("mock/m").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let used = body["usage"]["total_tokens"].as_u64().unwrap();
+    let tpm = &app.usage_of(KEY_1, "m").await["limits"]["tpm"];
+    assert_eq!(tpm["limit"], 100000);
+    // The estimate reserved for the call gave way to the answer's usage
+    // (unless the minute turned in between: then it starts from zero).
+    let counted = tpm["used"].as_u64().unwrap();
+    assert!(counted == used || counted == 0, "{counted} vs {used}");
+    app.stop().await;
+}
