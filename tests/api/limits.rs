@@ -76,12 +76,13 @@ async fn a_daily_cap_spreads_requests_then_refuses_without_calling_the_provider(
 
     let mut res = app.client.get(app.url("/metrics")).send().await.unwrap();
     let metrics = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
-    assert!(
-        metrics.contains(
-            "llm_proxy_key_limit_used{provider=\"mock\",key=\"key…0001\",model=\"m\",limit=\"rpd\"} 2"
-        ),
-        "{metrics}"
-    );
+    for line in [
+        "llm_proxy_limit{provider=\"mock\",limit=\"rpd\"} 4",
+        "llm_proxy_limit_used{provider=\"mock\",limit=\"rpd\"} 4",
+        "llm_proxy_keys_capped{provider=\"mock\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 
     // A restart remembers the day's count.
     app.restart().await;
