@@ -2,7 +2,9 @@
 # Instructions per request of the proxy's non-streaming path, under
 # callgrind: starts the mock upstream and the release proxy (run under
 # valgrind), warms up, then counts REQUESTS requests only.
-# Usage: bench/callgrind.sh OUT_FILE [REQUESTS]
+# With STREAM=1: each request is a 200-event stream (model bench/stream200),
+# and the count per event is printed too.
+# Usage: [STREAM=1] bench/callgrind.sh OUT_FILE [REQUESTS]
 # Needs valgrind and python3, and a release build with symbols, e.g.
 #   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release \
 #     --example mock_upstream --bin llm-key-proxy
@@ -16,6 +18,12 @@ PROXY_PORT=19010
 MOCK_PORT=19011
 PROXY_KEY=bench-proxy-key-000000
 URL="http://127.0.0.1:$PROXY_PORT/v1/chat/completions"
+MODEL=bench/bench
+EVENTS=0
+if [[ "${STREAM:-}" == 1 ]]; then
+  MODEL=bench/stream200
+  EVENTS=200
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -51,12 +59,15 @@ vg=$!
 pids+=($vg)
 wait_port "$MOCK_PORT"
 wait_port "$PROXY_PORT"
-python3 bench/drive.py "$URL" "$PROXY_KEY" bench/bench 200 4
+python3 bench/drive.py "$URL" "$PROXY_KEY" "$MODEL" 200 4
 callgrind_control -z "$vg" >/dev/null 2>&1
-python3 bench/drive.py "$URL" "$PROXY_KEY" bench/bench "$N" 4
+python3 bench/drive.py "$URL" "$PROXY_KEY" "$MODEL" "$N" 4
 callgrind_control -d "$vg" >/dev/null 2>&1
 for _ in $(seq 50); do [[ -s "$work/cg.out.1" ]] && break; sleep 0.2; done
 sleep 0.5
 cp "$work/cg.out.1" "$OUT"
 total=$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
 echo "instructions: $total for $N requests = $((total / N)) per request"
+if ((EVENTS)); then
+  echo "= $((total / (N * EVENTS))) per event ($EVENTS events a request)"
+fi

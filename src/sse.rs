@@ -95,7 +95,12 @@ fn find_event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 fn parse_event(raw: &[u8]) -> Option<SseEvent> {
-    let text = String::from_utf8_lossy(raw);
+    // `from_utf8` checks valid text (every provider's) several times faster
+    // than the lossy decoder's walk, which only invalid text needs.
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     let mut data: Option<String> = None;
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -212,6 +217,13 @@ mod tests {
             assert!(pushed <= 16, "the cap did not hold");
         }
         assert_eq!(pushed, 16);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_refused() {
+        let mut p = SseParser::default();
+        p.push(b"data: a\xffb\n\n").unwrap();
+        assert_eq!(p.next_event().unwrap().data, "a\u{fffd}b");
     }
 
     #[test]

@@ -269,11 +269,14 @@ pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> 
     if !data.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(data).is_err() {
         return StreamItem::Error(MALFORMED_EVENT.to_string());
     }
-    if matches!(value_start(data, "error"), Some(b'{' | b'"')) {
+    if matches!(
+        json_keys::value_start(data.as_bytes(), &json_keys::ERROR),
+        Some(b'{' | b'"')
+    ) {
         return StreamItem::Error(data.to_string());
     }
-    let finished = value_start(data, "finish_reason") == Some(b'"');
-    if value_start(data, "usage") != Some(b'{') {
+    let finished = json_keys::value_start(data.as_bytes(), &json_keys::FINISH_REASON) == Some(b'"');
+    if json_keys::value_start(data.as_bytes(), &json_keys::USAGE) != Some(b'{') {
         // The common case: no JSON parse, a targeted prefix insert.
         return StreamItem::Chunk {
             data: Some(prefix_model_text(data, provider)),
@@ -355,7 +358,7 @@ fn has_prefix_bytes(model: &[u8], provider: &str) -> bool {
 /// unescaped `"model"` key found is a real key (the top-level one in every
 /// chunk providers send).
 fn prefix_model_text(data: &str, provider: &str) -> String {
-    let Some(at) = value_offset(data, "model") else {
+    let Some(at) = json_keys::value_offset(data.as_bytes(), &json_keys::MODEL) else {
         return data.to_string();
     };
     if data.as_bytes().get(at) != Some(&b'"') || has_prefix(&data[at + 1..], provider) {
@@ -369,33 +372,7 @@ fn prefix_model_text(data: &str, provider: &str) -> String {
     out
 }
 
-/// The first byte of the value of key `name` in a JSON text.
-fn value_start(data: &str, name: &str) -> Option<u8> {
-    value_offset(data, name).and_then(|at| data.as_bytes().get(at).copied())
-}
-
-/// Offset of the value of the first `"name":` key in a JSON text.
-fn value_offset(data: &str, name: &str) -> Option<usize> {
-    let needle = format!("\"{name}\"");
-    let bytes = data.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = data[from..].find(&needle) {
-        let mut at = from + pos + needle.len();
-        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        if bytes.get(at) == Some(&b':') {
-            at += 1;
-            while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-                at += 1;
-            }
-            return Some(at);
-        }
-        from = from + pos + needle.len();
-    }
-    None
-}
-
+mod json_keys;
 mod json_scan;
 pub mod responses;
 
