@@ -3,27 +3,9 @@
 //! locked key beside rate-limited ones still gives a 429.
 
 use actix_web::http::StatusCode;
-use serde_json::Value;
 
 use crate::helpers::*;
 use mock_upstream::Reply;
-
-/// The `Retry-After` of a chat request's answer, with its status and body.
-async fn chat_with_retry_after(app: &TestApp, model: &str) -> (StatusCode, Option<u64>, Value) {
-    let mut res = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(PROXY_KEY)
-        .send_json(&chat_body(model))
-        .await
-        .unwrap();
-    let retry_after = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().parse().unwrap());
-    let body: Value = res.json().await.unwrap();
-    (res.status(), retry_after, body)
-}
 
 #[actix_web::test]
 async fn a_transient_failure_on_a_second_key_is_a_502_and_cools_no_further_key() {

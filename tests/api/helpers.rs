@@ -317,3 +317,20 @@ pub fn skip_without<T>(why: String) -> Option<T> {
     eprintln!("skipped: {why}");
     None
 }
+
+/// The `Retry-After` of a chat request's answer, with its status and body.
+pub async fn chat_with_retry_after(app: &TestApp, model: &str) -> (StatusCode, Option<u64>, Value) {
+    let mut res = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(PROXY_KEY)
+        .send_json(&chat_body(model))
+        .await
+        .unwrap();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let body: Value = res.json().await.unwrap();
+    (res.status(), retry_after, body)
+}

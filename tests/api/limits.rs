@@ -6,26 +6,8 @@
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Timelike, Utc};
-use serde_json::Value;
 
 use crate::helpers::*;
-
-/// A chat request's status, `Retry-After` and body.
-async fn chat_with_retry_after(app: &TestApp) -> (StatusCode, Option<u64>, Value) {
-    let mut res = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(PROXY_KEY)
-        .send_json(&chat_body("mock/m"))
-        .await
-        .unwrap();
-    let retry_after = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().parse().unwrap());
-    let body: Value = res.json().await.unwrap();
-    (res.status(), retry_after, body)
-}
 
 /// `HH:MM` two hours from now (UTC), whole minutes: a provider reset the
 /// test can predict without waiting for it.
@@ -55,7 +37,7 @@ async fn a_daily_cap_spreads_requests_then_refuses_without_calling_the_provider(
     assert_eq!(app.mock.calls(KEY_1, "m"), 2, "the cap spreads requests");
     assert_eq!(app.mock.calls(KEY_2, "m"), 2);
 
-    let (status, retry_after, body) = chat_with_retry_after(&app).await;
+    let (status, retry_after, body) = chat_with_retry_after(&app, "mock/m").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
     // Until the provider's own reset, two hours on (not the global 03:00).
@@ -86,7 +68,7 @@ async fn a_daily_cap_spreads_requests_then_refuses_without_calling_the_provider(
 
     // A restart remembers the day's count.
     app.restart().await;
-    let (status, _, _) = chat_with_retry_after(&app).await;
+    let (status, _, _) = chat_with_retry_after(&app, "mock/m").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.mock.total_calls(), 4);
     app.stop().await;
