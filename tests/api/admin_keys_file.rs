@@ -223,16 +223,7 @@ async fn an_env_file_that_cannot_be_written_adds_nothing_and_says_so() {
 
 #[actix_web::test]
 async fn request_logs_mask_a_key_added_at_runtime() {
-    let logs_tmp = tempfile::tempdir().unwrap();
-    let logs = logs_tmp.path().join("logs");
-    let app = spawn_with(Options {
-        extra_env: vec![
-            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
-            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
-        ],
-        ..Options::default()
-    })
-    .await;
+    let (app, logs, _logs_tmp) = spawn_logging().await;
     assert_eq!(
         add(&app, json!({"provider": "mock", "key": NEW_KEY}))
             .await

@@ -334,3 +334,19 @@ pub async fn chat_with_retry_after(app: &TestApp, model: &str) -> (StatusCode, O
     let body: Value = res.json().await.unwrap();
     (res.status(), retry_after, body)
 }
+
+/// A proxy with request logging on, into a temporary directory: the app,
+/// the log directory, and its guard (the directory goes with it).
+pub async fn spawn_logging() -> (TestApp, PathBuf, tempfile::TempDir) {
+    let logs_tmp = tempfile::tempdir().unwrap();
+    let logs = logs_tmp.path().join("logs");
+    let app = spawn_with(Options {
+        extra_env: vec![
+            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
+            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    (app, logs, logs_tmp)
+}

@@ -28,16 +28,7 @@ fn read_json(path: PathBuf) -> Value {
 
 #[actix_web::test]
 async fn each_request_gets_a_directory_and_failures_a_line_without_secrets() {
-    let logs_tmp = tempfile::tempdir().unwrap();
-    let logs = logs_tmp.path().join("logs");
-    let app = spawn_with(Options {
-        extra_env: vec![
-            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
-            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
-        ],
-        ..Options::default()
-    })
-    .await;
+    let (app, logs, _logs_tmp) = spawn_logging().await;
     app.mock.script(
         KEY_1,
         "m",

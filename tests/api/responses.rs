@@ -225,16 +225,7 @@ async fn reasoning_and_a_cut_answer_come_back_as_the_response_says() {
 
 #[actix_web::test]
 async fn a_response_is_counted_in_metrics_and_kept_in_the_request_log() {
-    let logs_tmp = tempfile::tempdir().unwrap();
-    let logs = logs_tmp.path().join("logs");
-    let app = spawn_with(Options {
-        extra_env: vec![
-            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
-            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
-        ],
-        ..Options::default()
-    })
-    .await;
+    let (app, logs, _logs_tmp) = spawn_logging().await;
     let body = json!({"model": "mock/m", "input": "hi", "stream": true});
     let answer = post(&app, &body).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);

@@ -81,16 +81,7 @@ async fn the_same_route_serves_messages_responses_and_embeddings() {
 
 #[actix_web::test]
 async fn request_logs_record_every_target_tried() {
-    let logs_tmp = tempfile::tempdir().unwrap();
-    let logs = logs_tmp.path().join("logs");
-    let app = spawn_with(Options {
-        extra_env: vec![
-            ("ENABLE_REQUEST_LOGGING".into(), "true".into()),
-            ("REQUEST_LOG_DIR".into(), logs.display().to_string()),
-        ],
-        ..Options::default()
-    })
-    .await;
+    let (app, logs, _logs_tmp) = spawn_logging().await;
     let base = app.mock.base_url.clone();
     app.set_env("BACKUP_API_KEY", Some(BACKUP_KEY));
     app.set_env("BACKUP_API_BASE", Some(&base));

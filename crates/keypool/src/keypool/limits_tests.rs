@@ -155,3 +155,37 @@ async fn a_daily_cap_ends_at_the_providers_own_reset_and_survives_a_restart() {
     clock.advance(Duration::from_secs(3600));
     assert!(ask(&pool, 0).await.is_ok(), "the provider's new day");
 }
+
+#[actix_rt::test]
+async fn a_request_waits_for_a_key_that_frees_before_its_deadline() {
+    tokio::time::pause();
+    let clock = ManualClock::at(t("2026-12-04T12:00:50Z"));
+    let caps = Caps {
+        rpm: Some(1),
+        ..Caps::default()
+    };
+    let pool = start(provider(&["sk-limit-a-0001"], caps, None), &clock, None);
+    ask(&pool, 0).await.unwrap().finish(ok(1, 1));
+    let request = AcquireKey {
+        provider: "p".into(),
+        model: "m".into(),
+        exclude: vec![],
+        wait_budget: Duration::from_secs(30),
+        prefer: None,
+        pin: None,
+        tokens: 0,
+    };
+    // The minute ends in 10 s, within the request's 30 s: it waits.
+    let waiting = acquire(
+        &pool,
+        request,
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    );
+    let minute_ends = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    let (lease, ()) = futures_util::future::join(waiting, minute_ends).await;
+    assert!(lease.is_ok(), "served once the minute ended: {lease:?}");
+}

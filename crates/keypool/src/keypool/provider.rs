@@ -69,6 +69,20 @@ impl ProviderPool {
         }
         self.limits = limits;
         self.days = days;
+        self.recap_all(now);
+    }
+
+    /// Rests (or frees) every key as its counts stand under the limits:
+    /// after they change, and after counts are loaded.
+    pub(super) fn recap_all(&mut self, now: DateTime<Utc>) {
+        if self.limits.is_empty()
+            && !self
+                .keys
+                .iter()
+                .any(|k| k.models.values().any(|m| m.capped_until.is_some()))
+        {
+            return;
+        }
         let span = Span::at(now, &self.days);
         for key in &mut self.keys {
             for (model, state) in &mut key.models {
@@ -77,12 +91,6 @@ impl ProviderPool {
             }
         }
         self.index.clear();
-    }
-
-    /// Rests every key as its counts stand (after loading them).
-    pub(super) fn recap_all(&mut self, now: DateTime<Utc>) {
-        let (limits, days) = (std::mem::take(&mut self.limits), self.days);
-        self.set_limits(limits, days, now);
     }
 
     /// The caps of `model`, and where their windows stand at `now`.
