@@ -1,7 +1,8 @@
 //! The HTTP server: routes, auth, the rotation loop and stream relay.
 //!
-//! [`start`] opens the store, starts the [`KeyPool`] on its own thread and
-//! the actix-web server with one [`UpstreamWorker`] per HTTP worker thread,
+//! [`start`] opens the store, starts the [`KeyPool`] on the first HTTP
+//! worker's thread (see `pool_home.rs`) and the actix-web server with one
+//! [`UpstreamWorker`] per HTTP worker thread,
 //! and returns a [`RunningApp`] handle (tests start the real app on port 0
 //! this way).
 
@@ -19,6 +20,7 @@ mod models;
 mod openai_only;
 mod peek_call;
 mod per_target;
+mod pool_home;
 pub mod reload;
 mod responses_native;
 mod rotation;
@@ -45,7 +47,7 @@ use actix_web::{web, App, HttpServer};
 use crate::config::{is_loopback, Config, ConfigSource};
 use crate::error::InitError;
 use crate::inbound::OpenAiChat;
-use crate::keypool::{KeyPool, PoolOptions, PoolProvider, Shutdown};
+use crate::keypool::{KeyPool, PoolOptions, PoolProvider};
 use crate::reqlog::{LogHandle, Logger, Redactor};
 use crate::resilience::clock::{Clock, SystemClock};
 use crate::shared_state::SharedState;
@@ -87,7 +89,6 @@ pub struct RunningApp {
     server: ServerHandle,
     serving: actix_rt::task::JoinHandle<std::io::Result<()>>,
     pool: Addr<KeyPool>,
-    pool_thread: Arbiter,
 }
 
 /// Starts the proxy described by `config`. Must run inside an actix system.
@@ -140,7 +141,7 @@ async fn start_serving(
             (pool, StoredResponses::new(responses))
         }
     };
-    let (pool, pool_thread) = pool.start_on_own_thread();
+    let (pool, pool_hand_off) = pool_home::hand_off(pool);
 
     let server_settings = config.settings.server.clone();
     let client = ClientSettings {
@@ -171,6 +172,7 @@ async fn start_serving(
     });
     let app_shared = shared.clone();
     let mut server = HttpServer::new(move || {
+        pool_hand_off.run_here();
         let worker = UpstreamWorker::new(&client).start();
         App::new()
             .app_data(app_shared.clone())
@@ -213,7 +215,6 @@ async fn start_serving(
         server: handle,
         serving: actix_rt::spawn(server),
         pool,
-        pool_thread,
     })
 }
 
@@ -328,7 +329,7 @@ impl RunningApp {
                     if let Ok(Err(e)) = result {
                         log::error!("the server stopped with an error: {e}");
                     }
-                    close_pool(self.pool, self.pool_thread).await;
+                    pool_home::close(&self.pool).await;
                     return;
                 }
             }
@@ -350,11 +351,12 @@ impl RunningApp {
         while !settled() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        // The pool runs on a worker's thread: it is saved and stopped first.
+        pool_home::close(&self.pool).await;
         self.server.stop(true).await;
         if let Ok(Err(e)) = self.serving.await {
             log::error!("the server stopped with an error: {e}");
         }
-        close_pool(self.pool, self.pool_thread).await;
     }
 }
 
@@ -388,11 +390,4 @@ async fn shutdown_signal() {
         }
     }
     let _ = actix_rt::signal::ctrl_c().await;
-}
-
-async fn close_pool(pool: Addr<KeyPool>, thread: Arbiter) {
-    if pool.send(Shutdown).await.is_err() {
-        log::error!("the key pool had stopped before shutdown; recent usage may be lost");
-    }
-    thread.stop();
 }

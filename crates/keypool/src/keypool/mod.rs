@@ -82,6 +82,10 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// enough that a burst of requests never parks on the mailbox.
 const MAILBOX_CAPACITY: usize = 4096;
 
+/// A key pool's mailbox, made before the pool runs (see
+/// [`KeyPool::mailbox`]).
+pub struct Mailbox(actix::dev::channel::AddressReceiver<KeyPool>);
+
 /// One provider's keys, as given to [`KeyPool::new`].
 #[derive(Clone, Debug, Default)]
 pub struct PoolProvider {
@@ -236,6 +240,21 @@ impl KeyPool {
         let arbiter = Arbiter::new();
         let addr = KeyPool::start_in_arbiter(&arbiter.handle(), move |_| self);
         (addr, arbiter)
+    }
+
+    /// The pool's address before the pool runs, and the mailbox that
+    /// [`KeyPool::start_with`] later runs it on, on whichever thread calls
+    /// that: e.g. the one HTTP worker's, so that asking the pool for a key
+    /// is a call on the same thread, not a wake-up of another.
+    pub fn mailbox() -> (Addr<KeyPool>, Mailbox) {
+        let (tx, rx) = actix::dev::channel::channel(MAILBOX_CAPACITY);
+        (Addr::new(tx), Mailbox(rx))
+    }
+
+    /// Runs the pool on the current thread's arbiter, answering the
+    /// messages sent to `mailbox`'s address (see [`KeyPool::mailbox`]).
+    pub fn start_with(self, mailbox: Mailbox) -> Addr<KeyPool> {
+        Context::with_receiver(mailbox.0).run(self)
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -356,3 +356,27 @@ async fn a_preferred_key_is_leased_while_it_could_serve() {
     let lease = acquire(&pool, prefer(1), deadline()).await.unwrap();
     assert_eq!(lease.index(), 0);
 }
+
+#[actix_rt::test]
+async fn asks_sent_before_the_pool_runs_are_answered_once_it_runs() {
+    let clock = ManualClock::at(t("2026-11-24T12:00:00Z"));
+    let schedule = DailySchedule::new(NaiveTime::MIN, chrono_tz::UTC);
+    let (addr, mailbox) = KeyPool::mailbox();
+    let asked = actix_rt::spawn({
+        let addr = addr.clone();
+        async move { lease(&addr, "m").await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!asked.is_finished(), "nobody answers before the pool runs");
+
+    let pool = KeyPool::new(providers(), None, options(&clock, schedule));
+    let started = pool.start_with(mailbox);
+    let first = asked.await.unwrap();
+    assert_eq!(first.index(), 0, "the queued ask gets the first key");
+    let second = lease(&started, "m").await;
+    assert_eq!(
+        second.index(),
+        1,
+        "one pool: the first lease is still held (limit 1)"
+    );
+}
