@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use super::faults::REOPEN_EVERY;
 use super::history::History;
 use super::writer::{self, Batch, Change, Writer};
-use super::KeyPool;
+use super::{KeyPool, WRITE_BEHIND_CAP};
 use crate::store::{KeyRecord, ModelKey, ModelRecord, Store};
 
 /// Why a batch could not be handed over.
@@ -51,12 +51,23 @@ impl KeyPool {
         if self.writer.as_ref().is_some_and(Writer::is_full) {
             return false;
         }
-        self.hand_over_dirty()
+        self.hand_over_dirty(usize::MAX)
     }
 
-    /// [`KeyPool::write_dirty`] however many batches wait: for state that
-    /// must reach the disk now.
-    fn hand_over_dirty(&mut self) -> bool {
+    /// The periodic write-behind: [`KeyPool::write_dirty`], but at most
+    /// [`WRITE_BEHIND_CAP`] changed records per provider, starting where
+    /// the last one stopped. What is left stays marked changed, gathers
+    /// more changes, and goes with a later tick.
+    pub(super) fn write_behind(&mut self) -> bool {
+        if self.writer.as_ref().is_some_and(Writer::is_full) {
+            return false;
+        }
+        self.hand_over_dirty(WRITE_BEHIND_CAP)
+    }
+
+    /// [`KeyPool::write_dirty`] however many batches wait, up to `cap`
+    /// records per provider.
+    fn hand_over_dirty(&mut self, cap: usize) -> bool {
         let Some(store) = self.store.clone() else {
             // Without a store (none, or out of use after a failure), an
             // eviction is not undone: a record that comes back from disk is
@@ -67,7 +78,7 @@ impl KeyPool {
             self.history.forget_pruned();
             return false;
         };
-        let changes = self.take_dirty();
+        let changes = self.take_dirty(cap);
         if changes.is_empty() {
             return false;
         }
@@ -75,10 +86,11 @@ impl KeyPool {
         true
     }
 
-    /// Every changed record, marked unchanged: the store gets them next. A
+    /// Changed records, up to `cap` per provider (evictions and key
+    /// records not counted), marked unchanged: the store gets them next. A
     /// failed write takes the store out of use, and reopening it marks
     /// everything changed again ([`KeyPool::reopened`]).
-    fn take_dirty(&mut self) -> Vec<Change> {
+    fn take_dirty(&mut self, cap: usize) -> Vec<Change> {
         let mut changes = Vec::new();
         for (name, provider) in &mut self.providers {
             for (key_id, model) in provider.evicted.drain(..) {
@@ -88,7 +100,15 @@ impl KeyPool {
                     model,
                 }));
             }
-            for key in provider.keys_for_bookkeeping() {
+            let start = provider.write_from;
+            let all = provider.keys_for_bookkeeping();
+            let keys = all.len();
+            let start = start.min(keys);
+            let mut taken = 0;
+            let mut visited = 0;
+            while visited < keys && taken < cap {
+                let key = &mut all[(start + visited) % keys];
+                visited += 1;
                 if std::mem::take(&mut key.dirty) {
                     changes.push(Change::Key {
                         provider: name.clone(),
@@ -103,6 +123,7 @@ impl KeyPool {
                 let changed = key.models.iter_mut().filter(|(_, s)| s.dirty && s.recorded);
                 for (model, state) in changed {
                     state.dirty = false;
+                    taken += 1;
                     changes.push(Change::Model {
                         id: ModelKey {
                             provider: name.clone(),
@@ -120,6 +141,11 @@ impl KeyPool {
                     });
                 }
             }
+            provider.write_from = if keys == 0 {
+                0
+            } else {
+                (start + visited) % keys
+            };
         }
         self.history.take_changes(&mut changes);
         changes
@@ -181,8 +207,18 @@ impl KeyPool {
         done: Option<oneshot::Sender<()>>,
         ctx: &mut actix::Context<Self>,
     ) {
+        self.hand_over_dirty(usize::MAX);
+        self.sync(done, ctx);
+    }
+
+    /// Syncs what was handed to the writer so far, and reports on `done`
+    /// once it is on disk.
+    pub(super) fn sync(
+        &mut self,
+        done: Option<oneshot::Sender<()>>,
+        ctx: &mut actix::Context<Self>,
+    ) {
         use actix::{ActorFutureExt, AsyncContext, WrapFuture};
-        self.hand_over_dirty();
         let Some(store) = &self.store else {
             if let Some(done) = done {
                 let _ = done.send(());

@@ -38,6 +38,9 @@ pub(super) struct ProviderPool {
     /// Per-(key, model) caps, and when the provider's days begin.
     limits: LimitRules,
     days: DailySchedule,
+    /// The key the next capped write-behind starts at (see
+    /// `KeyPool::write_behind`), so that every key's changes get their turn.
+    pub(super) write_from: usize,
 }
 
 // === impl ProviderPool ===
@@ -53,6 +56,7 @@ impl ProviderPool {
             evicted: Vec::new(),
             limits: LimitRules::default(),
             days: DailySchedule::default(),
+            write_from: 0,
         }
     }
 
