@@ -63,9 +63,17 @@ pub fn chat_forward<'c>(
     })
 }
 
-/// A request body as JSON bytes for the provider.
+/// A request body as JSON bytes for the provider. They are held until the
+/// call is answered (a retry sends them again), so a large body gives back
+/// what the encoder's doubling reserved past its end.
 pub fn encode(body: &Value) -> Result<Bytes, ApiError> {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
+    let mut bytes = serde_json::to_vec(body)
+        .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))?;
+    if bytes.capacity() - bytes.len() > SPARE_KEPT {
+        bytes.shrink_to_fit();
+    }
+    Ok(Bytes::from(bytes))
 }
+
+/// Room past an encoded body's end that is not worth a shrink.
+const SPARE_KEPT: usize = 64 * 1024;

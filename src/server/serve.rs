@@ -86,6 +86,9 @@ async fn chat<A: InboundApi>(
             return responses_native::serve::<A>(&walk, &config, &plan, &raw, body, &env).await;
         }
     }
+    // The bytes are parsed: freed before the upstream call, so that a large
+    // body is held once (translated), not twice.
+    drop(raw);
     let log = walk.log.clone();
     let prepared = (|| {
         let (body, context) = A::parse(body, &env)?;

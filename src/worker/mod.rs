@@ -9,6 +9,7 @@
 
 mod client;
 pub mod hop;
+mod slices;
 
 use std::time::Duration;
 
@@ -103,6 +104,9 @@ impl Handler<CallUpstream> for UpstreamWorker {
         let mut cancel = msg.cancel;
         Box::pin(async move {
             let sending = match msg.body {
+                Some(body) if body.len() > slices::SLICE => {
+                    request.send_body(slices::Slices::new(body))
+                }
                 Some(body) => request.send_body(body),
                 None => request.send(),
             };
