@@ -1,0 +1,208 @@
+//! OpenAI-compatible streams: each upstream event is already an OpenAI
+//! chunk; it goes to the client with `provider/` on its `model`, and the
+//! relay learns from it whether the stream failed, finished or reported
+//! usage.
+//!
+//! The common event is checked by one pass over its bytes
+//! ([`json_scan::scan_event`]) that builds nothing; anything that pass
+//! does not vouch for, and the chunk that carries usage, takes the exact
+//! path through `serde_json`.
+
+use serde_json::Value;
+
+use super::{has_prefix, json_keys, json_scan, prefix_model_value, usage_of};
+use crate::providers::{StreamTranslator, TokenUsage};
+
+/// One OpenAI-compatible stream.
+pub struct Passthrough {
+    pub provider: String,
+    pub client_wants_usage: bool,
+}
+
+/// The error that stands in for an event that is not a JSON object.
+pub const MALFORMED_EVENT: &str =
+    r#"{"error":{"message":"the provider sent a malformed stream event","type":"upstream_error"}}"#;
+
+/// What to do with one upstream stream event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamItem {
+    /// `[DONE]`: the upstream finished.
+    Done,
+    /// An event to relay (or drop), with what it tells about the stream.
+    Chunk {
+        /// The rewritten data, or `None` to drop the event.
+        data: Option<String>,
+        usage: Option<TokenUsage>,
+        /// The event carries a `finish_reason`.
+        finished: bool,
+    },
+    /// An `{"error":…}` event.
+    Error(String),
+}
+
+// === impl Passthrough ===
+
+impl StreamTranslator for Passthrough {
+    fn items(&mut self, data: &str) -> Vec<StreamItem> {
+        vec![translate_event(
+            data,
+            &self.provider,
+            self.client_wants_usage,
+        )]
+    }
+}
+
+/// Translates one stream event. `client_wants_usage`: keep the usage-only
+/// chunk (the client set `stream_options.include_usage`).
+///
+/// A broken event is an error, never relayed as content. An `error`
+/// member holding an object or a string makes the event an error; a
+/// string `finish_reason` marks the stream finished (both the first of
+/// their name at any depth). `provider/` goes at the start of the first
+/// `model` string.
+pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> StreamItem {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return StreamItem::Done;
+    }
+    let Some(event) = json_scan::scan_event(data.as_bytes()) else {
+        return translate_exact(data, provider, client_wants_usage);
+    };
+    let first_byte = |at: Option<usize>| at.and_then(|at| data.as_bytes().get(at).copied());
+    if matches!(first_byte(event.error), Some(b'{' | b'"')) {
+        return StreamItem::Error(data.to_string());
+    }
+    if first_byte(event.usage) == Some(b'{') {
+        return translate_exact(data, provider, client_wants_usage);
+    }
+    StreamItem::Chunk {
+        data: Some(prefix_model_at(data, event.model, provider)),
+        usage: None,
+        finished: first_byte(event.finish_reason) == Some(b'"'),
+    }
+}
+
+/// [`translate_event`] for a trimmed event the single pass did not vouch
+/// for, or that carries usage: validated by `serde_json`, and the usage
+/// chunk parsed into a `Value`.
+fn translate_exact(data: &str, provider: &str, client_wants_usage: bool) -> StreamItem {
+    // Validated without building a value.
+    if !data.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(data).is_err() {
+        return StreamItem::Error(MALFORMED_EVENT.to_string());
+    }
+    if matches!(
+        json_keys::value_start(data.as_bytes(), &json_keys::ERROR),
+        Some(b'{' | b'"')
+    ) {
+        return StreamItem::Error(data.to_string());
+    }
+    let finished = json_keys::value_start(data.as_bytes(), &json_keys::FINISH_REASON) == Some(b'"');
+    if json_keys::value_start(data.as_bytes(), &json_keys::USAGE) != Some(b'{') {
+        return StreamItem::Chunk {
+            data: Some(prefix_model_text(data, provider)),
+            usage: None,
+            finished,
+        };
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
+        return StreamItem::Chunk {
+            data: Some(data.to_string()),
+            usage: None,
+            finished,
+        };
+    };
+    let usage = Some(usage_of(object.get("usage")));
+    let usage_only = object
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_none_or(|c| c.is_empty());
+    if usage_only && !client_wants_usage {
+        return StreamItem::Chunk {
+            data: None,
+            usage,
+            finished,
+        };
+    }
+    prefix_model_value(&mut object, provider);
+    StreamItem::Chunk {
+        data: serde_json::to_string(&object).ok(),
+        usage,
+        finished,
+    }
+}
+
+/// Inserts `provider/` at the start of the first `"model"` string value of
+/// a JSON text. Inside JSON strings quotes are escaped, so the first
+/// unescaped `"model"` key found is a real key (the top-level one in every
+/// chunk providers send).
+pub fn prefix_model_text(data: &str, provider: &str) -> String {
+    let at = json_keys::value_offset(data.as_bytes(), &json_keys::MODEL);
+    prefix_model_at(data, at, provider)
+}
+
+/// Inserts `provider/` into the string value that starts at `at`, unless
+/// it is not a string or has the prefix already.
+fn prefix_model_at(data: &str, at: Option<usize>, provider: &str) -> String {
+    let Some(at) = at else {
+        return data.to_string();
+    };
+    if data.as_bytes().get(at) != Some(&b'"') || has_prefix(&data[at + 1..], provider) {
+        return data.to_string();
+    }
+    let mut out = String::with_capacity(data.len() + provider.len() + 1);
+    out.push_str(&data[..=at]);
+    out.push_str(provider);
+    out.push('/');
+    out.push_str(&data[at + 1..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the relay made of an event before the single pass: the exact
+    /// path, with `prefix_model_text` on every relayed chunk.
+    fn exact(data: &str, wants_usage: bool) -> StreamItem {
+        let data = data.trim();
+        if data == "[DONE]" {
+            return StreamItem::Done;
+        }
+        translate_exact(data, "p", wants_usage)
+    }
+
+    #[test]
+    fn the_single_pass_agrees_with_the_exact_path() {
+        let events = [
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"h\u00e9 \"model\": x"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}],"model":"p/m"}"#,
+            r#"{"choices":[{"delta":{"content":"x"},"error":"nested"}],"model":"m"}"#,
+            r#"{"error":{"message":"overloaded"},"model":"m"}"#,
+            r#"{"model":"m","error":null,"choices":[]}"#,
+            r#"{"model":7,"x":{"model":"n"}}"#,
+            r#"{"x":{"model":"n"},"model":"m"}"#,
+            r#"{"model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#,
+            r#"{"model":"m","choices":[],"usage":null}"#,
+            " \t{\"model\":\"m\"}\r\n",
+            "{\"model\":\"caf\u{e9}\",\"choices\":[{\"delta\":{\"content\":\"\u{1f600}\"}}]}",
+            "[DONE]",
+            "{not json",
+            "plain text",
+        ];
+        let mut compared = 0;
+        for event in events {
+            for end in (1..=event.len()).filter(|&end| event.is_char_boundary(end)) {
+                let cut = &event[..end];
+                for wants_usage in [false, true] {
+                    assert_eq!(
+                        translate_event(cut, "p", wants_usage),
+                        exact(cut, wants_usage),
+                        "{cut}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+}
