@@ -3,8 +3,12 @@
 //! Events end with a blank line (`\n\n` or `\r\n\r\n`); an event's `data:`
 //! lines are joined with `\n`. Comments (`:`) and other fields are dropped:
 //! the proxy re-frames every event it relays.
+//!
+//! Events stay bytes: an event with one `data:` line (every provider's) is
+//! a slice of the bytes received, not a copy. Whoever reads an event as
+//! text decides what invalid UTF-8 becomes.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Largest event accepted. Provider events are kilobytes; a peer that never
 /// ends an event must not grow memory without bound.
@@ -22,7 +26,7 @@ pub struct SseParser {
 /// One event's data; events without data lines are skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SseEvent {
-    pub data: String,
+    pub data: Bytes,
 }
 
 /// An event grew past [`MAX_EVENT_SIZE`].
@@ -55,7 +59,7 @@ impl SseParser {
             let raw = self.buf.split_to(end);
             self.buf.advance(sep_len);
             self.scanned = 0;
-            if let Some(event) = parse_event(&raw) {
+            if let Some(event) = parse_event(raw) {
                 return Some(event);
             }
         }
@@ -66,7 +70,7 @@ impl SseParser {
     pub fn finish(&mut self) -> Option<SseEvent> {
         let rest = self.buf.split();
         self.scanned = 0;
-        parse_event(&rest)
+        parse_event(rest)
     }
 
     /// Bytes received that do not yet form a whole event.
@@ -91,29 +95,38 @@ fn find_event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     None
 }
 
-fn parse_event(raw: &[u8]) -> Option<SseEvent> {
-    // `from_utf8` checks valid text (every provider's) several times faster
-    // than the lossy decoder's walk, which only invalid text needs.
-    let text = match std::str::from_utf8(raw) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(raw),
-    };
-    let mut data: Option<String> = None;
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let Some(value) = line.strip_prefix("data:") else {
-            continue;
-        };
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match &mut data {
-            Some(d) => {
-                d.push('\n');
-                d.push_str(value);
+fn parse_event(raw: BytesMut) -> Option<SseEvent> {
+    let raw = raw.freeze();
+    // The one `data:` line's value, as a slice of `raw`, until a second
+    // line makes a joined copy necessary.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut start = 0;
+    while start <= raw.len() {
+        let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |at| start + at);
+        let line = &raw[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(value) = line.strip_prefix(b"data:") {
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            match (&mut joined, &first) {
+                (Some(data), _) => {
+                    data.put_u8(b'\n');
+                    data.extend_from_slice(value);
+                }
+                (None, Some(one)) => {
+                    let mut data = BytesMut::with_capacity(one.len() + 1 + value.len());
+                    data.extend_from_slice(one);
+                    data.put_u8(b'\n');
+                    data.extend_from_slice(value);
+                    joined = Some(data);
+                }
+                (None, None) => first = Some(raw.slice_ref(value)),
             }
-            None => data = Some(value.to_string()),
         }
+        start = end + 1;
     }
-    data.map(|data| SseEvent { data })
+    let data = joined.map(BytesMut::freeze).or(first)?;
+    Some(SseEvent { data })
 }
 
 /// Frames named events (`event: <name>` and one `data:` line of compact
@@ -134,15 +147,23 @@ pub fn named_frames<'a>(
 }
 
 /// Frames `data` as one SSE event (one `data:` line per line of `data`).
-pub fn frame(data: &str) -> bytes::Bytes {
-    let mut out = String::with_capacity(data.len() + 8);
-    for line in data.split('\n') {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
+pub fn frame(data: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + 8);
+    frame_into(data.as_bytes(), &mut out);
+    out.freeze()
+}
+
+/// [`frame`], appended to `out`.
+pub fn frame_into(data: &[u8], out: &mut BytesMut) {
+    let mut rest = data;
+    while let Some(at) = memchr::memchr(b'\n', rest) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&rest[..=at]);
+        rest = &rest[at + 1..];
     }
-    out.push('\n');
-    bytes::Bytes::from(out)
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(rest);
+    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]
@@ -155,7 +176,7 @@ mod tests {
         for c in chunks {
             p.push(c.as_bytes()).unwrap();
             while let Some(e) = p.next_event() {
-                out.push(e.data);
+                out.push(String::from_utf8(e.data.to_vec()).unwrap());
             }
         }
         out
@@ -190,16 +211,16 @@ mod tests {
         p.push(b"\n").unwrap();
         assert_eq!(p.next_event(), None);
         p.push(b"\n").unwrap();
-        assert_eq!(p.next_event().unwrap().data, "partial");
+        assert_eq!(p.next_event().unwrap().data, &b"partial"[..]);
     }
 
     #[test]
     fn an_unterminated_last_event_is_kept_at_the_end() {
         let mut p = SseParser::default();
         p.push(b"data: one\n\ndata: last\n").unwrap();
-        assert_eq!(p.next_event().unwrap().data, "one");
+        assert_eq!(p.next_event().unwrap().data, &b"one"[..]);
         assert_eq!(p.next_event(), None);
-        assert_eq!(p.finish().unwrap().data, "last");
+        assert_eq!(p.finish().unwrap().data, &b"last"[..]);
         assert_eq!(p.finish(), None);
     }
 
@@ -217,10 +238,34 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_replaced_not_refused() {
+    fn invalid_utf8_is_kept_not_refused() {
         let mut p = SseParser::default();
         p.push(b"data: a\xffb\n\n").unwrap();
-        assert_eq!(p.next_event().unwrap().data, "a\u{fffd}b");
+        assert_eq!(p.next_event().unwrap().data, &b"a\xffb"[..]);
+    }
+
+    #[test]
+    fn a_character_split_across_reads_arrives_whole() {
+        let bytes = "data: caf\u{e9} \u{1f600}\r\n\r\n".as_bytes();
+        for cut in 1..bytes.len() {
+            let mut p = SseParser::default();
+            p.push(&bytes[..cut]).unwrap();
+            let early = p.next_event();
+            p.push(&bytes[cut..]).unwrap();
+            let data = early.or_else(|| p.next_event()).unwrap().data;
+            assert_eq!(data, "caf\u{e9} \u{1f600}".as_bytes(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn one_data_line_is_a_slice_of_what_arrived() {
+        let mut p = SseParser::default();
+        p.push(b"data: {\"a\":1}\n\ndata:{\"b\":2}\r\n\r\n")
+            .unwrap();
+        assert_eq!(p.next_event().unwrap().data, &b"{\"a\":1}"[..]);
+        assert_eq!(p.next_event().unwrap().data, &b"{\"b\":2}"[..]);
+        assert_eq!(p.next_event(), None);
+        assert_eq!(p.pending(), 0);
     }
 
     #[test]
@@ -229,6 +274,10 @@ mod tests {
         assert_eq!(&frame("{\"a\":\n1}")[..], b"data: {\"a\":\ndata: 1}\n\n");
         let mut p = SseParser::default();
         p.push(&frame("one\ntwo")).unwrap();
-        assert_eq!(p.next_event().unwrap().data, "one\ntwo");
+        assert_eq!(p.next_event().unwrap().data, &b"one\ntwo"[..]);
+        let mut out = BytesMut::from(&b"x"[..]);
+        frame_into(b"a\nb\n", &mut out);
+        assert_eq!(&out[..], b"xdata: a\ndata: b\ndata: \n\n");
+        assert_eq!(&frame("a\nb\n")[..], &out[1..]);
     }
 }

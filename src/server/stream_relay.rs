@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -45,6 +45,9 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
+/// Room for a chunk's framing (`data: `, the blank line), beyond its data.
+const FRAMING: usize = 16;
+
 /// One upstream stream on its way to the client. Owns the lease from its
 /// first event on: when the client disconnects, the relay is dropped, the
 /// lease reports the attempt abandoned and the upstream connection closes.
@@ -57,6 +60,8 @@ pub struct Relay {
     translator: Box<dyn StreamTranslator>,
     /// Items an event produced beyond the first, in order.
     ready: VecDeque<Pulled>,
+    /// The translator's items for one event (kept for its allocation).
+    items: Vec<StreamItem>,
     idle_timeout: Duration,
     usage: TokenUsage,
     /// Some event carried a `finish_reason`.
@@ -78,7 +83,8 @@ pub struct Relay {
 
 /// An event on its way to the client.
 enum Out {
-    Chunk(String),
+    /// An OpenAI chat chunk (its JSON text, valid UTF-8).
+    Chunk(Bytes),
     Error(String),
     End,
 }
@@ -93,8 +99,8 @@ pub struct FirstEventFailure {
 
 /// What the upstream produced next.
 enum Pulled {
-    /// An OpenAI chat chunk (its JSON text).
-    Data(String),
+    /// An OpenAI chat chunk (its JSON text, valid UTF-8).
+    Data(Bytes),
     Done,
     /// The provider sent an `{"error":…}` event.
     UpstreamError(String),
@@ -120,6 +126,7 @@ impl Relay {
             parser: SseParser::default(),
             translator,
             ready: VecDeque::new(),
+            items: Vec::new(),
             lease: None,
             provider: provider.to_string(),
             idle_timeout,
@@ -142,7 +149,7 @@ impl Relay {
         let (why, error_event) = match self.pull(deadline).await {
             Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
-                    log.event(&chunk);
+                    log.event(&String::from_utf8_lossy(&chunk));
                 }
                 self.queue.push_back(Out::Chunk(chunk));
                 return Ok(());
@@ -190,10 +197,14 @@ impl Relay {
         loop {
             // `next_out` is cancel-safe: it only awaits the body channel.
             let frame = tokio::select! {
-                out = self.next_out() => {
+                next = self.next_out() => {
                     keepalive.reset();
-                    match out {
-                        Some(Out::Chunk(data)) => frames.chunk(&data),
+                    match next {
+                        Some(Out::Chunk(data)) => {
+                            let mut out = BytesMut::with_capacity(data.len() + FRAMING);
+                            frames.chunk_into(&data, &mut out);
+                            out.freeze()
+                        }
                         Some(Out::Error(data)) => frames.error(&data),
                         Some(Out::End) => frames.end(),
                         None => return,
@@ -239,7 +250,7 @@ impl Relay {
         match pulled {
             Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
-                    log.event(&chunk);
+                    log.event(&String::from_utf8_lossy(&chunk));
                 }
                 return Some(Out::Chunk(chunk));
             }
@@ -292,9 +303,10 @@ impl Relay {
         }
         if let Some(log) = self.log.take() {
             for queued in &self.queue {
-                log.event(match queued {
-                    Out::Chunk(data) | Out::Error(data) => data,
-                    Out::End => "[DONE]",
+                log.event(&match queued {
+                    Out::Chunk(data) => String::from_utf8_lossy(data),
+                    Out::Error(data) => data.into(),
+                    Out::End => "[DONE]".into(),
                 });
             }
             log.usage(self.usage.prompt_tokens, self.usage.completion_tokens);
@@ -333,8 +345,9 @@ impl Relay {
     /// Translates one upstream event into what the client gets next (the
     /// rest waits in `ready`); `None` when nothing is to be relayed (the
     /// usage-only chunk the client did not ask for).
-    fn take(&mut self, data: &str) -> Option<Pulled> {
-        for item in self.translator.items(data) {
+    fn take(&mut self, data: &Bytes) -> Option<Pulled> {
+        self.translator.items(data, &mut self.items);
+        for item in self.items.drain(..) {
             let pulled = match item {
                 StreamItem::Done => Pulled::Done,
                 StreamItem::Error(data) => {
