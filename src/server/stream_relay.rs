@@ -35,6 +35,8 @@ use crate::secret::Secret;
 use crate::sse::SseParser;
 use crate::vocab::{Failure, Outcome, TransportError, Verdict};
 
+mod upstream;
+
 /// Frames buffered between the relay task and the client connection.
 const CLIENT_BUFFER_FRAMES: usize = 16;
 
@@ -47,6 +49,11 @@ const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 /// Room for a chunk's framing (`data: `, the blank line), beyond its data.
 const FRAMING: usize = 16;
+
+/// Events already at hand go to the client in one write up to about this
+/// many bytes: fewer, larger writes cost less per event, and a client that
+/// reads slowly still gets the stream in pieces.
+const COALESCE_BYTES: usize = 16 * 1024;
 
 /// One upstream stream on its way to the client. Owns the lease from its
 /// first event on: when the client disconnects, the relay is dropped, the
@@ -190,7 +197,8 @@ impl Relay {
     }
 
     /// Moves frames to the client until the stream ends or the client is
-    /// gone.
+    /// gone. Events that have already arrived when one goes out go with it,
+    /// in one write (up to [`COALESCE_BYTES`]); none waits for more.
     async fn run(mut self, mut frames: Box<dyn StreamFrames>, client: mpsc::Sender<Bytes>) {
         let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
         keepalive.reset();
@@ -199,22 +207,24 @@ impl Relay {
             let frame = tokio::select! {
                 next = self.next_out() => {
                     keepalive.reset();
-                    match next {
-                        Some(Out::Chunk(data)) => {
-                            let mut out = BytesMut::with_capacity(data.len() + FRAMING);
-                            frames.chunk_into(&data, &mut out);
-                            out.freeze()
-                        }
-                        Some(Out::Error(data)) => frames.error(&data),
-                        Some(Out::End) => frames.end(),
-                        None => return,
+                    let Some(next) = next else {
+                        return;
+                    };
+                    let mut out = BytesMut::new();
+                    write_frame(frames.as_mut(), next, &mut out);
+                    while out.len() < COALESCE_BYTES {
+                        let Some(next) = self.next_out_now() else {
+                            break;
+                        };
+                        write_frame(frames.as_mut(), next, &mut out);
                     }
+                    out.freeze()
                 }
                 _ = keepalive.tick() => Bytes::from_static(KEEPALIVE_FRAME),
                 _ = client.closed() => return self.client_gone("disconnected"),
             };
             if frame.is_empty() {
-                // The client's API has nothing to say for this event.
+                // The client's API has nothing to say for these events.
                 continue;
             }
             match tokio::time::timeout(self.idle_timeout, client.send(frame)).await {
@@ -247,6 +257,24 @@ impl Relay {
             return None;
         }
         let pulled = self.pull(self.last_heard + self.idle_timeout).await;
+        self.out_of(pulled)
+    }
+
+    /// [`Relay::next_out`] among what has already arrived: `None` when
+    /// that would have to wait.
+    fn next_out_now(&mut self) -> Option<Out> {
+        if let Some(out) = self.queue.pop_front() {
+            return Some(out);
+        }
+        if self.ended {
+            return None;
+        }
+        let pulled = self.pull_now()?;
+        self.out_of(pulled)
+    }
+
+    /// What the client gets for `pulled`; `None` once the stream is over.
+    fn out_of(&mut self, pulled: Pulled) -> Option<Out> {
         match pulled {
             Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
@@ -316,79 +344,17 @@ impl Relay {
             lease.finish(outcome);
         }
     }
+}
 
-    /// Reads until the next event worth relaying, or the end.
-    async fn pull(&mut self, until: Instant) -> Pulled {
-        if let Some(pulled) = self.ready.pop_front() {
-            return pulled;
+/// Appends the client's frame for `out` to `buffer`.
+fn write_frame(frames: &mut dyn StreamFrames, out: Out, buffer: &mut BytesMut) {
+    match out {
+        Out::Chunk(data) => {
+            buffer.reserve(data.len() + FRAMING);
+            frames.chunk_into(&data, buffer);
         }
-        loop {
-            while let Some(event) = self.parser.next_event() {
-                if let Some(pulled) = self.take(&event.data) {
-                    return pulled;
-                }
-            }
-            match tokio::time::timeout_at(until, self.body.recv()).await {
-                Ok(Some(Ok(chunk))) => {
-                    self.last_heard = Instant::now();
-                    if let Err(e) = self.parser.push(&chunk) {
-                        return Pulled::Broken(e.to_string());
-                    }
-                }
-                Ok(Some(Err(e))) => return Pulled::Broken(e.to_string()),
-                Ok(None) => return self.at_end(),
-                Err(_) => return Pulled::Broken("the provider sent nothing for too long".into()),
-            }
-        }
-    }
-
-    /// Translates one upstream event into what the client gets next (the
-    /// rest waits in `ready`); `None` when nothing is to be relayed (the
-    /// usage-only chunk the client did not ask for).
-    fn take(&mut self, data: &Bytes) -> Option<Pulled> {
-        self.translator.items(data, &mut self.items);
-        for item in self.items.drain(..) {
-            let pulled = match item {
-                StreamItem::Done => Pulled::Done,
-                StreamItem::Error(data) => {
-                    Pulled::UpstreamError(self.key.scrub(&data).into_owned())
-                }
-                StreamItem::Chunk {
-                    data,
-                    usage,
-                    finished,
-                } => {
-                    self.usage = usage.unwrap_or(self.usage);
-                    self.finished |= finished;
-                    match data {
-                        Some(d) => Pulled::Data(d),
-                        None => continue,
-                    }
-                }
-            };
-            let terminal = !matches!(pulled, Pulled::Data(_));
-            self.ready.push_back(pulled);
-            if terminal {
-                break;
-            }
-        }
-        self.ready.pop_front()
-    }
-
-    /// The upstream closed: relay an event it left unterminated, then decide
-    /// whether the stream was complete.
-    fn at_end(&mut self) -> Pulled {
-        if let Some(pulled) = self.parser.finish().and_then(|e| self.take(&e.data)) {
-            // After relaying it, the next pull lands here again with the
-            // parser empty, and decides.
-            return pulled;
-        }
-        // Providers end with [DONE]; a finish_reason is as good.
-        if self.finished {
-            Pulled::Done
-        } else {
-            Pulled::Broken("the provider's stream ended before it finished".into())
-        }
+        Out::Error(data) => buffer.extend_from_slice(&frames.error(&data)),
+        Out::End => buffer.extend_from_slice(&frames.end()),
     }
 }
 
