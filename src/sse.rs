@@ -17,9 +17,15 @@ pub const MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 /// Incremental parser; feed it chunks as they arrive.
 #[derive(Debug, Default)]
 pub struct SseParser {
+    /// The latest chunk as received, while no event spans chunks: events
+    /// are sliced out of it without a copy.
+    held: Bytes,
+    /// Otherwise (`held` empty): the bytes received that do not yet form a
+    /// whole event, copied together.
     buf: BytesMut,
-    /// `buf[..scanned]` holds no event end; the next scan resumes there, so
-    /// a long event is scanned once, not once per chunk.
+    /// `held[..scanned]` or `buf[..scanned]` holds no event end; the next
+    /// scan resumes there, so a long event is scanned once, not once per
+    /// chunk.
     scanned: usize,
 }
 
@@ -37,7 +43,13 @@ pub struct EventTooLarge;
 // === impl SseParser ===
 
 impl SseParser {
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), EventTooLarge> {
+    pub fn push(&mut self, chunk: Bytes) -> Result<(), EventTooLarge> {
+        if self.buf.is_empty() && self.held.is_empty() && chunk.len() <= MAX_EVENT_SIZE {
+            self.held = chunk;
+            self.scanned = 0;
+            return Ok(());
+        }
+        self.keep_held();
         if self.buf.len() + chunk.len() > MAX_EVENT_SIZE {
             // Complete events may be waiting; only an unfinished one is
             // refused.
@@ -45,19 +57,32 @@ impl SseParser {
                 return Err(EventTooLarge);
             }
         }
-        self.buf.extend_from_slice(chunk);
+        self.buf.extend_from_slice(&chunk);
         Ok(())
     }
 
     /// The next complete event, if one has arrived.
     pub fn next_event(&mut self) -> Option<SseEvent> {
         loop {
-            let Some((end, sep_len)) = find_event_end(&self.buf, self.scanned) else {
-                self.scanned = self.buf.len();
-                return None;
+            let raw = if self.held.is_empty() {
+                let Some((end, sep_len)) = find_event_end(&self.buf, self.scanned) else {
+                    self.scanned = self.buf.len();
+                    return None;
+                };
+                let raw = self.buf.split_to(end).freeze();
+                self.buf.advance(sep_len);
+                raw
+            } else {
+                let Some((end, sep_len)) = find_event_end(&self.held, self.scanned) else {
+                    // An event goes on in the next chunk.
+                    self.scanned = self.held.len();
+                    self.keep_held();
+                    return None;
+                };
+                let raw = self.held.split_to(end);
+                self.held.advance(sep_len);
+                raw
             };
-            let raw = self.buf.split_to(end);
-            self.buf.advance(sep_len);
             self.scanned = 0;
             if let Some(event) = parse_event(raw) {
                 return Some(event);
@@ -68,14 +93,24 @@ impl SseParser {
     /// At the end of the stream: the last event, if the peer closed without
     /// the blank line that should end it.
     pub fn finish(&mut self) -> Option<SseEvent> {
-        let rest = self.buf.split();
+        self.keep_held();
+        let rest = self.buf.split().freeze();
         self.scanned = 0;
         parse_event(rest)
     }
 
     /// Bytes received that do not yet form a whole event.
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        self.held.len() + self.buf.len()
+    }
+
+    /// Copies what is left of `held` into `buf` (empty while `held` is
+    /// not), `scanned` staying as it is.
+    fn keep_held(&mut self) {
+        if !self.held.is_empty() {
+            self.buf.extend_from_slice(&self.held);
+            self.held = Bytes::new();
+        }
     }
 }
 
@@ -95,8 +130,7 @@ fn find_event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     None
 }
 
-fn parse_event(raw: BytesMut) -> Option<SseEvent> {
-    let raw = raw.freeze();
+fn parse_event(raw: Bytes) -> Option<SseEvent> {
     // The one `data:` line's value, as a slice of `raw`, until a second
     // line makes a joined copy necessary.
     let mut first: Option<Bytes> = None;
@@ -174,7 +208,7 @@ mod tests {
         let mut p = SseParser::default();
         let mut out = Vec::new();
         for c in chunks {
-            p.push(c.as_bytes()).unwrap();
+            p.push(Bytes::copy_from_slice(c.as_bytes())).unwrap();
             while let Some(e) = p.next_event() {
                 out.push(String::from_utf8(e.data.to_vec()).unwrap());
             }
@@ -205,19 +239,20 @@ mod tests {
     #[test]
     fn incomplete_event_waits() {
         let mut p = SseParser::default();
-        p.push(b"data: partial").unwrap();
+        p.push(Bytes::from_static(b"data: partial")).unwrap();
         assert_eq!(p.next_event(), None);
         assert_eq!(p.pending(), 13);
-        p.push(b"\n").unwrap();
+        p.push(Bytes::from_static(b"\n")).unwrap();
         assert_eq!(p.next_event(), None);
-        p.push(b"\n").unwrap();
+        p.push(Bytes::from_static(b"\n")).unwrap();
         assert_eq!(p.next_event().unwrap().data, &b"partial"[..]);
     }
 
     #[test]
     fn an_unterminated_last_event_is_kept_at_the_end() {
         let mut p = SseParser::default();
-        p.push(b"data: one\n\ndata: last\n").unwrap();
+        p.push(Bytes::from_static(b"data: one\n\ndata: last\n"))
+            .unwrap();
         assert_eq!(p.next_event().unwrap().data, &b"one"[..]);
         assert_eq!(p.next_event(), None);
         assert_eq!(p.finish().unwrap().data, &b"last"[..]);
@@ -229,7 +264,7 @@ mod tests {
         let mut p = SseParser::default();
         let chunk = vec![b'x'; 1024 * 1024];
         let mut pushed = 0;
-        while p.push(&chunk).is_ok() {
+        while p.push(Bytes::copy_from_slice(&chunk)).is_ok() {
             assert_eq!(p.next_event(), None);
             pushed += 1;
             assert!(pushed <= 16, "the cap did not hold");
@@ -240,7 +275,7 @@ mod tests {
     #[test]
     fn invalid_utf8_is_kept_not_refused() {
         let mut p = SseParser::default();
-        p.push(b"data: a\xffb\n\n").unwrap();
+        p.push(Bytes::from_static(b"data: a\xffb\n\n")).unwrap();
         assert_eq!(p.next_event().unwrap().data, &b"a\xffb"[..]);
     }
 
@@ -249,9 +284,9 @@ mod tests {
         let bytes = "data: caf\u{e9} \u{1f600}\r\n\r\n".as_bytes();
         for cut in 1..bytes.len() {
             let mut p = SseParser::default();
-            p.push(&bytes[..cut]).unwrap();
+            p.push(Bytes::copy_from_slice(&bytes[..cut])).unwrap();
             let early = p.next_event();
-            p.push(&bytes[cut..]).unwrap();
+            p.push(Bytes::copy_from_slice(&bytes[cut..])).unwrap();
             let data = early.or_else(|| p.next_event()).unwrap().data;
             assert_eq!(data, "caf\u{e9} \u{1f600}".as_bytes(), "cut at {cut}");
         }
@@ -260,12 +295,25 @@ mod tests {
     #[test]
     fn one_data_line_is_a_slice_of_what_arrived() {
         let mut p = SseParser::default();
-        p.push(b"data: {\"a\":1}\n\ndata:{\"b\":2}\r\n\r\n")
-            .unwrap();
+        p.push(Bytes::from_static(
+            b"data: {\"a\":1}\n\ndata:{\"b\":2}\r\n\r\n",
+        ))
+        .unwrap();
         assert_eq!(p.next_event().unwrap().data, &b"{\"a\":1}"[..]);
         assert_eq!(p.next_event().unwrap().data, &b"{\"b\":2}"[..]);
         assert_eq!(p.next_event(), None);
         assert_eq!(p.pending(), 0);
+
+        let chunk = Bytes::from_static(b"data: one\n\ndata: tw");
+        p.push(chunk.clone()).unwrap();
+        let one = p.next_event().unwrap().data;
+        assert_eq!(one.as_ptr(), chunk[6..].as_ptr(), "not copied");
+        assert_eq!(p.next_event(), None);
+        assert_eq!(p.pending(), 8);
+        p.push(Bytes::from_static(b"o\n\ndata: three\n\n")).unwrap();
+        assert_eq!(p.next_event().unwrap().data, &b"two"[..]);
+        assert_eq!(p.next_event().unwrap().data, &b"three"[..]);
+        assert_eq!(p.next_event(), None);
     }
 
     #[test]
@@ -273,7 +321,7 @@ mod tests {
         assert_eq!(&frame("[DONE]")[..], b"data: [DONE]\n\n");
         assert_eq!(&frame("{\"a\":\n1}")[..], b"data: {\"a\":\ndata: 1}\n\n");
         let mut p = SseParser::default();
-        p.push(&frame("one\ntwo")).unwrap();
+        p.push(frame("one\ntwo")).unwrap();
         assert_eq!(p.next_event().unwrap().data, &b"one\ntwo"[..]);
         let mut out = BytesMut::from(&b"x"[..]);
         frame_into(b"a\nb\n", &mut out);

@@ -216,6 +216,11 @@ impl Relay {
                         let Some(next) = self.next_out_now() else {
                             break;
                         };
+                        // Room for the whole write at once, not a frame
+                        // at a time.
+                        if out.capacity() < COALESCE_BYTES {
+                            out.reserve(COALESCE_BYTES);
+                        }
                         write_frame(frames.as_mut(), next, &mut out);
                     }
                     out.freeze()

@@ -60,7 +60,7 @@ impl Relay {
         match chunk {
             Ok(chunk) => {
                 self.last_heard = Instant::now();
-                let pushed = self.parser.push(&chunk);
+                let pushed = self.parser.push(chunk);
                 pushed.err().map(|e| Pulled::Broken(e.to_string()))
             }
             Err(e) => Some(Pulled::Broken(e.to_string())),

@@ -140,15 +140,14 @@ fn member(b: &[u8], i: usize, found: &mut Event, non_ascii: &mut bool) -> Option
     let value = skip_ws(b, colon + 1);
     // An escaped name has a `\` in its text: it matches none. The length
     // and first letter go first: most names are none of these.
-    let name = b.get(i + 1..end - 1)?;
-    let (slot, wanted): (_, &[u8]) = match (name.len(), name.first()) {
+    let (slot, wanted): (_, &[u8]) = match (end - i - 2, b.get(i + 1)) {
         (5, Some(b'm')) => (&mut found.model, b"model"),
         (5, Some(b'e')) => (&mut found.error, b"error"),
         (13, Some(b'f')) => (&mut found.finish_reason, b"finish_reason"),
         (5, Some(b'u')) => (&mut found.usage, b"usage"),
         _ => return Some(value),
     };
-    if name != wanted {
+    if b.get(i + 1..end - 1)? != wanted {
         return Some(value);
     }
     slot.get_or_insert(value);
@@ -157,6 +156,10 @@ fn member(b: &[u8], i: usize, found: &mut Event, non_ascii: &mut bool) -> Option
 
 #[inline(always)]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    // Compact JSON has none: one test decides.
+    if b.get(i).is_none_or(|&c| c > b' ') {
+        return i;
+    }
     while matches!(b.get(i), Some(b' ' | b'\n' | b'\t' | b'\r')) {
         i += 1;
     }
