@@ -81,6 +81,11 @@ impl SseParser {
                 };
                 let raw = self.held.split_to(end);
                 self.held.advance(sep_len);
+                if self.held.is_empty() {
+                    // An empty slice still keeps the upstream's read
+                    // buffer alive: a stream held open must not.
+                    self.held = Bytes::new();
+                }
                 raw
             };
             self.scanned = 0;
@@ -107,10 +112,8 @@ impl SseParser {
     /// Copies what is left of `held` into `buf` (empty while `held` is
     /// not), `scanned` staying as it is.
     fn keep_held(&mut self) {
-        if !self.held.is_empty() {
-            self.buf.extend_from_slice(&self.held);
-            self.held = Bytes::new();
-        }
+        let held = std::mem::take(&mut self.held);
+        self.buf.extend_from_slice(&held);
     }
 }
 
@@ -314,6 +317,18 @@ mod tests {
         assert_eq!(p.next_event().unwrap().data, &b"two"[..]);
         assert_eq!(p.next_event().unwrap().data, &b"three"[..]);
         assert_eq!(p.next_event(), None);
+    }
+
+    #[test]
+    fn nothing_of_a_chunk_is_kept_once_its_events_are_out() {
+        for text in [&b"data: one\n\n"[..], b"data: one\n\ndata: tw", b"data: on"] {
+            let mut chunk = BytesMut::from(text).freeze();
+            let mut p = SseParser::default();
+            p.push(chunk.clone()).unwrap();
+            while p.next_event().is_some() {}
+            assert!(chunk.is_unique(), "{}", String::from_utf8_lossy(text));
+            chunk.clear();
+        }
     }
 
     #[test]
