@@ -220,6 +220,12 @@ mod tests {
             "{not json",
             "plain text",
         ];
+        // Deeper than the single pass goes: the exact path takes it.
+        let deep = format!(
+            r#"{{"model":"m","x":{}1{}}}"#,
+            "[".repeat(80),
+            "]".repeat(80)
+        );
         let invalid_utf8 = b"{\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"a\xffb\"}}]}";
         let mut compared = 0;
         for event in events
@@ -249,6 +255,13 @@ mod tests {
             panic!("expected a chunk");
         };
         assert!(std::str::from_utf8(&data).unwrap().contains("a\u{fffd}b"));
+        let StreamItem::Chunk {
+            data: Some(data), ..
+        } = fast(deep.as_bytes(), false)
+        else {
+            panic!("expected a chunk");
+        };
+        assert!(data.starts_with(br#"{"model":"p/m","x":[[["#));
     }
 
     #[test]
