@@ -65,31 +65,35 @@ impl SseParser {
     pub fn next_event(&mut self) -> Option<SseEvent> {
         loop {
             let raw = if self.held.is_empty() {
-                let Some((end, sep_len)) = find_event_end(&self.buf, self.scanned) else {
+                let Some(found) = find_event_end(&self.buf, self.scanned) else {
                     self.scanned = self.buf.len();
                     return None;
                 };
-                let raw = self.buf.split_to(end).freeze();
-                self.buf.advance(sep_len);
-                raw
+                let raw = self.buf.split_to(found.end).freeze();
+                self.buf.advance(found.separator);
+                (raw, found.one_line)
             } else {
-                let Some((end, sep_len)) = find_event_end(&self.held, self.scanned) else {
+                let Some(found) = find_event_end(&self.held, self.scanned) else {
                     // An event goes on in the next chunk.
                     self.scanned = self.held.len();
                     self.keep_held();
                     return None;
                 };
-                let raw = self.held.split_to(end);
-                self.held.advance(sep_len);
+                let raw = self.held.split_to(found.end);
+                self.held.advance(found.separator);
                 if self.held.is_empty() {
                     // An empty slice still keeps the upstream's read
                     // buffer alive: a stream held open must not.
                     self.held = Bytes::new();
                 }
-                raw
+                (raw, found.one_line)
             };
             self.scanned = 0;
-            if let Some(event) = parse_event(raw) {
+            let event = match raw {
+                (line, true) => parse_line(line),
+                (raw, false) => parse_event(raw),
+            };
+            if let Some(event) = event {
                 return Some(event);
             }
         }
@@ -117,20 +121,48 @@ impl SseParser {
     }
 }
 
+/// Where an event ends.
+struct EventEnd {
+    /// The event's length.
+    end: usize,
+    /// The blank line's length after it.
+    separator: usize,
+    /// The event is one line: it holds no `\n`.
+    one_line: bool,
+}
+
 /// The end of the first event in `buf` (a blank line: `\n\n` or
 /// `\n\r\n`), searching from just before `from`.
-fn find_event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+fn find_event_end(buf: &[u8], from: usize) -> Option<EventEnd> {
     let start = from.saturating_sub(2);
     // Jumps from line end to line end (SIMD) instead of testing each byte.
-    for at in memchr::memchr_iter(b'\n', buf.get(start..)?) {
-        let i = start + at;
-        match buf.get(i + 1) {
-            Some(b'\n') => return Some((i, 2)),
-            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => return Some((i, 3)),
-            _ => {}
-        }
+    for (n, at) in memchr::memchr_iter(b'\n', buf.get(start..)?).enumerate() {
+        let end = start + at;
+        let separator = match buf.get(end + 1) {
+            Some(b'\n') => 2,
+            Some(b'\r') if buf.get(end + 2) == Some(&b'\n') => 3,
+            _ => continue,
+        };
+        let one_line = n == 0 && start == 0;
+        return Some(EventEnd {
+            end,
+            separator,
+            one_line,
+        });
     }
     None
+}
+
+/// [`parse_event`] for an event of one line, the common case: its data is
+/// the line itself, cut in place.
+fn parse_line(mut line: Bytes) -> Option<SseEvent> {
+    if line.ends_with(b"\r") {
+        line.truncate(line.len() - 1);
+    }
+    let value = line.strip_prefix(b"data:")?;
+    let skip = if value.starts_with(b" ") { 6 } else { 5 };
+    line.advance(skip);
+    Some(SseEvent { data: line })
 }
 
 fn parse_event(raw: Bytes) -> Option<SseEvent> {
@@ -317,6 +349,30 @@ mod tests {
         assert_eq!(p.next_event().unwrap().data, &b"two"[..]);
         assert_eq!(p.next_event().unwrap().data, &b"three"[..]);
         assert_eq!(p.next_event(), None);
+    }
+
+    #[test]
+    fn a_one_line_event_is_read_as_any_event() {
+        for line in [
+            &b"data: x"[..],
+            b"data:x",
+            b"data:  x",
+            b"data: x\r",
+            b"data:",
+            b"data: \r",
+            b"data",
+            b": comment",
+            b"event: x",
+            b"",
+            b"\r",
+        ] {
+            assert_eq!(
+                parse_line(Bytes::from_static(line)),
+                parse_event(Bytes::from_static(line)),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]

@@ -135,11 +135,15 @@ fn member(b: &[u8], i: usize, found: &mut Event, non_ascii: &mut bool) -> Option
         return None;
     }
     let end = string_end(b, i + 1, non_ascii)?;
-    let colon = skip_ws(b, end);
-    if b.get(colon) != Some(&b':') {
-        return None;
-    }
-    let value = skip_ws(b, colon + 1);
+    let value = if b.get(end) == Some(&b':') {
+        skip_ws(b, end + 1)
+    } else {
+        let colon = skip_ws(b, end);
+        if b.get(colon) != Some(&b':') {
+            return None;
+        }
+        skip_ws(b, colon + 1)
+    };
     // An escaped name has a `\` in its text: it matches none. The length
     // and first letter go first: most names are none of these.
     let (slot, wanted): (_, &[u8]) = match (end - i - 2, b.get(i + 1)) {
