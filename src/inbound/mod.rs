@@ -165,8 +165,8 @@ pub trait StreamFrames {
     fn chunk(&mut self, data: &str) -> Bytes;
 
     /// [`StreamFrames::chunk`] on the chunk's bytes (valid UTF-8),
-    /// appended to `out`: the relay writes a stream's frames into one
-    /// reused buffer.
+    /// appended to `out`: the relay writes the frames of the events at
+    /// hand into one buffer, sent as one write.
     fn chunk_into(&mut self, data: &[u8], out: &mut BytesMut) {
         out.extend_from_slice(&self.chunk(&String::from_utf8_lossy(data)));
     }
