@@ -29,7 +29,7 @@ use actix_web::http::StatusCode;
 use std::sync::Arc;
 
 use actix_web::HttpResponse;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -163,6 +163,13 @@ pub trait Served {
 pub trait StreamFrames {
     /// One OpenAI chat chunk (its JSON text).
     fn chunk(&mut self, data: &str) -> Bytes;
+
+    /// [`StreamFrames::chunk`] on the chunk's bytes (valid UTF-8),
+    /// appended to `out`: the relay writes the frames of the events at
+    /// hand into one buffer, sent as one write.
+    fn chunk_into(&mut self, data: &[u8], out: &mut BytesMut) {
+        out.extend_from_slice(&self.chunk(&String::from_utf8_lossy(data)));
+    }
 
     /// An OpenAI `{"error":…}` event: the stream failed after output
     /// began. [`StreamFrames::end`] follows.

@@ -6,14 +6,14 @@
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use super::shape::{check_messages, stream_flag};
 use super::{ChatOptions, InboundApi, ParseEnv, StreamFrames};
 use crate::error::ApiError;
 use crate::providers::client_wants_usage;
-use crate::sse::frame;
+use crate::sse::{frame, frame_into};
 
 /// The final event of an OpenAI stream.
 const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
@@ -71,6 +71,10 @@ struct Chunks;
 impl StreamFrames for Chunks {
     fn chunk(&mut self, data: &str) -> Bytes {
         frame(data)
+    }
+
+    fn chunk_into(&mut self, data: &[u8], out: &mut BytesMut) {
+        frame_into(data, out);
     }
 
     fn error(&mut self, data: &str) -> Bytes {

@@ -248,7 +248,9 @@ pub fn openai_error_envelope(message: &str, code: Option<&str>) -> Bytes {
 
 /// Turns one stream's upstream events into OpenAI-shaped stream items.
 pub trait StreamTranslator: Send {
-    fn items(&mut self, data: &str) -> Vec<StreamItem>;
+    /// Appends the items one event makes to `items`. `data` is the event's
+    /// data as the provider sent it (not checked to be UTF-8).
+    fn items(&mut self, data: &Bytes, items: &mut Vec<StreamItem>);
 }
 
 /// A native stream: each upstream event is reshaped into OpenAI chunks by
@@ -283,16 +285,18 @@ impl<F> StreamTranslator for ReshapedStream<F>
 where
     F: FnMut(&Value) -> Vec<Value> + Send,
 {
-    fn items(&mut self, data: &str) -> Vec<StreamItem> {
-        let Ok(event) = serde_json::from_str::<Value>(data) else {
-            return vec![StreamItem::Error(UNREADABLE_EVENT.to_string())];
+    fn items(&mut self, data: &Bytes, items: &mut Vec<StreamItem>) {
+        let Ok(event) = serde_json::from_str::<Value>(&String::from_utf8_lossy(data)) else {
+            items.push(StreamItem::Error(UNREADABLE_EVENT.to_string()));
+            return;
         };
-        (self.reshape)(&event)
-            .iter()
-            .map(|chunk| {
-                openai::translate_event(&chunk.to_string(), &self.provider, self.client_wants_usage)
-            })
-            .collect()
+        items.extend((self.reshape)(&event).iter().map(|chunk| {
+            openai::translate_event(
+                &Bytes::from(chunk.to_string()),
+                &self.provider,
+                self.client_wants_usage,
+            )
+        }));
     }
 }
 

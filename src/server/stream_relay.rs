@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -35,6 +35,8 @@ use crate::secret::Secret;
 use crate::sse::SseParser;
 use crate::vocab::{Failure, Outcome, TransportError, Verdict};
 
+mod upstream;
+
 /// Frames buffered between the relay task and the client connection.
 const CLIENT_BUFFER_FRAMES: usize = 16;
 
@@ -44,6 +46,14 @@ const CLIENT_BUFFER_FRAMES: usize = 16;
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 const KEEPALIVE_FRAME: &[u8] = b": keep-alive\n\n";
+
+/// Room for a chunk's framing (`data: `, the blank line), beyond its data.
+const FRAMING: usize = 16;
+
+/// Events already at hand go to the client in one write up to about this
+/// many bytes: fewer, larger writes cost less per event, and a client that
+/// reads slowly still gets the stream in pieces.
+const COALESCE_BYTES: usize = 16 * 1024;
 
 /// One upstream stream on its way to the client. Owns the lease from its
 /// first event on: when the client disconnects, the relay is dropped, the
@@ -57,6 +67,8 @@ pub struct Relay {
     translator: Box<dyn StreamTranslator>,
     /// Items an event produced beyond the first, in order.
     ready: VecDeque<Pulled>,
+    /// The translator's items for one event (kept for its allocation).
+    items: Vec<StreamItem>,
     idle_timeout: Duration,
     usage: TokenUsage,
     /// Some event carried a `finish_reason`.
@@ -78,7 +90,8 @@ pub struct Relay {
 
 /// An event on its way to the client.
 enum Out {
-    Chunk(String),
+    /// An OpenAI chat chunk (its JSON text, valid UTF-8).
+    Chunk(Bytes),
     Error(String),
     End,
 }
@@ -93,8 +106,8 @@ pub struct FirstEventFailure {
 
 /// What the upstream produced next.
 enum Pulled {
-    /// An OpenAI chat chunk (its JSON text).
-    Data(String),
+    /// An OpenAI chat chunk (its JSON text, valid UTF-8).
+    Data(Bytes),
     Done,
     /// The provider sent an `{"error":…}` event.
     UpstreamError(String),
@@ -120,6 +133,7 @@ impl Relay {
             parser: SseParser::default(),
             translator,
             ready: VecDeque::new(),
+            items: Vec::new(),
             lease: None,
             provider: provider.to_string(),
             idle_timeout,
@@ -142,7 +156,7 @@ impl Relay {
         let (why, error_event) = match self.pull(deadline).await {
             Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
-                    log.event(&chunk);
+                    log.event(&String::from_utf8_lossy(&chunk));
                 }
                 self.queue.push_back(Out::Chunk(chunk));
                 return Ok(());
@@ -183,27 +197,39 @@ impl Relay {
     }
 
     /// Moves frames to the client until the stream ends or the client is
-    /// gone.
+    /// gone. Events that have already arrived when one goes out go with it,
+    /// in one write (up to [`COALESCE_BYTES`]); none waits for more.
     async fn run(mut self, mut frames: Box<dyn StreamFrames>, client: mpsc::Sender<Bytes>) {
         let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
         keepalive.reset();
         loop {
             // `next_out` is cancel-safe: it only awaits the body channel.
             let frame = tokio::select! {
-                out = self.next_out() => {
+                next = self.next_out() => {
                     keepalive.reset();
-                    match out {
-                        Some(Out::Chunk(data)) => frames.chunk(&data),
-                        Some(Out::Error(data)) => frames.error(&data),
-                        Some(Out::End) => frames.end(),
-                        None => return,
+                    let Some(next) = next else {
+                        return;
+                    };
+                    let mut out = BytesMut::new();
+                    write_frame(frames.as_mut(), next, &mut out);
+                    while out.len() < COALESCE_BYTES {
+                        let Some(next) = self.next_out_now() else {
+                            break;
+                        };
+                        // Room for the whole write at once, not a frame
+                        // at a time.
+                        if out.capacity() < COALESCE_BYTES {
+                            out.reserve(COALESCE_BYTES);
+                        }
+                        write_frame(frames.as_mut(), next, &mut out);
                     }
+                    out.freeze()
                 }
                 _ = keepalive.tick() => Bytes::from_static(KEEPALIVE_FRAME),
                 _ = client.closed() => return self.client_gone("disconnected"),
             };
             if frame.is_empty() {
-                // The client's API has nothing to say for this event.
+                // The client's API has nothing to say for these events.
                 continue;
             }
             match tokio::time::timeout(self.idle_timeout, client.send(frame)).await {
@@ -236,10 +262,28 @@ impl Relay {
             return None;
         }
         let pulled = self.pull(self.last_heard + self.idle_timeout).await;
+        self.out_of(pulled)
+    }
+
+    /// [`Relay::next_out`] among what has already arrived: `None` when
+    /// that would have to wait.
+    fn next_out_now(&mut self) -> Option<Out> {
+        if let Some(out) = self.queue.pop_front() {
+            return Some(out);
+        }
+        if self.ended {
+            return None;
+        }
+        let pulled = self.pull_now()?;
+        self.out_of(pulled)
+    }
+
+    /// What the client gets for `pulled`; `None` once the stream is over.
+    fn out_of(&mut self, pulled: Pulled) -> Option<Out> {
         match pulled {
             Pulled::Data(chunk) => {
                 if let Some(log) = &self.log {
-                    log.event(&chunk);
+                    log.event(&String::from_utf8_lossy(&chunk));
                 }
                 return Some(Out::Chunk(chunk));
             }
@@ -292,9 +336,10 @@ impl Relay {
         }
         if let Some(log) = self.log.take() {
             for queued in &self.queue {
-                log.event(match queued {
-                    Out::Chunk(data) | Out::Error(data) => data,
-                    Out::End => "[DONE]",
+                log.event(&match queued {
+                    Out::Chunk(data) => String::from_utf8_lossy(data),
+                    Out::Error(data) => data.into(),
+                    Out::End => "[DONE]".into(),
                 });
             }
             log.usage(self.usage.prompt_tokens, self.usage.completion_tokens);
@@ -304,78 +349,17 @@ impl Relay {
             lease.finish(outcome);
         }
     }
+}
 
-    /// Reads until the next event worth relaying, or the end.
-    async fn pull(&mut self, until: Instant) -> Pulled {
-        if let Some(pulled) = self.ready.pop_front() {
-            return pulled;
+/// Appends the client's frame for `out` to `buffer`.
+fn write_frame(frames: &mut dyn StreamFrames, out: Out, buffer: &mut BytesMut) {
+    match out {
+        Out::Chunk(data) => {
+            buffer.reserve(data.len() + FRAMING);
+            frames.chunk_into(&data, buffer);
         }
-        loop {
-            while let Some(event) = self.parser.next_event() {
-                if let Some(pulled) = self.take(&event.data) {
-                    return pulled;
-                }
-            }
-            match tokio::time::timeout_at(until, self.body.recv()).await {
-                Ok(Some(Ok(chunk))) => {
-                    self.last_heard = Instant::now();
-                    if let Err(e) = self.parser.push(&chunk) {
-                        return Pulled::Broken(e.to_string());
-                    }
-                }
-                Ok(Some(Err(e))) => return Pulled::Broken(e.to_string()),
-                Ok(None) => return self.at_end(),
-                Err(_) => return Pulled::Broken("the provider sent nothing for too long".into()),
-            }
-        }
-    }
-
-    /// Translates one upstream event into what the client gets next (the
-    /// rest waits in `ready`); `None` when nothing is to be relayed (the
-    /// usage-only chunk the client did not ask for).
-    fn take(&mut self, data: &str) -> Option<Pulled> {
-        for item in self.translator.items(data) {
-            let pulled = match item {
-                StreamItem::Done => Pulled::Done,
-                StreamItem::Error(data) => {
-                    Pulled::UpstreamError(self.key.scrub(&data).into_owned())
-                }
-                StreamItem::Chunk {
-                    data,
-                    usage,
-                    finished,
-                } => {
-                    self.usage = usage.unwrap_or(self.usage);
-                    self.finished |= finished;
-                    match data {
-                        Some(d) => Pulled::Data(d),
-                        None => continue,
-                    }
-                }
-            };
-            let terminal = !matches!(pulled, Pulled::Data(_));
-            self.ready.push_back(pulled);
-            if terminal {
-                break;
-            }
-        }
-        self.ready.pop_front()
-    }
-
-    /// The upstream closed: relay an event it left unterminated, then decide
-    /// whether the stream was complete.
-    fn at_end(&mut self) -> Pulled {
-        if let Some(pulled) = self.parser.finish().and_then(|e| self.take(&e.data)) {
-            // After relaying it, the next pull lands here again with the
-            // parser empty, and decides.
-            return pulled;
-        }
-        // Providers end with [DONE]; a finish_reason is as good.
-        if self.finished {
-            Pulled::Done
-        } else {
-            Pulled::Broken("the provider's stream ended before it finished".into())
-        }
+        Out::Error(data) => buffer.extend_from_slice(&frames.error(&data)),
+        Out::End => buffer.extend_from_slice(&frames.end()),
     }
 }
 

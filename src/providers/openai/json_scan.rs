@@ -6,7 +6,8 @@
 //! `model`), since the caller then takes the exact path; it must never
 //! accept what `serde_json` refuses. The tests check this against
 //! `serde_json` on many generated bodies. The same scanner checks client
-//! requests (`json_scan/request.rs`).
+//! requests (`json_scan/request.rs`) and stream events
+//! (`json_scan/event.rs`).
 //!
 //! Why not `serde_json` with borrowed fields (`&str` for `model`,
 //! `IgnoredAny` for the rest, after one `str::from_utf8`): measured under
@@ -23,7 +24,9 @@ use serde_json::Value;
 
 use crate::providers::TokenUsage;
 
+mod event;
 mod request;
+pub use event::scan_event;
 pub use request::{scan_request, Request};
 
 /// `serde_json`'s nesting limit: the 128th nested array or object fails.

@@ -20,12 +20,6 @@ use crate::resilience::hints;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenAiFormat;
 
-/// One OpenAI-compatible stream: events are already OpenAI chunks.
-struct Passthrough {
-    provider: String,
-    client_wants_usage: bool,
-}
-
 // === impl OpenAiFormat ===
 
 impl WireFormat for OpenAiFormat {
@@ -109,16 +103,6 @@ impl WireFormat for OpenAiFormat {
             super::gemini::retry_info::retry_delay(body),
             super::anthropic::rate_limits::reset_hint(&headers, now),
         ])
-    }
-}
-
-impl StreamTranslator for Passthrough {
-    fn items(&mut self, data: &str) -> Vec<StreamItem> {
-        vec![translate_event(
-            data,
-            &self.provider,
-            self.client_wants_usage,
-        )]
     }
 }
 
@@ -236,81 +220,6 @@ fn rewrite_response_value(body: &[u8], provider: &str) -> Option<Rewritten> {
     Some(Rewritten { body, usage })
 }
 
-/// The error that stands in for an event that is not a JSON object.
-pub const MALFORMED_EVENT: &str =
-    r#"{"error":{"message":"the provider sent a malformed stream event","type":"upstream_error"}}"#;
-
-/// What to do with one upstream stream event.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StreamItem {
-    /// `[DONE]`: the upstream finished.
-    Done,
-    /// An event to relay (or drop), with what it tells about the stream.
-    Chunk {
-        /// The rewritten data, or `None` to drop the event.
-        data: Option<String>,
-        usage: Option<TokenUsage>,
-        /// The event carries a `finish_reason`.
-        finished: bool,
-    },
-    /// An `{"error":…}` event.
-    Error(String),
-}
-
-/// Translates one stream event. `client_wants_usage`: keep the usage-only
-/// chunk (the client set `stream_options.include_usage`).
-pub fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> StreamItem {
-    let data = data.trim();
-    if data == "[DONE]" {
-        return StreamItem::Done;
-    }
-    // Validated without building a value: a broken event is an error,
-    // never relayed as content.
-    if !data.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(data).is_err() {
-        return StreamItem::Error(MALFORMED_EVENT.to_string());
-    }
-    if matches!(
-        json_keys::value_start(data.as_bytes(), &json_keys::ERROR),
-        Some(b'{' | b'"')
-    ) {
-        return StreamItem::Error(data.to_string());
-    }
-    let finished = json_keys::value_start(data.as_bytes(), &json_keys::FINISH_REASON) == Some(b'"');
-    if json_keys::value_start(data.as_bytes(), &json_keys::USAGE) != Some(b'{') {
-        // The common case: no JSON parse, a targeted prefix insert.
-        return StreamItem::Chunk {
-            data: Some(prefix_model_text(data, provider)),
-            usage: None,
-            finished,
-        };
-    }
-    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
-        return StreamItem::Chunk {
-            data: Some(data.to_string()),
-            usage: None,
-            finished,
-        };
-    };
-    let usage = Some(usage_of(object.get("usage")));
-    let usage_only = object
-        .get("choices")
-        .and_then(Value::as_array)
-        .is_none_or(|c| c.is_empty());
-    if usage_only && !client_wants_usage {
-        return StreamItem::Chunk {
-            data: None,
-            usage,
-            finished,
-        };
-    }
-    prefix_model_value(&mut object, provider);
-    StreamItem::Chunk {
-        data: serde_json::to_string(&object).ok(),
-        usage,
-        finished,
-    }
-}
-
 /// Model ids from a `GET /models` answer (`{"data":[{"id":…}]}`).
 pub fn model_ids(body: &[u8]) -> Option<Vec<String>> {
     let value: Value = serde_json::from_slice(body).ok()?;
@@ -353,28 +262,12 @@ fn has_prefix_bytes(model: &[u8], provider: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(b"/"))
 }
 
-/// Inserts `provider/` at the start of the first `"model"` string value of
-/// a JSON text. Inside JSON strings quotes are escaped, so the first
-/// unescaped `"model"` key found is a real key (the top-level one in every
-/// chunk providers send).
-fn prefix_model_text(data: &str, provider: &str) -> String {
-    let Some(at) = json_keys::value_offset(data.as_bytes(), &json_keys::MODEL) else {
-        return data.to_string();
-    };
-    if data.as_bytes().get(at) != Some(&b'"') || has_prefix(&data[at + 1..], provider) {
-        return data.to_string();
-    }
-    let mut out = String::with_capacity(data.len() + provider.len() + 1);
-    out.push_str(&data[..=at]);
-    out.push_str(provider);
-    out.push('/');
-    out.push_str(&data[at + 1..]);
-    out
-}
-
 mod json_keys;
 mod json_scan;
 pub mod responses;
+mod stream;
+use stream::{prefix_model_text, Passthrough};
+pub use stream::{translate_event, StreamItem, MALFORMED_EVENT};
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! the provider sent them, with only the client's `provider/` prefix on
 //! `model`; usage and the stream's end are read on the way.
 
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::{prefix_model_text, rewrite_response, Rewritten, StreamItem, MALFORMED_EVENT};
@@ -53,7 +54,14 @@ impl ResponsesStream {
 }
 
 impl StreamTranslator for ResponsesStream {
-    fn items(&mut self, data: &str) -> Vec<StreamItem> {
+    fn items(&mut self, data: &Bytes, items: &mut Vec<StreamItem>) {
+        items.extend(self.translate(&String::from_utf8_lossy(data)));
+    }
+}
+
+impl ResponsesStream {
+    /// What one event (its text) makes.
+    fn translate(&mut self, data: &str) -> Vec<StreamItem> {
         let data = data.trim();
         if data == "[DONE]" {
             return vec![StreamItem::Done];
@@ -75,7 +83,7 @@ impl StreamTranslator for ResponsesStream {
         let terminal = matches!(kind, "response.completed" | "response.incomplete") || failed;
         let usage = terminal.then(|| usage_of(&event["response"]["usage"]));
         let mut items = vec![StreamItem::Chunk {
-            data: Some(prefix_model_text(data, &self.provider)),
+            data: Some(Bytes::from(prefix_model_text(data, &self.provider))),
             usage,
             finished: terminal,
         }];
@@ -111,7 +119,7 @@ mod tests {
                 data: Some(data),
                 usage,
                 finished,
-            } => (data.as_str(), *usage, *finished),
+            } => (std::str::from_utf8(data).unwrap(), *usage, *finished),
             other => panic!("not a chunk: {other:?}"),
         }
     }
@@ -120,20 +128,20 @@ mod tests {
     fn events_keep_their_bytes_with_model_prefixed() {
         let mut stream = ResponsesStream::new("openai");
         let created = r#"{"type":"response.created","response":{"id":"resp_1","model":"gpt-5"}}"#;
-        let items = stream.items(created);
+        let items = stream.translate(created);
         assert_eq!(
             chunk(&items).0,
             r#"{"type":"response.created","response":{"id":"resp_1","model":"openai/gpt-5"}}"#
         );
         let delta = r#"{"type":"response.output_text.delta","delta":"\"model\": x"}"#;
-        assert_eq!(chunk(&stream.items(delta)).0, delta);
+        assert_eq!(chunk(&stream.translate(delta)).0, delta);
     }
 
     #[test]
     fn the_terminal_event_carries_usage_and_ends_the_stream() {
         let mut stream = ResponsesStream::new("openai");
         let done = r#"{"type":"response.completed","response":{"model":"m","usage":{"input_tokens":7,"output_tokens":3}}}"#;
-        let items = stream.items(done);
+        let items = stream.translate(done);
         let (_, usage, finished) = chunk(&items);
         assert!(finished);
         assert_eq!(
@@ -150,7 +158,7 @@ mod tests {
     fn an_early_failure_is_an_openai_error() {
         let mut stream = ResponsesStream::new("openai");
         let failed = r#"{"type":"response.failed","response":{"error":{"code":"rate_limit_exceeded","message":"slow down"}}}"#;
-        let StreamItem::Error(data) = &stream.items(failed)[0] else {
+        let StreamItem::Error(data) = &stream.translate(failed)[0] else {
             panic!("not an error");
         };
         let value: Value = serde_json::from_str(data).unwrap();
@@ -161,9 +169,9 @@ mod tests {
     #[test]
     fn a_later_failure_is_relayed_then_fails_the_stream() {
         let mut stream = ResponsesStream::new("openai");
-        stream.items(r#"{"type":"response.created","response":{"model":"m"}}"#);
+        stream.translate(r#"{"type":"response.created","response":{"model":"m"}}"#);
         let failed = r#"{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}"#;
-        let items = stream.items(failed);
+        let items = stream.translate(failed);
         assert!(chunk(&items).2);
         assert!(matches!(&items[1], StreamItem::Error(e) if e.contains("boom")));
     }

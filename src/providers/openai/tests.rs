@@ -342,6 +342,12 @@ fn openrouter_models_are_prefixed_once() {
     assert_eq!(v["model"], "openrouter/meta-llama/llama-3");
 }
 
+/// [`super::translate_event`] on a text.
+fn translate_event(data: &str, provider: &str, client_wants_usage: bool) -> StreamItem {
+    let data = bytes::Bytes::copy_from_slice(data.as_bytes());
+    super::translate_event(&data, provider, client_wants_usage)
+}
+
 #[test]
 fn content_chunks_are_prefixed_without_touching_content() {
     let data = r#"{"id":"c","model": "gpt-4o","choices":[{"delta":{"content":"say \"model\": \"x\""},"finish_reason":null}],"usage":null}"#;
@@ -353,6 +359,7 @@ fn content_chunks_are_prefixed_without_touching_content() {
     else {
         panic!("expected a chunk");
     };
+    let out = std::str::from_utf8(&out).unwrap();
     assert!(out.contains(r#""model": "openai/gpt-4o""#), "{out}");
     assert!(out.contains(r#"say \"model\": \"x\""#), "{out}");
     assert_eq!(usage, None);
@@ -397,7 +404,7 @@ fn usage_only_chunk_is_dropped_unless_asked_for() {
         panic!("expected a chunk");
     };
     assert_eq!(u, usage);
-    assert!(kept.contains("\"p/m\""));
+    assert!(std::str::from_utf8(&kept).unwrap().contains("\"p/m\""));
 }
 
 #[test]
