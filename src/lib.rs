@@ -3,7 +3,7 @@
 //!
 //! Clients send `model: "<provider>/<model>"`; the proxy leases the best key
 //! of that provider's pool from the [`keypool::KeyPool`] actor, calls the
-//! provider through an [`worker::UpstreamWorker`] actor, and on failure
+//! provider through its HTTP worker's [`worker::UpstreamWorker`], and on failure
 //! rotates to the next key. Usage per key and model is kept in sled; with
 //! several replicas, key state is shared through Redis.
 //!
@@ -45,7 +45,7 @@
 //!   `responses/` (OpenAI Responses); `shape.rs`, the checks every request
 //!   gets; `chunk.rs`, how their stream translators read an OpenAI chunk.
 //! - [`tokens`] — token counting with tiktoken.
-//! - [`worker`] — the `UpstreamWorker` actor making upstream calls with awc.
+//! - [`worker`] — each HTTP worker's `UpstreamWorker`, making upstream calls with awc.
 //! - [`reqlog`] — the optional request log.
 //! - [`cli`] — command-line flags.
 //! - [`config`] — settings layering, `.env`, provider discovery, routes

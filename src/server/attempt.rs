@@ -40,7 +40,7 @@ pub enum Attempt {
 /// Calls the provider once with `lease`'s key.
 pub async fn attempt(
     shared: &Shared,
-    worker: &actix::Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     request: &Forward<'_>,
     lease: Lease,
     deadline: Instant,

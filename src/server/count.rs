@@ -19,7 +19,7 @@ pub async fn token_count(
     req: HttpRequest,
     payload: web::Payload,
     shared: web::Data<Shared>,
-    worker: web::Data<actix::Addr<UpstreamWorker>>,
+    worker: web::Data<UpstreamWorker>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = shared.config().settings.server.max_body_size;
     let body = read_json_object(req.headers(), payload, limit).await?;
@@ -32,7 +32,7 @@ pub async fn token_count(
 /// tiktoken. Returns the count and how it was counted.
 pub async fn count(
     shared: &Shared,
-    worker: &actix::Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     body: &Map<String, Value>,
 ) -> Result<(u64, String), ApiError> {
     let model = optional_str(body, "model")?.ok_or_else(|| {
@@ -88,7 +88,7 @@ pub async fn count(
 /// has a counter and one of its keys answers.
 async fn native_count(
     shared: &Shared,
-    worker: &actix::Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     model: &str,
     body: &Map<String, Value>,
 ) -> Option<(u64, String)> {

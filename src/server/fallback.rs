@@ -47,7 +47,7 @@ pub struct Plan<'c> {
 /// What a walk needs besides its plan.
 pub struct Walk<'r> {
     pub shared: &'r Shared,
-    pub worker: &'r actix::Addr<UpstreamWorker>,
+    pub worker: &'r UpstreamWorker,
     pub req: &'r HttpRequest,
     pub log: Option<LogHandle>,
     /// The conversation the request belongs to, with sticky sessions on.

@@ -11,7 +11,7 @@ use super::Shared;
 use crate::inbound::{AnthropicMessages, InboundApi, ParseEnv};
 use crate::worker::UpstreamWorker;
 
-type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+type Worker = web::Data<UpstreamWorker>;
 
 pub async fn count_tokens(
     req: HttpRequest,

@@ -173,7 +173,7 @@ async fn start_serving(
     let app_shared = shared.clone();
     let mut server = HttpServer::new(move || {
         pool_hand_off.run_here();
-        let worker = UpstreamWorker::new(&client).start();
+        let worker = UpstreamWorker::new(&client);
         App::new()
             .app_data(app_shared.clone())
             .app_data(web::Data::new(worker))

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
 use actix_web::http::Method;
 use serde::Serialize;
 
@@ -70,7 +69,7 @@ impl ModelsCache {
 }
 
 /// Every model of every configured provider, ids prefixed `provider/`.
-pub async fn list_models(shared: &Shared, worker: &Addr<UpstreamWorker>) -> ModelList {
+pub async fn list_models(shared: &Shared, worker: &UpstreamWorker) -> ModelList {
     let config = shared.config();
     let lists = futures_util::future::join_all(
         config
@@ -103,7 +102,7 @@ fn route_entry(name: &str) -> ModelEntry {
 /// full list); 404 `model_not_found` for anything else.
 pub async fn retrieve_model(
     shared: &Shared,
-    worker: &Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     id: &str,
 ) -> Result<ModelEntry, ApiError> {
     let config = shared.config();
@@ -151,7 +150,7 @@ pub async fn retrieve_model(
 /// filtered and without duplicates.
 async fn provider_entries(
     shared: &Shared,
-    worker: &Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     provider: &ProviderConfig,
 ) -> Vec<ModelEntry> {
     let ids = provider_models(shared, worker, provider).await;
@@ -169,7 +168,7 @@ async fn provider_entries(
 
 async fn provider_models(
     shared: &Shared,
-    worker: &Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     provider: &ProviderConfig,
 ) -> Vec<String> {
     if let Some(ids) = shared.models.fresh(&provider.name) {
@@ -192,7 +191,7 @@ async fn provider_models(
 
 async fn fetch(
     shared: &Shared,
-    worker: &Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     provider: &ProviderConfig,
 ) -> Result<Vec<String>, String> {
     let wire = provider.format.wire();

@@ -20,7 +20,7 @@ use crate::providers::EmbeddingEncoding;
 use crate::reqlog::LogHandle;
 use crate::worker::UpstreamWorker;
 
-type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+type Worker = web::Data<UpstreamWorker>;
 
 /// What the OpenAI-only routes serve ([`proxy_call`]); the chat APIs,
 /// Responses included, are served by [`super::serve::serve`].

@@ -5,7 +5,6 @@
 //! read its body. No rotation and no outcome reported to the pool: these
 //! answers are not billed and must not cool keys down.
 
-use actix::Addr;
 use actix_web::http::{Method, StatusCode};
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -37,7 +36,7 @@ pub enum PeekCallError {
 /// Calls `provider` once with a borrowed key; the body of a 2xx answer.
 pub async fn peek_call(
     shared: &Shared,
-    worker: &Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     provider: &ProviderConfig,
     request: PeekCall,
 ) -> Result<Bytes, PeekCallError> {

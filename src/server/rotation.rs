@@ -136,7 +136,7 @@ fn expected_tokens(request: &Forward<'_>) -> u64 {
 /// Forwards `request`, rotating through its provider's keys.
 pub async fn forward(
     shared: &Shared,
-    worker: &actix::Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
     request: &Forward<'_>,
     leg: Leg<'_>,
 ) -> Result<Answer, Missed> {

@@ -17,7 +17,7 @@ use crate::inbound::{AnthropicMessages, InboundApi, OpenAiChat, OpenAiResponses}
 use crate::keypool::{reset_cooldowns, usage_report, ResetCooldowns};
 use crate::worker::UpstreamWorker;
 
-type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+type Worker = web::Data<UpstreamWorker>;
 
 /// Registers client-facing chat APIs in the `/v1` scope.
 pub type ClientApis = fn(actix_web::Scope) -> actix_web::Scope;

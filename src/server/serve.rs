@@ -24,7 +24,7 @@ use crate::providers::{openai, Format};
 use crate::reqlog::LogHandle;
 use crate::worker::UpstreamWorker;
 
-type Worker = web::Data<actix::Addr<UpstreamWorker>>;
+type Worker = web::Data<UpstreamWorker>;
 
 /// A chat request in the client's API `A`: parsed into OpenAI chat,
 /// walked through its targets' keys, and the answer rendered by `A`;
@@ -45,7 +45,7 @@ async fn chat<A: InboundApi>(
     req: &HttpRequest,
     payload: web::Payload,
     shared: &Shared,
-    worker: &actix::Addr<UpstreamWorker>,
+    worker: &UpstreamWorker,
 ) -> Result<HttpResponse, ApiError> {
     let config = shared.config();
     let limit = config.settings.server.max_body_size;
@@ -281,7 +281,7 @@ impl<'c> Plain<'c> {
     pub(super) async fn walk(
         self,
         shared: &Shared,
-        worker: &actix::Addr<UpstreamWorker>,
+        worker: &UpstreamWorker,
         req: &HttpRequest,
         config: &'c Config,
         raw: &[u8],

@@ -33,7 +33,8 @@ use crate::reqlog::LogHandle;
 use crate::resilience::clock::Clock;
 use crate::secret::Secret;
 use crate::sse::SseParser;
-use crate::vocab::{Failure, Outcome, TransportError, Verdict};
+use crate::vocab::{Failure, Outcome, Verdict};
+use crate::worker::UpstreamBody;
 
 mod upstream;
 
@@ -59,7 +60,7 @@ const COALESCE_BYTES: usize = 16 * 1024;
 /// first event on: when the client disconnects, the relay is dropped, the
 /// lease reports the attempt abandoned and the upstream connection closes.
 pub struct Relay {
-    body: mpsc::Receiver<Result<Bytes, TransportError>>,
+    body: UpstreamBody,
     parser: SseParser,
     lease: Option<Lease>,
     provider: String,
@@ -119,7 +120,7 @@ enum Pulled {
 
 impl Relay {
     pub fn new(
-        body: mpsc::Receiver<Result<Bytes, TransportError>>,
+        body: UpstreamBody,
         translator: Box<dyn StreamTranslator>,
         provider: &str,
         idle_timeout: Duration,
@@ -317,6 +318,11 @@ impl Relay {
         }
         self.queue.push_back(Out::End);
         self.ended = true;
+        if error.is_none() {
+            // Past `[DONE]`: the rest of the body is read aside, so the
+            // connection is kept for the next call.
+            std::mem::take(&mut self.body).finish_in_background();
+        }
         if let (Some(log), Some(error)) = (&self.log, &error) {
             let key = self
                 .lease

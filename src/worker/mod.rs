@@ -1,44 +1,38 @@
-//! `UpstreamWorker` is an actor. It owns one awc client — one per HTTP
-//! worker thread, since `awc::Client` is `!Send` — and performs upstream
-//! calls for the handlers on its thread.
+//! `UpstreamWorker` makes the upstream calls of one HTTP worker thread: it
+//! owns that thread's awc client (`awc::Client` is `!Send`, so one per
+//! worker, kept in the worker's app data) and the handlers call it in
+//! place, with no message or task between them and awc.
 //!
-//! A call answers with the response head and a channel of body chunks. A
-//! local task pumps the body into the channel and stops as soon as the
-//! receiver is dropped, so a client that goes away closes the upstream
-//! connection too.
+//! A call answers with the response head and its body ([`UpstreamBody`]),
+//! read straight from awc as the caller asks for it. Dropping the body (a
+//! client that goes away drops its handler) closes the upstream connection
+//! too.
 
 mod client;
 pub mod hop;
 mod slices;
 
+use std::pin::Pin;
 use std::time::Duration;
 
-use actix::prelude::*;
 use actix_web::http::{header::HeaderMap, Method, StatusCode};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use futures_util::{FutureExt, Stream, StreamExt};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::oneshot;
 
 use crate::providers::Auth;
 use crate::secret::Secret;
 use crate::vocab::TransportError;
 pub use client::ClientSettings;
 
-/// Body chunks buffered between the upstream and the relay; the pump waits
-/// (back-pressure) when the relay falls behind.
-const BODY_CHANNEL_CAPACITY: usize = 32;
-
-/// Calls queued per worker before senders wait.
-const MAILBOX_CAPACITY: usize = 4096;
-
-/// The upstream call actor of one HTTP worker thread.
+/// The upstream caller of one HTTP worker thread.
 pub struct UpstreamWorker {
     client: awc::Client,
 }
 
 /// One HTTP call to a provider.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<UpstreamResponse, TransportError>")]
+#[derive(Debug)]
 pub struct CallUpstream {
     pub method: Method,
     pub url: String,
@@ -55,11 +49,28 @@ pub struct CallUpstream {
 }
 
 /// The head of an upstream response and its body, chunk by chunk.
-#[derive(Debug)]
 pub struct UpstreamResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: mpsc::Receiver<Result<Bytes, TransportError>>,
+    pub body: UpstreamBody,
+}
+
+/// An upstream response's body, read from awc as it is asked for. After
+/// its end or a failure it reads as ended (as does the default, empty one).
+#[derive(Default)]
+pub struct UpstreamBody {
+    stream: Option<AwcBody>,
+}
+
+/// awc's response, read as its body's pieces.
+type AwcBody = Pin<Box<dyn Stream<Item = Result<Bytes, awc::error::PayloadError>>>>;
+
+impl std::fmt::Debug for UpstreamResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 // === impl UpstreamWorker ===
@@ -72,91 +83,52 @@ impl UpstreamWorker {
     }
 }
 
-impl Actor for UpstreamWorker {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+/// Calls the provider as `msg` says, up to the response head.
+pub async fn call(
+    worker: &UpstreamWorker,
+    msg: CallUpstream,
+) -> Result<UpstreamResponse, TransportError> {
+    let mut request = worker
+        .client
+        .request(msg.method, &msg.url)
+        .timeout(msg.timeout);
+    request = match msg.auth {
+        Auth::Bearer => request.bearer_auth(msg.key.expose()),
+        Auth::Header(name) => request.insert_header((name, msg.key.expose())),
+    };
+    for (name, value) in msg.headers {
+        request = request.insert_header((*name, *value));
     }
-}
-
-impl Handler<CallUpstream> for UpstreamWorker {
-    type Result = ResponseFuture<Result<UpstreamResponse, TransportError>>;
-
-    fn handle(&mut self, msg: CallUpstream, _: &mut Self::Context) -> Self::Result {
-        let mut request = self
-            .client
-            .request(msg.method, &msg.url)
-            .timeout(msg.timeout);
-        request = match msg.auth {
-            Auth::Bearer => request.bearer_auth(msg.key.expose()),
-            Auth::Header(name) => request.insert_header((name, msg.key.expose())),
-        };
-        for (name, value) in msg.headers {
-            request = request.insert_header((*name, *value));
-        }
-        // Marks the call as ours, so a loop back into this process stops at
-        // once (see `hop`).
-        request = request.insert_header((hop::HOP_HEADER, hop::mark()));
-        if msg.body.is_some() {
-            request = request.content_type("application/json");
-        }
-        let mut cancel = msg.cancel;
-        Box::pin(async move {
-            let sending = match msg.body {
-                Some(body) if body.len() > slices::SLICE => {
-                    request.send_body(slices::Slices::new(body))
-                }
-                Some(body) => request.send_body(body),
-                None => request.send(),
-            };
-            let response = tokio::select! {
-                response = sending => response.map_err(send_error)?,
-                _ = &mut cancel => return Err(TransportError::Cancelled),
-            };
-            let status = response.status();
-            // The head is not needed past here: move its headers out.
-            let mut headers = HeaderMap::new();
-            let response = response.map_body(|head, payload| {
-                headers = std::mem::replace(&mut head.headers, HeaderMap::new());
-                payload
-            });
-            let (tx, rx) = mpsc::channel(BODY_CHANNEL_CAPACITY);
-            actix_rt::spawn(pump(response, tx));
-            Ok(UpstreamResponse {
-                status,
-                headers,
-                body: rx,
-            })
-        })
+    // Marks the call as ours, so a loop back into this process stops at
+    // once (see `hop`).
+    request = request.insert_header((hop::HOP_HEADER, hop::mark()));
+    if msg.body.is_some() {
+        request = request.content_type("application/json");
     }
-}
-
-/// Copies the body into `tx` until it ends, fails, or nobody listens.
-async fn pump<S>(
-    mut response: awc::ClientResponse<S>,
-    tx: mpsc::Sender<Result<Bytes, TransportError>>,
-) where
-    S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
-{
-    loop {
-        let next = tokio::select! {
-            next = response.next() => next,
-            _ = tx.closed() => return,
-        };
-        match next {
-            Some(Ok(chunk)) => {
-                if tx.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-            }
-            Some(Err(e)) => {
-                let _ = tx.send(Err(TransportError::Body(e.to_string()))).await;
-                return;
-            }
-            None => return,
-        }
-    }
+    let mut cancel = msg.cancel;
+    let sending = match msg.body {
+        Some(body) if body.len() > slices::SLICE => request.send_body(slices::Slices::new(body)),
+        Some(body) => request.send_body(body),
+        None => request.send(),
+    };
+    let response = tokio::select! {
+        response = sending => response.map_err(send_error)?,
+        _ = &mut cancel => return Err(TransportError::Cancelled),
+    };
+    let status = response.status();
+    // The head is not needed past here: move its headers out.
+    let mut headers = HeaderMap::new();
+    let response = response.map_body(|head, payload| {
+        headers = std::mem::replace(&mut head.headers, HeaderMap::new());
+        payload
+    });
+    Ok(UpstreamResponse {
+        status,
+        headers,
+        body: UpstreamBody {
+            stream: Some(Box::pin(response)),
+        },
+    })
 }
 
 fn send_error(e: awc::error::SendRequestError) -> TransportError {
@@ -167,20 +139,103 @@ fn send_error(e: awc::error::SendRequestError) -> TransportError {
     }
 }
 
-/// Sends `call` to `worker`, mapping a stopped worker to a transport error.
-pub async fn call(
-    worker: &Addr<UpstreamWorker>,
-    call: CallUpstream,
-) -> Result<UpstreamResponse, TransportError> {
-    worker
-        .send(call)
-        .await
-        .map_err(|_| TransportError::WorkerGone)?
+/// Pieces of a dropped body read if they have already arrived, so that a
+/// body whose end is in (a stream's `[DONE]` comes with it) hands its
+/// connection back to awc's pool instead of closing it.
+const DRAIN_ON_DROP: usize = 16;
+
+/// How long, and how much, the rest of a finished stream's body is read in
+/// the background before its connection is closed instead.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_BYTES: usize = 64 * 1024;
+
+// === impl UpstreamBody ===
+
+impl UpstreamBody {
+    /// The next piece of the body; `None` at its end (and after a failure).
+    pub async fn recv(&mut self) -> Option<Result<Bytes, TransportError>> {
+        let next = self.stream.as_mut()?.next().await;
+        self.settle(next)
+    }
+
+    /// The next piece if it has already arrived, without waiting.
+    pub fn try_recv(&mut self) -> Result<Result<Bytes, TransportError>, TryRecvError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(TryRecvError::Disconnected);
+        };
+        match stream.next().now_or_never() {
+            None => Err(TryRecvError::Empty),
+            Some(next) => self.settle(next).ok_or(TryRecvError::Disconnected),
+        }
+    }
+
+    /// Reads the rest of a body whose content the caller has all of (a
+    /// stream past its `[DONE]`), in a task of its own, so its connection
+    /// goes back to awc's pool: at most [`DRAIN_BYTES`] for
+    /// [`DRAIN_TIME`], else the connection is closed.
+    pub fn finish_in_background(mut self) {
+        self.drain_arrived();
+        if self.stream.is_none() {
+            return;
+        }
+        actix_rt::spawn(async move {
+            let rest = async {
+                let mut read = 0;
+                while let Some(Ok(chunk)) = self.recv().await {
+                    read += chunk.len();
+                    if read > DRAIN_BYTES {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, rest).await;
+        });
+    }
+
+    /// Reads what has already arrived, up to [`DRAIN_ON_DROP`] pieces,
+    /// without waiting: at the body's end awc keeps the connection.
+    fn drain_arrived(&mut self) {
+        for _ in 0..DRAIN_ON_DROP {
+            match self.try_recv() {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => return,
+            }
+        }
+    }
+
+    /// `next` as the caller sees it; the stream is let go of at its end or
+    /// at a failure, which closes the upstream connection.
+    fn settle(
+        &mut self,
+        next: Option<Result<Bytes, awc::error::PayloadError>>,
+    ) -> Option<Result<Bytes, TransportError>> {
+        match next {
+            Some(Ok(chunk)) => Some(Ok(chunk)),
+            Some(Err(e)) => {
+                self.stream = None;
+                Some(Err(TransportError::Body(e.to_string())))
+            }
+            None => {
+                self.stream = None;
+                None
+            }
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    /// A body left unread closes its connection (a client that went away
+    /// stops the upstream call), unless its end has already arrived.
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            self.drain_arrived();
+        }
+    }
 }
 
 /// Reads a whole body of at most `limit` bytes before `deadline`.
 pub async fn read_body(
-    body: &mut mpsc::Receiver<Result<Bytes, TransportError>>,
+    body: &mut UpstreamBody,
     limit: usize,
     deadline: tokio::time::Instant,
 ) -> Result<Bytes, TransportError> {

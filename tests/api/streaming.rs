@@ -170,3 +170,21 @@ async fn a_silent_upstream_gets_keepalive_comments_to_the_client() {
     assert_eq!(parse(&data).len(), 3, "comments are not events: {data:?}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_finished_stream_leaves_its_upstream_connection_for_the_next_call() {
+    let app = spawn_app().await;
+    for _ in 0..4 {
+        let (status, _, events) = app.chat_stream(&stream_body("mock/m")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    }
+    // The calls come one after another: one connection per proxy worker at
+    // most (2), not one per stream.
+    assert!(
+        app.mock.connections() <= 2,
+        "{} upstream connections for 4 streams",
+        app.mock.connections()
+    );
+    app.stop().await;
+}

@@ -77,12 +77,14 @@ impl MockUpstream {
             ..State::default()
         }));
         let app_state = state.clone();
+        let counted = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .default_service(web::to(handle))
         })
+        .on_connect(move |_, _| lock(&counted).connections += 1)
         .workers(workers)
         .disable_signals()
         .h1_allow_half_closed(false)
@@ -198,6 +200,12 @@ impl MockUpstream {
     /// Stream events (including `[DONE]`) sent so far, all streams together.
     pub fn events_sent(&self) -> usize {
         lock(&self.state).events_sent
+    }
+
+    /// TCP connections accepted so far (a client that keeps its
+    /// connections alive opens few).
+    pub fn connections(&self) -> usize {
+        lock(&self.state).connections
     }
 
     /// What `GET /v1/models` lists.

@@ -40,6 +40,8 @@ pub(super) struct State {
     pub(super) models_status: Option<u16>,
     /// Stream events (including `[DONE]`) handed to the server so far.
     pub(super) events_sent: usize,
+    /// TCP connections accepted.
+    pub(super) connections: usize,
     /// `(needle, reply)`: a chat request whose body contains the needle
     /// gets the reply, whatever its key and model.
     pub(super) when: Vec<(String, Reply)>,
