@@ -171,8 +171,8 @@ impl UpstreamBody {
 
     /// Reads the rest of a body whose content the caller has all of (a
     /// stream past its `[DONE]`), in a task of its own, so its connection
-    /// goes back to awc's pool: at most [`DRAIN_BYTES`] for
-    /// [`DRAIN_TIME`], else the connection is closed.
+    /// goes back to awc's pool: at most 64 KB for 2 s, else the
+    /// connection is closed.
     pub fn finish_in_background(mut self) {
         self.drain_arrived();
         if self.stream.is_none() {
