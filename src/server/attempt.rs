@@ -5,7 +5,6 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::rotation::{Answer, Forward, Operation};
@@ -55,9 +54,6 @@ pub async fn attempt(
         settings.upstream_timeout.min(left)
     };
     let attempt_deadline = Instant::now() + head_timeout;
-    // Dropping `_cancel` (this future is dropped when the client goes away)
-    // aborts the upstream call.
-    let (_cancel, cancel) = oneshot::channel();
     let wire = request.target.provider.format.wire();
     let call = CallUpstream {
         method: Method::POST,
@@ -67,7 +63,6 @@ pub async fn attempt(
         headers: wire.headers(),
         body: Some(request.body.clone()),
         timeout: head_timeout.max(Duration::from_millis(1)),
-        cancel,
     };
     let mut upstream = match worker::call(worker, call).await {
         Ok(upstream) => upstream,

@@ -7,7 +7,6 @@
 
 use actix_web::http::{Method, StatusCode};
 use bytes::Bytes;
-use tokio::sync::oneshot;
 
 use super::Shared;
 use crate::config::ProviderConfig;
@@ -51,7 +50,6 @@ pub async fn peek_call(
     let config = shared.config();
     let settings = &config.settings.proxy;
     let deadline = tokio::time::Instant::now() + settings.models_fetch_timeout;
-    let (_cancel, cancel) = oneshot::channel();
     let wire = provider.format.wire();
     let call = CallUpstream {
         method: request.method,
@@ -61,7 +59,6 @@ pub async fn peek_call(
         headers: wire.headers(),
         body: request.body,
         timeout: settings.models_fetch_timeout,
-        cancel,
     };
     let failed = |e: crate::vocab::TransportError| PeekCallError::Failed(e.to_string());
     let mut response = worker::call(worker, call).await.map_err(failed)?;

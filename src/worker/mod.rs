@@ -19,7 +19,6 @@ use actix_web::http::{header::HeaderMap, Method, StatusCode};
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::oneshot;
 
 use crate::providers::Auth;
 use crate::secret::Secret;
@@ -44,8 +43,6 @@ pub struct CallUpstream {
     pub body: Option<Bytes>,
     /// Bound on connecting and receiving the response head.
     pub timeout: Duration,
-    /// Completes (or is dropped) when the caller no longer wants the answer.
-    pub cancel: oneshot::Receiver<()>,
 }
 
 /// The head of an upstream response and its body, chunk by chunk.
@@ -105,16 +102,14 @@ pub async fn call(
     if msg.body.is_some() {
         request = request.content_type("application/json");
     }
-    let mut cancel = msg.cancel;
     let sending = match msg.body {
         Some(body) if body.len() > slices::SLICE => request.send_body(slices::Slices::new(body)),
         Some(body) => request.send_body(body),
         None => request.send(),
     };
-    let response = tokio::select! {
-        response = sending => response.map_err(send_error)?,
-        _ = &mut cancel => return Err(TransportError::Cancelled),
-    };
+    // A caller that no longer wants the answer drops this future, and the
+    // call with it.
+    let response = sending.await.map_err(send_error)?;
     let status = response.status();
     // The head is not needed past here: move its headers out.
     let mut headers = HeaderMap::new();
