@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::Shared;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::keypool::{ListKeys, SetDisabled};
 use crate::secret::Secret;
@@ -59,22 +60,26 @@ async fn set_disabled(
 /// With shared state, sets the flag in Redis first, where every replica's
 /// acquire script reads it; an id no configured key has is left to the
 /// pool to refuse.
+/// The providers configured with the key whose id is `key_id`, and the
+/// key (one key may serve several providers).
+pub(super) fn holders(config: &Config, key_id: &str) -> Vec<(String, Secret)> {
+    config
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.keys
+                .iter()
+                .filter(|k| k.id().as_str() == key_id)
+                .map(|k| (p.name.clone(), k.clone()))
+        })
+        .collect()
+}
+
 async fn share_disabled(shared: &Shared, key_id: &str, disabled: bool) -> Result<(), ApiError> {
     let Some(state) = &shared.state else {
         return Ok(());
     };
-    let holders: Vec<(String, Secret)> = shared.with_config(|config| {
-        config
-            .providers
-            .iter()
-            .flat_map(|p| {
-                p.keys
-                    .iter()
-                    .filter(|k| k.id().as_str() == key_id)
-                    .map(|k| (p.name.clone(), k.clone()))
-            })
-            .collect()
-    });
+    let holders = shared.with_config(|config| holders(config, key_id));
     for (provider, key) in holders {
         if !state
             .set_disabled(&provider, &state.key_id(&key), disabled)

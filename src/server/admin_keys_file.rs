@@ -13,7 +13,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::admin_keys::unknown_key;
+use super::admin_keys::{holders, unknown_key};
 use super::body::read_json_object;
 use super::reload::put_in_force;
 use super::Shared;
@@ -76,17 +76,7 @@ pub async fn remove(
     let id = id.into_inner();
     let source = source_of(&shared)?;
     let _changing = shared.config_changes.lock().await;
-    let holders: Vec<(String, Secret)> = shared
-        .config()
-        .providers
-        .iter()
-        .flat_map(|p| {
-            p.keys
-                .iter()
-                .filter(|k| k.id().as_str() == id)
-                .map(|k| (p.name.clone(), k.clone()))
-        })
-        .collect();
+    let holders = holders(&shared.config(), &id);
     let Some((_, secret)) = holders.first() else {
         return Err(unknown_key(&id));
     };

@@ -69,3 +69,25 @@ async fn embeddings_go_to_the_embeddings_endpoint() {
     assert_eq!(usage["daily"]["prompt_tokens"], 4);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_large_body_goes_upstream_whole_with_its_length() {
+    let app = spawn_app().await;
+    // Past the 64 KB slices awc is handed: several of them, and a rest.
+    let content = "x".repeat(200_000);
+    let body = json!({"model": "mock/m", "messages": [{"role": "user", "content": content}]});
+    let (status, _) = app.post_json("/v1/chat/completions", &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let path = "/v1/chat/completions";
+    let sent = app.mock.last_body(path).unwrap();
+    assert_eq!(sent["messages"][0]["content"], content.as_str());
+    let length: usize = app
+        .mock
+        .last_header(path, "content-length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(length, serde_json::to_vec(&sent).unwrap().len());
+    assert_eq!(app.mock.last_header(path, "transfer-encoding"), None);
+    app.stop().await;
+}

@@ -83,7 +83,7 @@ impl ResponsesStream {
         let terminal = matches!(kind, "response.completed" | "response.incomplete") || failed;
         let usage = terminal.then(|| usage_of(&event["response"]["usage"]));
         let mut items = vec![StreamItem::Chunk {
-            data: Some(Bytes::from(prefix_model_text(data, &self.provider))),
+            data: Some(prefix_model_text(data, &self.provider)),
             usage,
             finished: terminal,
         }];

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::{has_prefix, json_keys, json_scan, prefix_model_value, usage_of};
+use super::{has_prefix_bytes, json_keys, json_scan, prefix_model_value, usage_of};
 use crate::providers::{StreamTranslator, TokenUsage};
 
 /// One OpenAI-compatible stream.
@@ -80,17 +80,10 @@ pub fn translate_event(data: &Bytes, provider: &str, client_wants_usage: bool) -
         return translate_text(&String::from_utf8_lossy(text), provider, client_wants_usage);
     }
     let finished = first_byte(event.finish_reason) == Some(b'"');
-    let data = match event.model {
-        Some(at) if needs_prefix(text, at, provider) => {
-            let mut spliced = Vec::with_capacity(text.len() + provider.len() + 1);
-            spliced.extend_from_slice(&text[..=at]);
-            spliced.extend_from_slice(provider.as_bytes());
-            spliced.push(b'/');
-            spliced.extend_from_slice(&text[at + 1..]);
-            Bytes::from(spliced)
-        }
-        _ => data.slice_ref(text),
-    };
+    let data = event
+        .model
+        .and_then(|at| prefixed(text, at, provider))
+        .unwrap_or_else(|| data.slice_ref(text));
     StreamItem::Chunk {
         data: Some(data),
         usage: None,
@@ -98,13 +91,20 @@ pub fn translate_event(data: &Bytes, provider: &str, client_wants_usage: bool) -
     }
 }
 
-/// The value at `at` is a string that does not start with `provider/`.
-fn needs_prefix(text: &[u8], at: usize, provider: &str) -> bool {
-    text.get(at) == Some(&b'"')
-        && !text
-            .get(at + 1..)
-            .and_then(|model| model.strip_prefix(provider.as_bytes()))
-            .is_some_and(|rest| rest.starts_with(b"/"))
+/// `text` with `provider/` put at the start of the string value whose
+/// opening quote is at `at`; `None` when there is no string there or it
+/// starts with `provider/` already.
+fn prefixed(text: &[u8], at: usize, provider: &str) -> Option<Bytes> {
+    let model = text.get(at + 1..).filter(|_| text.get(at) == Some(&b'"'))?;
+    if has_prefix_bytes(model, provider) {
+        return None;
+    }
+    let mut spliced = Vec::with_capacity(text.len() + provider.len() + 1);
+    spliced.extend_from_slice(&text[..=at]);
+    spliced.extend_from_slice(provider.as_bytes());
+    spliced.push(b'/');
+    spliced.extend_from_slice(model);
+    Some(Bytes::from(spliced))
 }
 
 /// [`translate_event`] on the event's text, the way every event took
@@ -135,7 +135,7 @@ fn translate_exact(data: &str, provider: &str, client_wants_usage: bool) -> Stre
     let finished = json_keys::value_start(data.as_bytes(), &json_keys::FINISH_REASON) == Some(b'"');
     if json_keys::value_start(data.as_bytes(), &json_keys::USAGE) != Some(b'{') {
         return StreamItem::Chunk {
-            data: Some(Bytes::from(prefix_model_text(data, provider))),
+            data: Some(prefix_model_text(data, provider)),
             usage: None,
             finished,
         };
@@ -171,19 +171,11 @@ fn translate_exact(data: &str, provider: &str, client_wants_usage: bool) -> Stre
 /// a JSON text. Inside JSON strings quotes are escaped, so the first
 /// unescaped `"model"` key found is a real key (the top-level one in every
 /// chunk providers send).
-pub fn prefix_model_text(data: &str, provider: &str) -> String {
-    let Some(at) = json_keys::value_offset(data.as_bytes(), &json_keys::MODEL) else {
-        return data.to_string();
-    };
-    if data.as_bytes().get(at) != Some(&b'"') || has_prefix(&data[at + 1..], provider) {
-        return data.to_string();
-    }
-    let mut out = String::with_capacity(data.len() + provider.len() + 1);
-    out.push_str(&data[..=at]);
-    out.push_str(provider);
-    out.push('/');
-    out.push_str(&data[at + 1..]);
-    out
+pub fn prefix_model_text(data: &str, provider: &str) -> Bytes {
+    let data = data.as_bytes();
+    json_keys::value_offset(data, &json_keys::MODEL)
+        .and_then(|at| prefixed(data, at, provider))
+        .unwrap_or_else(|| Bytes::copy_from_slice(data))
 }
 
 #[cfg(test)]

@@ -22,29 +22,28 @@ pub fn render(out: &mut String, pool: &UsageReport) {
     if sums.is_empty() {
         return;
     }
-    header(
-        out,
-        "llm_proxy_limit",
-        "gauge",
-        "Per-key limits, summed over keys and models (requests or tokens per window).",
-    );
-    for ((provider, limit), (cap, _)) in &sums {
-        let _ = writeln!(
-            out,
-            "llm_proxy_limit{{provider=\"{provider}\",limit=\"{limit}\"}} {cap}"
-        );
-    }
-    header(
-        out,
-        "llm_proxy_limit_used",
-        "gauge",
-        "What the per-key limits' current windows used, summed over keys and models.",
-    );
-    for ((provider, limit), (_, used)) in &sums {
-        let _ = writeln!(
-            out,
-            "llm_proxy_limit_used{{provider=\"{provider}\",limit=\"{limit}\"}} {used}"
-        );
+    // (name, help, whether it shows what was used rather than the caps)
+    let gauges = [
+        (
+            "llm_proxy_limit",
+            "Per-key limits, summed over keys and models (requests or tokens per window).",
+            false,
+        ),
+        (
+            "llm_proxy_limit_used",
+            "What the per-key limits' current windows used, summed over keys and models.",
+            true,
+        ),
+    ];
+    for (name, help, shows_used) in gauges {
+        header(out, name, "gauge", help);
+        for ((provider, limit), (cap, used)) in &sums {
+            let _ = writeln!(
+                out,
+                "{name}{{provider=\"{provider}\",limit=\"{limit}\"}} {}",
+                if shows_used { used } else { cap }
+            );
+        }
     }
     header(
         out,

@@ -21,14 +21,7 @@ async fn a_key_added_with_the_form_serves_and_is_never_shown_back() {
         let field = browser.client.find(Locator::Css(css)).await.unwrap();
         field.send_keys(text).await.unwrap();
     }
-    browser
-        .client
-        .find(Locator::Css("#add button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.submit("#add").await;
     let said = browser
         .wait_for_text("#result", |t| t.contains("added"))
         .await;

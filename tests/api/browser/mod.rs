@@ -95,13 +95,7 @@ impl Browser {
         self.client.goto(&app.url("/status")).await.unwrap();
         let field = self.wait_for_element("#key").await;
         field.send_keys(PROXY_KEY).await.unwrap();
-        self.client
-            .find(Locator::Css("#login button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.submit("#login").await;
         self.wait_for_element("tbody[data-key]").await;
     }
 
@@ -147,6 +141,18 @@ impl Browser {
             assert!(Instant::now() < deadline, "no {css} after {PAGE_WAIT:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Clicks the submit button of the form `form` (a CSS selector).
+    pub async fn submit(&self, form: &str) {
+        let css = format!("{form} button[type=submit]");
+        self.client
+            .find(Locator::Css(&css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
 
     /// Clicks the button labelled `label` (its `aria-label`), as a user

@@ -21,6 +21,15 @@ fn pool(dir: &std::path::Path) -> (KeyPool, Store) {
     (pool, store)
 }
 
+/// [`pool`] with every key's usage of model `m` changed once.
+fn every_key_used(dir: &std::path::Path) -> (KeyPool, Store) {
+    let (mut pool, store) = pool(dir);
+    for i in 0..KEYS {
+        use_key(&mut pool, i);
+    }
+    (pool, store)
+}
+
 /// Counts one request of model `m` on key `index`, as a report would.
 fn use_key(pool: &mut KeyPool, index: usize) {
     let provider = pool.providers.get_mut("p").unwrap();
@@ -44,10 +53,7 @@ fn saved_requests(pool: &KeyPool, store: &Store, index: usize) -> Option<u64> {
 #[test]
 fn each_tick_writes_at_most_the_cap_and_goes_on_where_the_last_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut pool, store) = pool(dir.path());
-    for i in 0..KEYS {
-        use_key(&mut pool, i);
-    }
+    let (mut pool, store) = every_key_used(dir.path());
 
     assert!(pool.write_behind());
     assert_eq!(store.load_models().len(), WRITE_BEHIND_CAP);
@@ -71,10 +77,7 @@ fn each_tick_writes_at_most_the_cap_and_goes_on_where_the_last_stopped() {
 #[test]
 fn writing_everything_is_not_capped() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut pool, store) = pool(dir.path());
-    for i in 0..KEYS {
-        use_key(&mut pool, i);
-    }
+    let (mut pool, store) = every_key_used(dir.path());
     assert!(pool.write_dirty());
     assert_eq!(store.load_models().len(), KEYS);
     assert!(!pool.write_behind(), "nothing left to write");
