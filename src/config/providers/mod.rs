@@ -6,7 +6,7 @@
 //! `MAX_CONCURRENT_REQUESTS_PER_KEY_<P>` and `<P>_MODELS` tune a provider;
 //! `<P>_RESPONSES` says whether it serves the Responses API natively.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -147,12 +147,14 @@ pub fn discover(env: &dyn Env) -> Result<Discovery, InitError> {
     for (name, mut vars) in key_vars {
         vars.sort();
         let mut keys: Vec<Secret> = Vec::new();
+        // Looked up, not searched: a provider may have thousands of keys.
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut placeholders: Vec<String> = Vec::new();
-        for (_, var, value) in vars {
+        for (_, var, value) in &vars {
             let value = value.trim();
             if value.is_empty() {
-                empty.push(var);
-            } else if keys.iter().any(|k| k.expose() == value) {
+                empty.push(var.clone());
+            } else if !seen.insert(value) {
                 found.warnings.push(format!(
                     "`{var}` repeats a key already configured for `{name}`; using it once"
                 ));
