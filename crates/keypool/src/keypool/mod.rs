@@ -40,6 +40,7 @@ pub mod report;
 pub mod select;
 mod shared;
 pub mod state;
+mod touched;
 mod writer;
 
 use std::collections::HashMap;
@@ -69,10 +70,12 @@ pub use select::RestCause;
 pub use shared::{reset_cooldowns, usage_report, Plan};
 use state::KeyState;
 
-/// How often changed usage is written to the store. With sled's own 500 ms
-/// sync, usage reaches the disk within a second (up to
-/// [`WRITE_BEHIND_CAP`] changed records per provider a tick).
-pub const WRITE_BEHIND_INTERVAL: Duration = Duration::from_millis(250);
+/// How often changed usage is handed to the writer thread. With sled's own
+/// 500 ms sync, usage reaches the disk within a second (up to
+/// [`WRITE_BEHIND_CAP`] changed records per provider a tick). Short and
+/// frequent, so that each tick holds the pool's thread — which requests
+/// wait on — for a few hundred records at most.
+pub const WRITE_BEHIND_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Changed (key, model) records one write-behind tick hands to the writer
 /// per provider: 4,000 a second. Past that (thousands of keys under heavy
@@ -81,7 +84,7 @@ pub const WRITE_BEHIND_INTERVAL: Duration = Duration::from_millis(250);
 /// from the requests; 10,000 busy keys take 2.5 s. Cooldowns and lockouts
 /// are not waited for: they are synced, every change, before their
 /// response.
-pub const WRITE_BEHIND_CAP: usize = 1_000;
+pub const WRITE_BEHIND_CAP: usize = 200;
 
 /// How often usage written behind is also synced by the pool itself, which
 /// records a generation (see `store::generation`) so that a later loss of

@@ -100,15 +100,15 @@ impl KeyPool {
                     model,
                 }));
             }
-            let start = provider.write_from;
-            let all = provider.keys_for_bookkeeping();
-            let keys = all.len();
-            let start = start.min(keys);
+            // Keys go in turn from where the last tick stopped, each with
+            // all its changed records; only keys touched since are visited.
             let mut taken = 0;
-            let mut visited = 0;
-            while visited < keys && taken < cap {
-                let key = &mut all[(start + visited) % keys];
-                visited += 1;
+            let mut from = provider.write_from;
+            while taken < cap {
+                let Some((index, key)) = provider.next_touched(from) else {
+                    break;
+                };
+                from = index + 1;
                 if std::mem::take(&mut key.dirty) {
                     changes.push(Change::Key {
                         provider: name.clone(),
@@ -141,11 +141,7 @@ impl KeyPool {
                     });
                 }
             }
-            provider.write_from = if keys == 0 {
-                0
-            } else {
-                (start + visited) % keys
-            };
+            provider.write_from = from;
         }
         self.history.take_changes(&mut changes);
         changes

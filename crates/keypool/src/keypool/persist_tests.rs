@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::store::Store;
+use crate::vocab::Outcome;
 
 const KEYS: usize = WRITE_BEHIND_CAP * 2 + WRITE_BEHIND_CAP / 2;
 
@@ -81,4 +82,27 @@ fn writing_everything_is_not_capped() {
     assert!(pool.write_dirty());
     assert_eq!(store.load_models().len(), KEYS);
     assert!(!pool.write_behind(), "nothing left to write");
+}
+
+#[test]
+fn a_tick_visits_the_keys_changed_since_the_last_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut pool, store) = every_key_used(dir.path());
+    assert!(pool.write_dirty());
+    assert!(!pool.write_behind(), "nothing left to write");
+
+    // A lease and its outcome on one key, as the pool's handlers do them.
+    let now = pool.now();
+    let next_reset = pool.next_reset(now);
+    let provider = pool.providers.get_mut("p").unwrap();
+    let (_, seq) = provider.take(7, "m", 0, now).unwrap();
+    let success = Outcome::Success {
+        prompt_tokens: 1,
+        completion_tokens: 1,
+    };
+    provider.finish(7, "m", success, (seq, 0), now, next_reset);
+
+    assert!(pool.write_behind());
+    assert_eq!(saved_requests(&pool, &store, 7), Some(2));
+    assert!(!pool.write_behind(), "no other key changed");
 }

@@ -15,6 +15,7 @@ use super::index::Index;
 use super::records::MAX_RECORDS_PER_KEY;
 use super::select::Later;
 use super::state::KeyState;
+use super::touched::Touched;
 use super::{KeyPool, Lease, Waiter, Wake};
 use crate::resilience::limits::{Caps, LimitRules, Span};
 use crate::resilience::schedule::DailySchedule;
@@ -41,6 +42,9 @@ pub(super) struct ProviderPool {
     /// The key the next capped write-behind starts at (see
     /// `KeyPool::write_behind`), so that every key's changes get their turn.
     pub(super) write_from: usize,
+    /// The keys that may have changes to write: every mutable access to a
+    /// key marks it.
+    touched: Touched,
 }
 
 // === impl ProviderPool ===
@@ -57,6 +61,7 @@ impl ProviderPool {
             limits: LimitRules::default(),
             days: DailySchedule::default(),
             write_from: 0,
+            touched: Touched::all(),
         }
     }
 
@@ -88,6 +93,7 @@ impl ProviderPool {
             return;
         }
         let span = Span::at(now, &self.days);
+        self.touched.mark_all();
         for key in &mut self.keys {
             for (model, state) in &mut key.models {
                 let caps = self.limits.caps(model);
@@ -120,13 +126,22 @@ impl ProviderPool {
     /// state): the index is rebuilt afterwards.
     pub(super) fn keys_mut(&mut self) -> &mut Vec<KeyState> {
         self.index.clear();
+        self.touched.mark_all();
         &mut self.keys
     }
 
     /// The keys, to update bookkeeping that never changes which key is
     /// picked (the `dirty` flags). The index is kept.
     pub(super) fn keys_for_bookkeeping(&mut self) -> &mut [KeyState] {
+        self.touched.mark_all();
         &mut self.keys
+    }
+
+    /// The next key after `from` (round to the start) that may have
+    /// changes to write, no longer marked: the caller takes them all.
+    pub(super) fn next_touched(&mut self, from: usize) -> Option<(usize, &mut KeyState)> {
+        let index = self.touched.take_from(from, self.keys.len())?;
+        Some((index, self.keys.get_mut(index)?))
     }
 
     /// Requests in flight per (key, model); `None` = unlimited.
@@ -150,6 +165,7 @@ impl ProviderPool {
     /// Takes key `index`'s health for `model` as the shared state has it
     /// after an outcome (times on Redis's clock, read at `now`).
     pub(super) fn adopt(&mut self, index: usize, model: &str, health: &Health, now: DateTime<Utc>) {
+        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
@@ -174,6 +190,7 @@ impl ProviderPool {
         now: DateTime<Utc>,
     ) {
         for (index, refusal) in rests {
+            self.touched.mark(*index);
             let Some(key) = self.keys.get_mut(*index) else {
                 continue;
             };
@@ -258,6 +275,7 @@ impl ProviderPool {
     ) -> Option<(Secret, u64)> {
         let capped = self.caps(model, now);
         self.seq += 1;
+        self.touched.mark(index);
         let key = self.keys.get_mut(index)?;
         key.in_flight += 1;
         key.last_used = self.seq;
@@ -308,6 +326,7 @@ impl ProviderPool {
         next_reset: DateTime<Utc>,
     ) {
         let capped = self.caps(model, now);
+        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
@@ -357,6 +376,7 @@ impl ProviderPool {
         now: DateTime<Utc>,
     ) {
         let capped = self.caps(model, now);
+        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
@@ -382,6 +402,7 @@ impl ProviderPool {
     /// Evicts key `index`'s records past [`MAX_RECORDS_PER_KEY`] (never
     /// `keep`), noting them for deletion from the store.
     fn bound_records(&mut self, index: usize, keep: &str, now: DateTime<Utc>) {
+        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
@@ -397,6 +418,7 @@ impl ProviderPool {
     /// an older release may have let grow).
     pub(super) fn bound_all_records(&mut self, now: DateTime<Utc>) {
         self.index.clear();
+        self.touched.mark_all();
         for key in &mut self.keys {
             for model in key.evict_beyond(MAX_RECORDS_PER_KEY, "", now) {
                 self.evicted.push((key.id.clone(), model));
