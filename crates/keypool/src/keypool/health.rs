@@ -68,8 +68,11 @@ impl KeyState {
                     self.locked_until = None;
                     self.dirty = true;
                 }
-                let state = self.model_mut(model);
-                state.consecutive_failures = 0;
+                // Looked up first: `model_mut` copies the name to insert.
+                match self.models.get_mut(model) {
+                    Some(state) => state.consecutive_failures = 0,
+                    None => self.model_mut(model).consecutive_failures = 0,
+                }
                 return;
             }
             Outcome::Failed(Failure { kind, hint }) => (kind, hint),

@@ -347,7 +347,10 @@ impl ProviderPool {
             latest: self.seq,
         };
         key.apply(model, outcome, span, now, next_reset);
-        let state = key.model_mut(model);
+        let state = match key.models.get_mut(model) {
+            Some(state) => state,
+            None => key.model_mut(model),
+        };
         state.in_flight = state.in_flight.saturating_sub(1);
         state.recorded = true;
         state.usage.daily.record(outcome);

@@ -102,6 +102,9 @@ impl KeyState {
             .map_or(0, |m| m.usage.daily.successes)
     }
 
+    /// The state for `model`, made if new. It copies the name to look it
+    /// up (std's `entry` takes an owned key): on a request's path, look up
+    /// with `models.get_mut` first.
     pub fn model_mut(&mut self, model: &str) -> &mut ModelState {
         self.models.entry(model.to_owned()).or_default()
     }
