@@ -106,3 +106,18 @@ fn a_tick_visits_the_keys_changed_since_the_last_one() {
     assert_eq!(saved_requests(&pool, &store, 7), Some(2));
     assert!(!pool.write_behind(), "no other key changed");
 }
+
+#[test]
+fn an_outcome_for_a_position_past_the_keys_marks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut pool, _store) = every_key_used(dir.path());
+    assert!(pool.write_dirty());
+
+    // Marked before the key was looked up, such a position grew the bitset
+    // to its size (here: past what can be allocated).
+    let now = pool.now();
+    let next_reset = pool.next_reset(now);
+    let provider = pool.providers.get_mut("p").unwrap();
+    provider.finish(usize::MAX, "m", Outcome::Abandoned, (0, 0), now, next_reset);
+    assert!(!pool.write_behind(), "nothing was touched");
+}

@@ -43,7 +43,8 @@ pub(super) struct ProviderPool {
     /// `KeyPool::write_behind`), so that every key's changes get their turn.
     pub(super) write_from: usize,
     /// The keys that may have changes to write: every mutable access to a
-    /// key marks it.
+    /// key marks it, once the key is found (a position from a message is
+    /// never taken on trust: the bitset grows to the largest one marked).
     touched: Touched,
 }
 
@@ -165,10 +166,10 @@ impl ProviderPool {
     /// Takes key `index`'s health for `model` as the shared state has it
     /// after an outcome (times on Redis's clock, read at `now`).
     pub(super) fn adopt(&mut self, index: usize, model: &str, health: &Health, now: DateTime<Utc>) {
-        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
+        self.touched.mark(index);
         key.locked_until = local_time(now, health.now, health.locked_until);
         key.lockouts = health.lockouts;
         key.dirty = true;
@@ -190,10 +191,10 @@ impl ProviderPool {
         now: DateTime<Utc>,
     ) {
         for (index, refusal) in rests {
-            self.touched.mark(*index);
             let Some(key) = self.keys.get_mut(*index) else {
                 continue;
             };
+            self.touched.mark(*index);
             match refusal {
                 // Disabled on another replica: learnt here at once.
                 Refusal::Disabled => key.disabled = true,
@@ -275,8 +276,8 @@ impl ProviderPool {
     ) -> Option<(Secret, u64)> {
         let capped = self.caps(model, now);
         self.seq += 1;
-        self.touched.mark(index);
         let key = self.keys.get_mut(index)?;
+        self.touched.mark(index);
         key.in_flight += 1;
         key.last_used = self.seq;
         let state = match key.models.get_mut(model) {
@@ -326,10 +327,10 @@ impl ProviderPool {
         next_reset: DateTime<Utc>,
     ) {
         let capped = self.caps(model, now);
-        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
+        self.touched.mark(index);
         key.in_flight = key.in_flight.saturating_sub(1);
         let recorded = key.models.get(model).is_some_and(|m| m.recorded);
         if !recorded && !outcome.earns_record() {
@@ -379,10 +380,10 @@ impl ProviderPool {
         now: DateTime<Utc>,
     ) {
         let capped = self.caps(model, now);
-        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
+        self.touched.mark(index);
         let recorded = key.models.get(model).is_some_and(|m| m.recorded);
         if !recorded && !outcome.earns_record() {
             return;
@@ -405,10 +406,10 @@ impl ProviderPool {
     /// Evicts key `index`'s records past [`MAX_RECORDS_PER_KEY`] (never
     /// `keep`), noting them for deletion from the store.
     fn bound_records(&mut self, index: usize, keep: &str, now: DateTime<Utc>) {
-        self.touched.mark(index);
         let Some(key) = self.keys.get_mut(index) else {
             return;
         };
+        self.touched.mark(index);
         if key.models.len() <= MAX_RECORDS_PER_KEY {
             return;
         }
