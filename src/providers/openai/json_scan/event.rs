@@ -145,17 +145,19 @@ fn member(b: &[u8], i: usize, found: &mut Event, non_ascii: &mut bool) -> Option
         skip_ws(b, colon + 1)
     };
     // An escaped name has a `\` in its text: it matches none. The length
-    // and first letter go first: most names are none of these.
-    let (slot, wanted): (_, &[u8]) = match (end - i - 2, b.get(i + 1)) {
-        (5, Some(b'm')) => (&mut found.model, b"model"),
-        (5, Some(b'e')) => (&mut found.error, b"error"),
-        (13, Some(b'f')) => (&mut found.finish_reason, b"finish_reason"),
-        (5, Some(b'u')) => (&mut found.usage, b"usage"),
+    // goes first (most names are none of these), then five-byte names are
+    // compared as arrays, which compiles to two loads and no `memcmp` call.
+    let name = b.get(i + 1..end - 1)?;
+    let slot = match name.len() {
+        5 => match <[u8; 5]>::try_from(name) {
+            Ok(n) if n == *b"model" => &mut found.model,
+            Ok(n) if n == *b"error" => &mut found.error,
+            Ok(n) if n == *b"usage" => &mut found.usage,
+            _ => return Some(value),
+        },
+        13 if name == b"finish_reason" => &mut found.finish_reason,
         _ => return Some(value),
     };
-    if b.get(i + 1..end - 1)? != wanted {
-        return Some(value);
-    }
     slot.get_or_insert(value);
     Some(value)
 }
