@@ -68,10 +68,9 @@ impl KeyState {
                     self.locked_until = None;
                     self.dirty = true;
                 }
-                // Looked up first: `model_mut` copies the name to insert.
-                match self.models.get_mut(model) {
-                    Some(state) => state.consecutive_failures = 0,
-                    None => self.model_mut(model).consecutive_failures = 0,
+                // A model with no state yet has no failures to clear.
+                if let Some(state) = self.models.get_mut(model) {
+                    state.consecutive_failures = 0;
                 }
                 return;
             }

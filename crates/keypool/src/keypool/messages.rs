@@ -287,10 +287,7 @@ impl Handler<ReportOutcome> for KeyPool {
         let Some(provider) = self.providers.get_mut(&msg.provider) else {
             return;
         };
-        // An address costs two allocations: made only for a waiter.
-        if provider.waiters.contains_key(&msg.model) {
-            provider.serve_waiters(&msg.provider, &msg.model, &ctx.address(), now);
-        }
+        provider.serve_waiters(&msg.provider, &msg.model, || ctx.address(), now);
         self.count_history(&msg.provider, msg.outcome, now);
         if msg.durable.is_some() {
             self.persist_now(msg.durable, ctx);

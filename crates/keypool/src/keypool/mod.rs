@@ -340,7 +340,7 @@ impl KeyPool {
         for (name, provider) in &mut self.providers {
             let models: Vec<String> = provider.waiters.keys().cloned().collect();
             for model in models {
-                provider.serve_waiters(name, &model, &addr, now);
+                provider.serve_waiters(name, &model, || addr.clone(), now);
             }
         }
     }

@@ -114,7 +114,7 @@ fn an_outcome_for_a_position_past_the_keys_marks_nothing() {
     assert!(pool.write_dirty());
 
     // Marked before the key was looked up, such a position grew the bitset
-    // to its size (here: past what can be allocated).
+    // to its size: here past what can be allocated, and the call panics.
     let now = pool.now();
     let next_reset = pool.next_reset(now);
     let provider = pool.providers.get_mut("p").unwrap();

@@ -432,12 +432,13 @@ impl ProviderPool {
 
     /// Hands free keys to waiting requests for `model`, oldest first. A
     /// waiter whose excluded keys are the only free ones is skipped, not
-    /// blocking those behind it.
+    /// blocking those behind it. `pool` gives the pool's address for each
+    /// lease: an address costs two allocations, made only for a waiter.
     pub(super) fn serve_waiters(
         &mut self,
         provider: &str,
         model: &str,
-        pool: &Addr<KeyPool>,
+        pool: impl Fn() -> Addr<KeyPool>,
         now: DateTime<Utc>,
     ) {
         let Some(mut queue) = self.waiters.remove(model) else {
@@ -464,7 +465,7 @@ impl ProviderPool {
                     break;
                 }
             };
-            let Some(lease) = self.lease(provider, index, model, tokens, pool.clone(), now) else {
+            let Some(lease) = self.lease(provider, index, model, tokens, pool(), now) else {
                 break;
             };
             if let Err(lease) = tx.send(lease) {
