@@ -17,8 +17,8 @@
 #  5. the request path's cost: CPU per request (from /proc, utime + stime)
 #     of nginx and the proxy at c=32; whole 200-event streams per second at
 #     c=32 and CPU per event; a third proxy with 10,000 keys against the
-#     2-key one (throughput, p99: medians of three rounds); and RSS while 32 requests of 1 MB each
-#     are in flight, then after they end.
+#     2-key one (throughput, p99: medians of three rounds); and RSS while
+#     32 requests of 1 MB each are in flight, then after they end.
 # nginx and the proxy run WORKERS workers each (default 1, the fair pairing;
 # the mock always has one).
 # Usage: [WORKERS=n] [PROXY_BIN=path] bench/run.sh [seconds per wrk run]
